@@ -1,0 +1,113 @@
+"""Settings from the environment (``PODIUM_*``), typed and validated in one place.
+
+Embedded defaults: SQLite and a local storage directory under ``PODIUM_DATA_DIR``. PostgreSQL and S3
+are one variable away (``PODIUM_DATABASE_URL``, ``PODIUM_STORAGE_URL``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+ENV_PREFIX = "PODIUM_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    storage_url: str
+    s3_endpoint_url: str | None
+    secret_key: str
+    queue_name: str
+    max_upload_bytes: int
+    docker_base_url: str | None
+    worker_cache_dir: Path
+    web_host: str
+    web_port: int
+    public_url: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(_get(env, "DATA_DIR", "var")).expanduser().resolve()
+        database_url = _get(env, "DATABASE_URL", f"sqlite:///{data_dir / 'podium.db'}")
+        _check_scheme("DATABASE_URL", database_url, ("sqlite", "postgresql", "postgresql+psycopg"))
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+        redis_url = _get(env, "REDIS_URL", "redis://127.0.0.1:6379/0")
+        _check_scheme("REDIS_URL", redis_url, ("redis", "rediss", "unix"))
+        storage_url = _get(env, "STORAGE_URL", f"file://{data_dir / 'storage'}")
+        _check_scheme("STORAGE_URL", storage_url, ("file", "s3"))
+        if storage_url.startswith("s3://") and not urlparse(storage_url).netloc:
+            raise SettingsError("PODIUM_STORAGE_URL: an S3 URL needs a bucket, e.g. s3://podium/prefix")
+        web_port = _get_int(env, "WEB_PORT", 5000, minimum=1, maximum=65535)
+        web_host = _get(env, "WEB_HOST", "127.0.0.1")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            storage_url=storage_url,
+            s3_endpoint_url=env.get(ENV_PREFIX + "S3_ENDPOINT_URL") or None,
+            secret_key=env.get(ENV_PREFIX + "SECRET_KEY") or _persistent_secret(data_dir),
+            queue_name=_get(env, "QUEUE", "podium"),
+            max_upload_bytes=_get_int(env, "MAX_UPLOAD_BYTES", 4 * 1024**3, minimum=1024),
+            docker_base_url=env.get(ENV_PREFIX + "DOCKER_URL") or None,
+            worker_cache_dir=Path(_get(env, "WORKER_CACHE_DIR", str(data_dir / "worker-cache"))).resolve(),
+            web_host=web_host,
+            web_port=web_port,
+            public_url=_get(env, "PUBLIC_URL", f"http://{web_host}:{web_port}"),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _get(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(ENV_PREFIX + name, "").strip()
+    return value or default
+
+
+def _get_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = env.get(ENV_PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum is not None else "")
+        raise SettingsError(f"{ENV_PREFIX}{name}={value} is out of range; it must be {bounds}")
+    return value
+
+
+def _check_scheme(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    scheme = urlparse(url).scheme
+    if scheme not in schemes:
+        raise SettingsError(
+            f"{ENV_PREFIX}{name}={url!r} has scheme {scheme!r}; use one of: {', '.join(schemes)}"
+        )
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """A secret key kept in the data directory so sessions survive restarts of a single-machine install."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
