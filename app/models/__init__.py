@@ -1,0 +1,21 @@
+"""The ORM model, one module per aggregate. Import from here."""
+
+from app.db import Base
+from app.models.challenge import Case, Challenge, Phase, TestSet
+from app.models.evaluation import CaseOutcome, EvaluationRun, Score
+from app.models.submission import Submission, SubmissionState
+from app.models.user import User
+
+__all__ = [
+    "Base",
+    "Case",
+    "CaseOutcome",
+    "Challenge",
+    "EvaluationRun",
+    "Phase",
+    "Score",
+    "Submission",
+    "SubmissionState",
+    "TestSet",
+    "User",
+]

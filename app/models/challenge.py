@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+from app.models._types import UTCDateTime, utcnow
+
+
+class Challenge(Base):
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Public files participants may download (e.g. a training split): list of {"name", "key", "bytes"}.
+    public_files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    phases: Mapped[list[Phase]] = relationship(
+        back_populates="challenge", order_by="Phase.position", cascade="all, delete-orphan"
+    )
+
+
+class Phase(Base):
+    __tablename__ = "phases"
+    __table_args__ = (UniqueConstraint("challenge_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    submission_kind: Mapped[str] = mapped_column(String(30), default="container")
+    run_mode: Mapped[str] = mapped_column(String(30), default="batch")
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Sandbox limits.
+    time_limit_seconds: Mapped[int] = mapped_column(Integer, default=600)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=1024)
+    cpus: Mapped[float] = mapped_column(Float, default=1.0)
+    pids_limit: Mapped[int] = mapped_column(Integer, default=128)
+    tmp_mb: Mapped[int] = mapped_column(Integer, default=256)
+    output_mb: Mapped[int] = mapped_column(Integer, default=256)
+    log_kb: Mapped[int] = mapped_column(Integer, default=1024)
+    max_upload_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    submissions_per_day: Mapped[int] = mapped_column(Integer, default=5)
+    # Interfaces, metrics and ranking as validated by the challenge spec (see app.challenge_spec).
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    ground_truth: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    ranking_metric: Mapped[str] = mapped_column(String(100))
+    ranking_order: Mapped[str] = mapped_column(String(10), default="descending")
+    current_test_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("test_sets.id", use_alter=True, ondelete="SET NULL")
+    )
+
+    challenge: Mapped[Challenge] = relationship(back_populates="phases")
+    current_test_set: Mapped[TestSet | None] = relationship(foreign_keys=[current_test_set_id])
+
+
+class TestSet(Base):
+    """One immutable version of a phase's hidden test set. A changed test set gets a new version."""
+
+    __tablename__ = "test_sets"
+    __table_args__ = (UniqueConstraint("phase_id", "version"),)
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    storage_prefix: Mapped[str] = mapped_column(String(500))
+    case_count: Mapped[int] = mapped_column(Integer, default=0)
+    metadata_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    cases: Mapped[list[Case]] = relationship(
+        back_populates="test_set", order_by="Case.case_key", cascade="all, delete-orphan"
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("test_set_id", "case_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    test_set_id: Mapped[int] = mapped_column(ForeignKey("test_sets.id", ondelete="CASCADE"))
+    case_key: Mapped[str] = mapped_column(String(200))
+    # Organiser metadata from cases.csv: site, scanner, vendor, split, ...
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Input values and file paths as the container sees them (cases.json "inputs").
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    test_set: Mapped[TestSet] = relationship(back_populates="cases")

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+from app.models._types import UTCDateTime, utcnow
+
+
+class EvaluationRun(Base):
+    """One evaluation of a submission against one test set version."""
+
+    __tablename__ = "evaluation_runs"
+    __table_args__ = (UniqueConstraint("submission_id", "test_set_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    test_set_id: Mapped[int] = mapped_column(ForeignKey("test_sets.id", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    container_seconds: Mapped[float | None] = mapped_column(Float)
+    image_load_seconds: Mapped[float | None] = mapped_column(Float)
+    stdout_key: Mapped[str | None] = mapped_column(String(500))
+    stderr_key: Mapped[str | None] = mapped_column(String(500))
+    stderr_tail: Mapped[str] = mapped_column(Text, default="")
+    cases_valid: Mapped[int] = mapped_column(Integer, default=0)
+    cases_invalid: Mapped[int] = mapped_column(Integer, default=0)
+
+    submission = relationship("Submission", back_populates="runs")
+    outcomes: Mapped[list[CaseOutcome]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="CaseOutcome.id"
+    )
+    scores: Mapped[list[Score]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="Score.id"
+    )
+
+
+class CaseOutcome(Base):
+    """What one run produced for one case: the validated prediction, and per-case metric values."""
+
+    __tablename__ = "case_outcomes"
+    __table_args__ = (UniqueConstraint("run_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))  # "valid" | "missing" | "invalid"
+    message: Mapped[str] = mapped_column(Text, default="")
+    prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
+
+    run: Mapped[EvaluationRun] = relationship(back_populates="outcomes")
+    case = relationship("Case")
+
+
+class Score(Base):
+    """An aggregate metric of one run, with its confidence interval when the metric gives one."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("run_id", "metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    run: Mapped[EvaluationRun] = relationship(back_populates="scores")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+from app.models._types import UTCDateTime, utcnow
+
+
+class SubmissionState(enum.StrEnum):
+    RECEIVED = "received"
+    VALIDATING = "validating"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SCORING = "scoring"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (SubmissionState.SUCCEEDED, SubmissionState.FAILED, SubmissionState.CANCELLED)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[SubmissionState] = mapped_column(
+        Enum(SubmissionState, name="submission_state", values_callable=lambda e: [m.value for m in e],
+             native_enum=False, length=20),
+        default=SubmissionState.RECEIVED,
+        index=True,
+    )
+    comment: Mapped[str] = mapped_column(String(500), default="")
+    upload_key: Mapped[str | None] = mapped_column(String(500))
+    upload_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    upload_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_config_digest: Mapped[str | None] = mapped_column(String(80))
+    image_tags: Mapped[str] = mapped_column(String(500), default="")
+    # Shown to the participant when the submission fails: what went wrong and what to do.
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    # True when the failure was the platform's, not the participant's (never counts against limits).
+    failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    phase = relationship("Phase")
+    user = relationship("User")
+    runs = relationship("EvaluationRun", back_populates="submission", order_by="EvaluationRun.id")
