@@ -1,6 +1,57 @@
-"""Shared fixtures. Service fixtures live in tests/fixtures/ and are registered here."""
+"""Shared fixtures. Service fixtures live in tests/fixtures/ and are registered here.
+
+Tests talk to real services: Redis, PostgreSQL, SeaweedFS (S3) and a Docker engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.migrate import upgrade
+from app.runtime import Runtime
 
 pytest_plugins = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.seaweedfs",
+    "tests.fixtures.databases",
+    "tests.fixtures.baselines",
 ]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CHALLENGE = REPO_ROOT / "challenges" / "breast-cancer-wisconsin"
+
+
+def podium_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """PODIUM_* variables for a fresh data directory and a private queue; overrides like DATABASE_URL=..."""
+    env = {
+        "PODIUM_DATA_DIR": str(tmp_path / "data"),
+        "PODIUM_QUEUE": f"podium-test-{uuid.uuid4().hex[:12]}",
+        "PODIUM_SECRET_KEY": "test-secret",
+    }
+    env.update({f"PODIUM_{name}": value for name, value in overrides.items()})
+    return env
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Embedded defaults (SQLite, local storage) in a fresh data directory, with a private queue.
+
+    The same variables are exported, so worker job functions (which read the environment) agree.
+    """
+    env = podium_environment(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    upgrade(settings.database_url)
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.close()

@@ -1,0 +1,41 @@
+# Podium: two commands for a fresh machine.
+#   make demo   set everything up, run the example challenge end to end, print the leaderboard
+#   make test   run the whole test suite against real services
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup services images demo test lint web worker clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+services:
+	bash scripts/ensure-services.sh
+
+images: services
+	bash scripts/build-base-image.sh
+
+demo: setup images
+	$(BIN)/podium demo
+
+test: setup images
+	bash scripts/ensure-browser.sh
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check app evaluation runners tests bench scripts challenges
+
+web: setup
+	$(BIN)/podium web
+
+worker: setup
+	$(BIN)/podium worker
+
+clean:
+	rm -rf var

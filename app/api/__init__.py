@@ -1,0 +1,167 @@
+"""REST API under /api/v1. Authenticated calls send `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from flask import Blueprint, Flask, jsonify, request
+from sqlalchemy import select
+
+from app.models import Challenge, User
+from app.services.errors import ServiceError
+from app.services.leaderboard import build_leaderboard
+from app.services.submissions import (
+    SubmissionRefused,
+    get_phase,
+    get_submission,
+    list_submissions,
+    receive_container_submission,
+    upload_tmp_dir,
+)
+from app.services.uploads import spool_upload
+from app.services.users import user_for_token
+from app.submission_views import submission_summary
+from app.web_context import db_session, podium
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(api)
+
+
+@api.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    body = {"error": str(exc)}
+    if isinstance(exc, SubmissionRefused):
+        body["submission_id"] = exc.submission_id
+    return jsonify(body), exc.status_code
+
+
+@api.errorhandler(413)
+def _too_large(_exc):  # type: ignore[no-untyped-def]
+    return jsonify({"error": "the upload is larger than this server accepts"}), 413
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+def _current_user(session) -> User:  # type: ignore[no-untyped-def]
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    user = user_for_token(session, token)
+    if user is None:
+        raise Unauthorized("send a valid API token: 'Authorization: Bearer <token>' "
+                           "(an organiser creates one with `podium user create NAME`)")
+    return user
+
+
+@api.get("/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    return jsonify(yaml.safe_load(OPENAPI_PATH.read_text()))
+
+
+@api.get("/challenges")
+def challenges():  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        rows = session.scalars(select(Challenge).order_by(Challenge.slug)).all()
+        return jsonify([_challenge_json(c) for c in rows])
+
+
+@api.get("/challenges/<slug>")
+def challenge(slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        found = session.scalar(select(Challenge).where(Challenge.slug == slug))
+        if found is None:
+            return jsonify({"error": f"no challenge {slug!r}"}), 404
+        return jsonify(_challenge_json(found))
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/leaderboard")
+def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        phase = get_phase(session, slug, phase_slug)
+        return jsonify(build_leaderboard(session, phase, request.args.get("sort")).as_dict())
+
+
+@api.post("/challenges/<slug>/phases/<phase_slug>/submissions")
+def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    context = podium()
+    settings = context.runtime.settings
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        if request.mimetype == "multipart/form-data":
+            file = request.files.get("image")
+            if file is None:
+                raise ServiceError("attach the image archive as the form field 'image'")
+            stream, comment = file.stream, request.form.get("comment", "")
+        else:
+            stream, comment = request.stream, request.args.get("comment", "")
+        upload = spool_upload(stream, max_bytes=phase.max_upload_mb * 1024**2,
+                              tmp_dir=upload_tmp_dir(settings.data_dir))
+        try:
+            submission = receive_container_submission(session, context.runtime.store, context.enqueue,
+                                                      phase=phase, user=user, upload=upload, comment=comment)
+        finally:
+            upload.discard()
+        return jsonify(submission_summary(session, submission)), 201
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/submissions")
+def my_submissions(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        return jsonify([submission_summary(session, s) for s in list_submissions(session, phase, user)])
+
+
+@api.get("/submissions/<int:submission_id>")
+def submission(submission_id: int):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        user = _current_user(session)
+        return jsonify(submission_summary(session, get_submission(session, submission_id, user)))
+
+
+@api.get("/submissions/<int:submission_id>/logs/<stream_name>")
+def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-untyped-def]
+    if stream_name not in ("stdout", "stderr"):
+        return jsonify({"error": "logs are 'stdout' or 'stderr'"}), 404
+    with db_session() as session:
+        user = _current_user(session)
+        found = get_submission(session, submission_id, user)
+        key = f"submissions/{found.id}/logs/{stream_name}.txt"
+    store = podium().runtime.store
+    if not store.exists(key):
+        return jsonify({"error": "no log yet; the container has not run"}), 404
+    return store.get_bytes(key), 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _challenge_json(challenge: Challenge) -> dict:
+    return {
+        "slug": challenge.slug,
+        "title": challenge.title,
+        "description": challenge.description,
+        "public_files": [{"name": f["name"], "bytes": f["bytes"]} for f in challenge.public_files],
+        "phases": [
+            {
+                "slug": p.slug,
+                "title": p.title,
+                "submission_kind": p.submission_kind,
+                "run_mode": p.run_mode,
+                "opens_at": p.opens_at.isoformat() if p.opens_at else None,
+                "closes_at": p.closes_at.isoformat() if p.closes_at else None,
+                "metrics": [m["name"] for m in p.metrics],
+                "ranking": {"metric": p.ranking_metric, "order": p.ranking_order},
+                "inputs": p.inputs,
+                "outputs": p.outputs,
+                "limits": {"time_limit_seconds": p.time_limit_seconds, "memory_mb": p.memory_mb,
+                           "cpus": p.cpus, "pids": p.pids_limit, "tmp_mb": p.tmp_mb, "output_mb": p.output_mb,
+                           "max_upload_mb": p.max_upload_mb, "submissions_per_day": p.submissions_per_day},
+            }
+            for p in challenge.phases
+        ],
+    }

@@ -1,0 +1,180 @@
+"""`challenge.yaml`: the schema of a challenge as code, and its validation.
+
+Unknown or wrong keys are errors that name the key and the file. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evaluation.registry import metric_registry
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,98}[a-z0-9]$"
+RELATIVE_PATH_PATTERN = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._/-]+$")
+SPEC_FILE_NAME = "challenge.yaml"
+
+
+class ChallengeSpecError(ValueError):
+    """challenge.yaml is malformed; the message names the file and every offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+JsonType = Literal["number", "integer", "boolean", "string", "object", "array"]
+
+
+class Interface(_Strict):
+    slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    kind: Literal["json", "file"] = "json"
+    relative_path: str
+    json_type: JsonType | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    allow_nan: bool = False
+    description: str = ""
+
+    @field_validator("relative_path")
+    @classmethod
+    def _safe_relative_path(cls, value: str) -> str:
+        if not RELATIVE_PATH_PATTERN.match(value):
+            raise ValueError(f"{value!r} must be a relative path of letters, digits, '._-/' without '..'")
+        return value
+
+    @model_validator(mode="after")
+    def _json_fields_only_for_json(self) -> Interface:
+        if self.kind != "json" and (self.json_type or self.minimum is not None or self.maximum is not None):
+            raise ValueError("json_type, minimum and maximum apply only to kind 'json'")
+        return self
+
+
+class Limits(_Strict):
+    time_limit_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    memory_mb: Annotated[int, Field(ge=16, le=262_144)] = 1024
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    pids: Annotated[int, Field(ge=8, le=32_768)] = 128
+    tmp_mb: Annotated[int, Field(ge=1, le=65_536)] = 256
+    output_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 256
+    log_kb: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
+    max_upload_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 2048
+    submissions_per_day: Annotated[int, Field(ge=1, le=10_000)] = 5
+
+
+class MetricSpec(_Strict):
+    name: str
+    prediction: str
+    target: str
+
+    @field_validator("name")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        known = metric_registry()
+        if value not in known:
+            raise ValueError(f"unknown metric {value!r}; known metrics: {', '.join(sorted(known))}")
+        return value
+
+
+class Ranking(_Strict):
+    metric: str
+    order: Literal["descending", "ascending"] = "descending"
+
+
+class PhaseSpec(_Strict):
+    slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    title: str
+    description: str = ""
+    submission_kind: Literal["container"] = "container"
+    run_mode: Literal["batch"] = "batch"
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    test_set: str
+    limits: Limits = Limits()
+    inputs: Annotated[list[Interface], Field(min_length=1)]
+    outputs: Annotated[list[Interface], Field(min_length=1)]
+    ground_truth: Annotated[list[Interface], Field(min_length=1)]
+    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
+    ranking: Ranking
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PhaseSpec:
+        for group in ("inputs", "outputs", "ground_truth"):
+            slugs = [i.slug for i in getattr(self, group)]
+            duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
+            if duplicates:
+                raise ValueError(f"{group}: duplicate slug(s) {', '.join(duplicates)}")
+        outputs = {o.slug for o in self.outputs}
+        truths = {g.slug for g in self.ground_truth}
+        for index, metric in enumerate(self.metrics):
+            if metric.prediction not in outputs:
+                raise ValueError(f"metrics[{index}].prediction {metric.prediction!r} is not an output slug "
+                                 f"({', '.join(sorted(outputs))})")
+            if metric.target not in truths:
+                raise ValueError(f"metrics[{index}].target {metric.target!r} is not a ground_truth slug "
+                                 f"({', '.join(sorted(truths))})")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("metrics: each metric may appear once")
+        if self.ranking.metric not in names:
+            raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
+                             f"({', '.join(names)})")
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        for stamp in (self.opens_at, self.closes_at):
+            if stamp is not None and stamp.tzinfo is None:
+                raise ValueError("opens_at/closes_at need a time zone, e.g. 2027-01-31T23:59:00Z")
+        return self
+
+
+class ChallengeSpec(_Strict):
+    version: Literal[1] = 1
+    slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    title: str
+    description: str = ""
+    prepare: str | None = None
+    public_files: list[str] = []
+    phases: Annotated[list[PhaseSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_phases(self) -> ChallengeSpec:
+        slugs = [p.slug for p in self.phases]
+        if len(set(slugs)) != len(slugs):
+            raise ValueError("phases: each phase slug may appear once")
+        return self
+
+
+def load_challenge_spec(path: Path) -> tuple[ChallengeSpec, Path]:
+    """Read and validate a challenge folder (or its challenge.yaml); returns the spec and the folder."""
+    spec_path = path / SPEC_FILE_NAME if path.is_dir() else path
+    if not spec_path.is_file():
+        raise ChallengeSpecError(f"{spec_path}: no such file; a challenge folder holds a {SPEC_FILE_NAME}")
+    try:
+        raw = yaml.safe_load(spec_path.read_text())
+    except yaml.YAMLError as exc:
+        raise ChallengeSpecError(f"{spec_path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ChallengeSpecError(f"{spec_path}: the top level must be a mapping of keys to values")
+    try:
+        spec = ChallengeSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ChallengeSpecError(format_validation_error(spec_path, exc)) from None
+    return spec, spec_path.parent
+
+
+def format_validation_error(spec_path: Path, exc: ValidationError) -> str:
+    lines = [f"{spec_path}: {exc.error_count()} problem(s):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key; remove it or check its spelling")
+        elif error["type"] == "missing":
+            lines.append(f"  - {key}: required key is missing")
+        else:
+            lines.append(f"  - {key}: {error['msg']}")
+    return "\n".join(lines)

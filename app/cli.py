@@ -1,0 +1,219 @@
+"""The `podium` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from app.config import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Podium: machine-learning challenges with hidden test sets and sandboxed algorithm containers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Bring the database to the newest schema (SQLite or PostgreSQL)."""
+    from app.migrate import current_revision, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at revision {current_revision(settings.database_url)}")
+
+
+@main.group()
+def challenge() -> None:
+    """Challenges as code."""
+
+
+@challenge.command("apply")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def challenge_apply(path: Path) -> None:
+    """Create or update the challenge in PATH (a folder with challenge.yaml) and upload its test set."""
+    from app.challenge_spec import ChallengeSpecError
+    from app.runtime import Runtime
+    from app.services.challenges import apply_challenge
+    from app.services.test_sets import TestSetError
+
+    runtime = Runtime(_settings())
+    try:
+        with runtime.session() as session:
+            report = apply_challenge(session, runtime.store, path)
+    except (ChallengeSpecError, TestSetError) as exc:
+        raise click.ClickException(f"{exc}\nNothing was changed.") from None
+    finally:
+        runtime.close()
+    click.echo(report.summary())
+
+
+@main.group()
+def user() -> None:
+    """Accounts and API tokens."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Site administrator.")
+def user_create(username: str, admin: bool) -> None:
+    """Create a user and print its API token (shown only once)."""
+    from app.runtime import Runtime
+    from app.services.errors import ServiceError
+    from app.services.users import create_user
+
+    runtime = Runtime(_settings())
+    try:
+        with runtime.session() as session:
+            _, token = create_user(session, username, is_admin=admin)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.close()
+    click.echo(token)
+
+
+@user.command("token")
+@click.argument("username")
+def user_token(username: str) -> None:
+    """Replace USERNAME's API token and print the new one."""
+    from app.runtime import Runtime
+    from app.services.errors import ServiceError
+    from app.services.users import issue_token
+
+    runtime = Runtime(_settings())
+    try:
+        with runtime.session() as session:
+            token = issue_token(session, username)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.close()
+    click.echo(token)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an evaluation worker (RQ) that runs submissions in the sandbox and scores them."""
+    from app.tasks.worker import run_worker
+
+    run_worker(_settings(), burst=burst)
+
+
+@main.command()
+@click.option("--host", default=None, help="Default: PODIUM_WEB_HOST or 127.0.0.1.")
+@click.option("--port", default=None, type=int, help="Default: PODIUM_WEB_PORT or 5000.")
+@click.option("--threads", default=8, show_default=True)
+def web(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the web site and the REST API (waitress)."""
+    from waitress import serve
+
+    from app import create_app
+
+    settings = _settings()
+    serve(create_app(settings), host=host or settings.web_host, port=port or settings.web_port,
+          threads=threads, max_request_body_size=settings.max_upload_bytes + 1024 * 1024)
+
+
+@main.command()
+@click.argument("challenge_slug")
+@click.argument("phase_slug")
+@click.option("--sort", default=None, help="Metric to sort by (default: the phase's ranking metric).")
+@click.option("--json", "as_json", is_flag=True)
+def leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
+    """Print a phase's leaderboard."""
+    from app.leaderboard_text import format_leaderboard
+    from app.runtime import Runtime
+    from app.services.errors import ServiceError
+    from app.services.leaderboard import build_leaderboard
+    from app.services.submissions import get_phase
+
+    runtime = Runtime(_settings())
+    try:
+        with runtime.session() as session:
+            board = build_leaderboard(session, get_phase(session, challenge_slug, phase_slug), sort).as_dict()
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.close()
+    click.echo(json.dumps(board, indent=2) if as_json else format_leaderboard(board))
+
+
+@main.command()
+@click.argument("challenge_path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write the archives (default: PODIUM_DATA_DIR/baselines).")
+def baselines(challenge_path: Path, out_dir: Path | None) -> None:
+    """Train, build and save a challenge's baseline algorithm containers as upload-ready archives."""
+    from app.baselines import build_baselines
+    from runners.docker_runner import DockerRunner
+
+    settings = _settings()
+    runner = DockerRunner.from_env(settings.docker_base_url)
+    for built in build_baselines(challenge_path, out_dir or settings.data_dir / "baselines", runner):
+        click.echo(f"{built.name}: {built.archive} ({built.bytes / 1024**2:.1f} MiB)")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--challenge", "challenge_slug", required=True)
+@click.option("--phase", "phase_slug", required=True)
+@click.option("--url", default=None, help="Podium site (default: PODIUM_PUBLIC_URL).")
+@click.option("--token", envvar="PODIUM_TOKEN", required=True, help="API token (or PODIUM_TOKEN).")
+@click.option("--comment", default="")
+@click.option("--wait/--no-wait", default=False, help="Wait until the submission is scored or failed.")
+def submit(archive: Path, challenge_slug: str, phase_slug: str, url: str | None, token: str, comment: str,
+           wait: bool) -> None:
+    """Upload an algorithm image archive (docker save IMAGE | gzip) through the REST API."""
+    from app.client import PodiumClient, PodiumClientError
+
+    client = PodiumClient(url or _settings().public_url, token)
+    try:
+        submission = client.submit(challenge_slug, phase_slug, archive, comment=comment)
+        click.echo(f"submission {submission['id']}: {submission['state']}")
+        if wait:
+            submission = client.wait(submission["id"])
+            click.echo(f"submission {submission['id']}: {submission['state']}")
+            if submission["failure_message"]:
+                click.echo(submission["failure_message"], err=True)
+            for name, score in submission["scores"].items():
+                click.echo(f"  {name} = {score['value']:.4f}")
+    except PodiumClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    if submission["state"] == "failed":
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--challenge-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("challenges/breast-cancer-wisconsin"), show_default=True)
+@click.option("--keep-web/--stop-web", default=True, show_default=True,
+              help="Leave the web site running when the demo ends.")
+def demo(challenge_path: Path, keep_web: bool) -> None:
+    """Apply the example challenge, submit its baselines through the API, score them, print the leaderboard."""
+    from app.demo import run_demo
+
+    run_demo(_settings(), challenge_path, keep_web=keep_web)
+
+
+if __name__ == "__main__":
+    main()

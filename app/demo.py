@@ -1,0 +1,112 @@
+"""`podium demo`: the whole path on real parts, end to end.
+
+Applies the example challenge, builds its baseline containers, starts the web site (if it is not
+already up), submits each baseline as a different participant through the REST API, runs a worker
+until they are scored, and prints the leaderboard and the site's URL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from app.baselines import build_baselines
+from app.client import PodiumClient
+from app.config import Settings
+from app.leaderboard_text import format_leaderboard
+from app.migrate import upgrade
+from app.runtime import Runtime
+from app.services.challenges import apply_challenge
+from app.services.users import create_user, issue_token
+from runners.docker_runner import DockerRunner
+
+DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor"}
+
+
+def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True) -> None:
+    started = time.monotonic()
+    upgrade(settings.database_url)
+    runtime = Runtime(settings)
+    with runtime.session() as session:
+        report = apply_challenge(session, runtime.store, challenge_path)
+    click.echo(report.summary())
+    slug, phase = report.slug, report.phases[0].slug
+
+    runner = DockerRunner.from_env(settings.docker_base_url)
+    built = build_baselines(challenge_path, settings.data_dir / "baselines", runner)
+    tokens = _participant_tokens(runtime, [DEMO_PARTICIPANTS.get(b.name, b.name) for b in built])
+    runtime.close()
+
+    web = _ensure_web(settings)
+    submitted = []
+    for baseline in built:
+        client = PodiumClient(settings.public_url, tokens[DEMO_PARTICIPANTS.get(baseline.name, baseline.name)])
+        sent = time.monotonic()
+        submission = client.submit(slug, phase, baseline.archive, comment=f"baseline: {baseline.name}")
+        click.echo(f"submitted {baseline.name} ({baseline.bytes / 1024**2:.1f} MiB) as submission "
+                   f"{submission['id']}: {submission['state']}")
+        submitted.append((client, submission["id"], sent, baseline.name))
+
+    click.echo("running a worker until the queue is empty ...")
+    subprocess.run([sys.executable, "-m", "app.cli", "worker", "--burst"], check=True, env=os.environ.copy())
+    for client, submission_id, sent, name in submitted:
+        result = client.wait(submission_id, timeout=600)
+        seconds = time.monotonic() - sent
+        message = f" ({result['failure_message']})" if result["failure_message"] else ""
+        click.echo(f"submission {submission_id} ({name}): {result['state']}{message}; "
+                   f"upload to final state {seconds:.1f} s")
+
+    board = submitted[0][0].leaderboard(slug, phase)
+    click.echo("")
+    click.echo(format_leaderboard(board))
+    click.echo("")
+    click.echo(f"demo finished in {time.monotonic() - started:.1f} s")
+    click.echo(f"leaderboard: {settings.public_url}/challenges/{slug}/{phase}/leaderboard")
+    if keep_web:
+        click.echo(f"the site keeps running at {settings.public_url} (pid {web}); stop it with: kill {web}")
+    elif web is not None:
+        os.kill(web, 15)
+
+
+def _participant_tokens(runtime: Runtime, usernames: list[str]) -> dict[str, str]:
+    tokens = {}
+    with runtime.session() as session:
+        for username in usernames:
+            try:
+                _, tokens[username] = create_user(session, username)
+            except Exception:  # noqa: BLE001 - the user exists from an earlier demo run
+                session.rollback()
+                tokens[username] = issue_token(session, username)
+    return tokens
+
+
+def _ensure_web(settings: Settings) -> int | None:
+    """Start `podium web` in the background unless a site already answers; returns its pid."""
+    if _answers(settings.public_url):
+        pid_file = settings.data_dir / "web.pid"
+        return int(pid_file.read_text()) if pid_file.exists() else None
+    log_path = settings.data_dir / "web.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "web"], stdout=log, stderr=log,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
+    (settings.data_dir / "web.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + 30
+    while not _answers(settings.public_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise click.ClickException(f"the web site did not start; see {log_path}")
+        time.sleep(0.2)
+    return process.pid
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/ping", timeout=1).ok
+    except requests.RequestException:
+        return False

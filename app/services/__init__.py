@@ -1,0 +1,1 @@
+"""Use cases. Each takes a SQLAlchemy Session (and a store where needed); no Flask imports here."""

@@ -1,0 +1,166 @@
+"""Create or update a challenge from its folder (challenge as code), idempotently.
+
+Everything is read and validated first (spec, prepare step, every phase's test set); only then are
+test sets uploaded and the database written, in one transaction. A test set whose content hash has not
+changed is not uploaded again; a changed one becomes a new version.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.challenge_spec import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
+from app.models import Case, Challenge, Phase, TestSet
+from app.services.test_sets import TestSetContent, read_test_set
+from app.storage import ArtifactStore
+
+PREPARE_TIMEOUT_SECONDS = 1800
+
+
+@dataclass
+class PhaseReport:
+    slug: str
+    created: bool
+    test_set_version: int
+    test_set_uploaded: bool
+    case_count: int
+
+
+@dataclass
+class ApplyReport:
+    slug: str
+    created: bool
+    phases: list[PhaseReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"challenge {self.slug}: {'created' if self.created else 'updated'}"]
+        for phase in self.phases:
+            upload = "uploaded" if phase.test_set_uploaded else "unchanged"
+            lines.append(f"  phase {phase.slug}: {'created' if phase.created else 'updated'}, "
+                         f"test set v{phase.test_set_version} ({phase.case_count} cases, {upload})")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> ApplyReport:
+    spec, folder = load_challenge_spec(path)
+    if spec.prepare:
+        run_prepare_step(folder, spec.prepare)
+    test_sets = {phase.slug: read_test_set(_inside(folder, phase.test_set, "test_set"), phase)
+                 for phase in spec.phases}
+    public_files = [_inside(folder, name, "public_files") for name in spec.public_files]
+    for file in public_files:
+        if not file.is_file():
+            raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: public_files: {file} does not exist")
+
+    challenge = session.scalar(select(Challenge).where(Challenge.slug == spec.slug))
+    report = ApplyReport(slug=spec.slug, created=challenge is None)
+    if challenge is None:
+        challenge = Challenge(slug=spec.slug, title=spec.title)
+        session.add(challenge)
+    challenge.title = spec.title
+    challenge.description = spec.description
+    challenge.public_files = _upload_public_files(store, spec, public_files)
+    session.flush()
+
+    existing = {phase.slug: phase for phase in challenge.phases}
+    for position, phase_spec in enumerate(spec.phases):
+        phase = existing.get(phase_spec.slug)
+        created = phase is None
+        if phase is None:
+            phase = Phase(challenge=challenge, slug=phase_spec.slug, title=phase_spec.title,
+                          ranking_metric=phase_spec.ranking.metric)
+            session.add(phase)
+        _copy_phase_fields(phase, phase_spec, position)
+        session.flush()
+        test_set, uploaded = _ensure_test_set(session, store, challenge, phase, test_sets[phase_spec.slug])
+        phase.current_test_set_id = test_set.id
+        report.phases.append(PhaseReport(phase_spec.slug, created, test_set.version, uploaded,
+                                         test_set.case_count))
+    removed = sorted(set(existing) - {p.slug for p in spec.phases})
+    for slug in removed:
+        report.warnings.append(f"phase {slug!r} is in the database but no longer in challenge.yaml; "
+                               "it was kept with its submissions")
+    session.flush()
+    return report
+
+
+def run_prepare_step(folder: Path, script: str) -> None:
+    script_path = _inside(folder, script, "prepare")
+    if not script_path.is_file():
+        raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: prepare: {script_path} does not exist")
+    result = subprocess.run([sys.executable, script_path.name, "data"], cwd=script_path.parent,
+                            capture_output=True, text=True, timeout=PREPARE_TIMEOUT_SECONDS)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-10:])
+        raise ChallengeSpecError(f"{script_path}: the prepare step failed with exit code "
+                                 f"{result.returncode}:\n{tail}")
+
+
+def _inside(folder: Path, relative: str, key: str) -> Path:
+    resolved = (folder / relative).resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: {key}: {relative!r} points outside the "
+                                 "challenge folder")
+    return resolved
+
+
+def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
+    limits = spec.limits
+    phase.title = spec.title
+    phase.description = spec.description
+    phase.position = position
+    phase.submission_kind = spec.submission_kind
+    phase.run_mode = spec.run_mode
+    phase.opens_at = spec.opens_at
+    phase.closes_at = spec.closes_at
+    phase.time_limit_seconds = limits.time_limit_seconds
+    phase.memory_mb = limits.memory_mb
+    phase.cpus = limits.cpus
+    phase.pids_limit = limits.pids
+    phase.tmp_mb = limits.tmp_mb
+    phase.output_mb = limits.output_mb
+    phase.log_kb = limits.log_kb
+    phase.max_upload_mb = limits.max_upload_mb
+    phase.submissions_per_day = limits.submissions_per_day
+    phase.inputs = [i.model_dump(mode="json") for i in spec.inputs]
+    phase.outputs = [o.model_dump(mode="json") for o in spec.outputs]
+    phase.ground_truth = [g.model_dump(mode="json") for g in spec.ground_truth]
+    phase.metrics = [m.model_dump(mode="json") for m in spec.metrics]
+    phase.ranking_metric = spec.ranking.metric
+    phase.ranking_order = spec.ranking.order
+
+
+def _ensure_test_set(session: Session, store: ArtifactStore, challenge: Challenge, phase: Phase,
+                     content: TestSetContent) -> tuple[TestSet, bool]:
+    same = session.scalar(select(TestSet).where(TestSet.phase_id == phase.id,
+                                                TestSet.content_hash == content.content_hash))
+    if same is not None:
+        return same, False
+    version = (session.scalar(select(func.max(TestSet.version)).where(TestSet.phase_id == phase.id)) or 0) + 1
+    prefix = f"challenges/{challenge.slug}/{phase.slug}/test-sets/v{version}-{content.content_hash[:12]}"
+    for relative in content.files:
+        store.put_file(f"{prefix}/{relative}", content.root / relative)
+    test_set = TestSet(phase_id=phase.id, version=version, content_hash=content.content_hash,
+                       storage_prefix=prefix, case_count=len(content.cases),
+                       metadata_columns=content.metadata_columns)
+    test_set.cases = [Case(case_key=c.case_id, meta=c.meta, inputs=c.inputs) for c in content.cases]
+    session.add(test_set)
+    session.flush()
+    return test_set, True
+
+
+def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict]:
+    listed = []
+    for file in files:
+        key = f"challenges/{spec.slug}/public/{file.name}"
+        size = store.put_file(key, file)
+        listed.append({"name": file.name, "key": key, "bytes": size})
+    return listed

@@ -1,0 +1,113 @@
+"""A phase's leaderboard: each participant's best succeeded submission, sortable by any metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import EvaluationRun, Phase, Score, Submission, SubmissionState, User
+from app.services.errors import ServiceError
+from evaluation.registry import get_metric
+
+
+@dataclass
+class ScoreCell:
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass
+class LeaderboardRow:
+    rank: int
+    username: str
+    submission_id: int
+    submitted_at: str
+    comment: str
+    scores: dict[str, ScoreCell] = field(default_factory=dict)
+    container_seconds: float | None = None
+
+
+@dataclass
+class Leaderboard:
+    challenge: str
+    phase: str
+    ranking_metric: str
+    sort_metric: str
+    metrics: list[dict[str, str | bool]]
+    rows: list[LeaderboardRow]
+
+    def as_dict(self) -> dict:
+        return {
+            "challenge": self.challenge,
+            "phase": self.phase,
+            "ranking_metric": self.ranking_metric,
+            "sorted_by": self.sort_metric,
+            "metrics": self.metrics,
+            "rows": [
+                {
+                    "rank": r.rank,
+                    "participant": r.username,
+                    "submission_id": r.submission_id,
+                    "submitted_at": r.submitted_at,
+                    "comment": r.comment,
+                    "container_seconds": r.container_seconds,
+                    "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
+                               for name, c in r.scores.items()},
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None) -> Leaderboard:
+    metric_names = [m["name"] for m in phase.metrics]
+    sort_metric = sort_metric or phase.ranking_metric
+    if sort_metric not in metric_names:
+        raise ServiceError(f"cannot sort by {sort_metric!r}; this phase's metrics are {', '.join(metric_names)}")
+    higher_is_better = {name: get_metric(name).higher_is_better for name in metric_names}
+    descending = higher_is_better[sort_metric]
+    if sort_metric == phase.ranking_metric:
+        descending = phase.ranking_order == "descending"
+
+    rows = session.execute(
+        select(Submission, User.username, EvaluationRun, Score)
+        .join(User, User.id == Submission.user_id)
+        .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
+              & (EvaluationRun.test_set_id == phase.current_test_set_id))
+        .join(Score, Score.run_id == EvaluationRun.id)
+        .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED)
+    ).all()
+    by_submission: dict[int, LeaderboardRow] = {}
+    for submission, username, run, score in rows:
+        row = by_submission.setdefault(submission.id, LeaderboardRow(
+            rank=0, username=username, submission_id=submission.id,
+            submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
+            container_seconds=run.container_seconds))
+        row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
+
+    def key(row: LeaderboardRow) -> tuple[float, int]:
+        cell = row.scores.get(sort_metric)
+        value = cell.value if cell and cell.value is not None else float("-inf" if descending else "inf")
+        return (-value if descending else value, row.submission_id)
+
+    best: dict[str, LeaderboardRow] = {}
+    for row in sorted(by_submission.values(), key=key):
+        best.setdefault(row.username, row)
+    ranked = sorted(best.values(), key=key)
+    previous: tuple[float, int] | None = None
+    for position, row in enumerate(ranked, start=1):
+        value = key(row)[0]
+        row.rank = ranked[position - 2].rank if previous is not None and previous[0] == value else position
+        previous = (value, row.submission_id)
+    return Leaderboard(
+        challenge=phase.challenge.slug,
+        phase=phase.slug,
+        ranking_metric=phase.ranking_metric,
+        sort_metric=sort_metric,
+        metrics=[{"name": n, "title": get_metric(n).title, "higher_is_better": higher_is_better[n]}
+                 for n in metric_names],
+        rows=ranked,
+    )

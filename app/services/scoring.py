@@ -1,0 +1,146 @@
+"""Turn a run's collected outputs into per-case outcomes and aggregate scores with metric plugins.
+
+Policy for missing or invalid outputs (issue-level default, see docs/scoring.md): every case must have a
+valid value for every declared output; otherwise the submission fails with a per-case report and no
+score is published. Extra files are ignored and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.challenge_spec import Interface
+from app.services.test_sets import check_json_value
+from evaluation.base import MetricInput, MetricResult
+from evaluation.registry import get_metric
+
+MAX_JSON_OUTPUT_BYTES = 1 << 20
+MAX_PROBLEMS_SHOWN = 10
+
+
+@dataclass
+class CaseScoring:
+    case_key: str
+    status: str  # "valid" | "missing" | "invalid"
+    message: str = ""
+    prediction: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScoringResult:
+    cases: list[CaseScoring]
+    scores: dict[str, MetricResult]
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def failure_message(self) -> str:
+        invalid = [c for c in self.cases if c.status != "valid"]
+        shown = self.problems[:MAX_PROBLEMS_SHOWN]
+        more = len(self.problems) - len(shown)
+        head = (f"{len(invalid)} of {len(self.cases)} cases have no valid output, so the submission was not "
+                "scored; every case needs every declared output (see the container contract):")
+        return head + "\n  - " + "\n  - ".join(shown) + (f"\n  ... and {more} more" if more else "")
+
+
+class ScoringConfigurationError(RuntimeError):
+    """The phase cannot be scored as configured (an organiser problem, not the participant's)."""
+
+
+def score_outputs(
+    *,
+    case_keys: list[str],
+    outputs: list[Interface],
+    ground_truth: list[Interface],
+    metrics: list[dict[str, str]],
+    output_files: dict[str, Path],
+    rejected_files: dict[str, str],
+    truth_dir: Path,
+    read_output: Callable[[Path, int], bytes],
+) -> ScoringResult:
+    expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
+    notes = [f"ignored {path}: {reason}" for path, reason in sorted(rejected_files.items())]
+    extra = sorted(set(output_files) - expected)
+    if extra:
+        notes.append(f"ignored {len(extra)} file(s) that are not declared outputs, e.g. {extra[0]}")
+
+    case_results: list[CaseScoring] = []
+    problems: list[str] = []
+    for case in case_keys:
+        result = CaseScoring(case_key=case, status="valid")
+        for interface in outputs:
+            relative = f"{case}/{interface.relative_path}"
+            value, problem = _read_output_value(output_files.get(relative), relative, interface,
+                                                rejected_files.get(relative), read_output)
+            if problem:
+                result.status = "missing" if value is _MISSING else "invalid"
+                result.message = problem
+                problems.append(f"{case}: {problem}")
+                break
+            result.prediction[interface.slug] = value
+        case_results.append(result)
+    if problems:
+        return ScoringResult(case_results, {}, problems, notes)
+
+    truths = _read_truths(case_keys, ground_truth, truth_dir)
+    scores: dict[str, MetricResult] = {}
+    for metric_spec in metrics:
+        metric = get_metric(metric_spec["name"])
+        predictions = np.array([float(c.prediction[metric_spec["prediction"]]) for c in case_results])
+        targets = np.array([float(truths[c][metric_spec["target"]]) for c in case_keys])
+        try:
+            scores[metric.name] = metric.compute(MetricInput(case_ids=case_keys, predictions=predictions,
+                                                             targets=targets))
+        except ValueError as exc:
+            raise ScoringConfigurationError(f"metric {metric.name}: {exc}") from exc
+    return ScoringResult(case_results, scores, [], notes)
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _read_output_value(path: Path | None, relative: str, interface: Interface, rejected: str | None,
+                       read_output: Callable[[Path, int], bytes]) -> tuple[Any, str | None]:
+    if rejected:
+        return _MISSING, f"/output/{relative} was ignored ({rejected}); write a regular file"
+    if path is None:
+        return _MISSING, f"/output/{relative} is missing"
+    if interface.kind != "json":
+        return str(path), None
+    try:
+        raw = read_output(path, MAX_JSON_OUTPUT_BYTES)
+    except ValueError:
+        return None, f"/output/{relative} is larger than {MAX_JSON_OUTPUT_BYTES // 1024} KiB"
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        preview = raw[:40].decode("utf-8", "replace")
+        return None, f"/output/{relative} is not valid JSON (starts with {preview!r})"
+    problem = check_json_value(value, interface)
+    if problem:
+        return None, f"/output/{relative}: {problem}"
+    if isinstance(value, float) and not math.isfinite(value) and not interface.allow_nan:
+        return None, f"/output/{relative}: NaN or infinity is not allowed"
+    return value, None
+
+
+def _read_truths(case_keys: list[str], ground_truth: list[Interface], truth_dir: Path) -> dict[str, dict[str, Any]]:
+    truths: dict[str, dict[str, Any]] = {}
+    for case in case_keys:
+        truths[case] = {g.slug: json.loads((truth_dir / case / g.relative_path).read_text())
+                        for g in ground_truth if g.kind == "json"}
+    return truths

@@ -1,0 +1,72 @@
+"""Worker-local copies of a test set, cached by content hash.
+
+Inputs are staged into the folder that is mounted read-only at /input (with cases.json). Ground truth
+goes to a separate folder that is never mounted into a participant container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from app.storage import ArtifactStore
+
+COMPLETE_MARKER = ".podium-complete"
+
+
+def stage_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str,
+                 cases: list[tuple[str, dict[str, Any]]], input_paths: list[str], cache_root: Path) -> Path:
+    """The /input folder for a test set: cases.json plus <case_id>/<relative_path> for each input."""
+    def fill(folder: Path) -> None:
+        entries = [{"case_id": case_id, "inputs": inputs} for case_id, inputs in cases]
+        (folder / "cases.json").write_text(json.dumps(entries))
+        for case_id, _ in cases:
+            for relative in input_paths:
+                store.download_to(f"{storage_prefix}/inputs/{case_id}/{relative}", folder / case_id / relative)
+    return _cached(cache_root / "inputs" / content_hash, fill, world_readable=True)
+
+
+def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_hash: str, case_ids: list[str],
+                       truth_paths: list[str], cache_root: Path) -> Path:
+    """The hidden reference, readable only by the worker's user; never mounted into a participant run."""
+    def fill(folder: Path) -> None:
+        for case_id in case_ids:
+            for relative in truth_paths:
+                store.download_to(f"{storage_prefix}/ground_truth/{case_id}/{relative}",
+                                  folder / case_id / relative)
+    return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False)
+
+
+def _cached(final: Path, fill, *, world_readable: bool) -> Path:  # type: ignore[no-untyped-def]
+    if (final / COMPLETE_MARKER).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(final.parent, 0o755 if world_readable else 0o700)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))
+    try:
+        fill(staging)
+        _set_modes(staging, world_readable)
+        (staging / COMPLETE_MARKER).touch()
+        try:
+            os.rename(staging, final)
+        except OSError:
+            # Another worker process staged the same test set first; use theirs.
+            if not (final / COMPLETE_MARKER).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _set_modes(root: Path, world_readable: bool) -> None:
+    dir_mode, file_mode = (0o755, 0o644) if world_readable else (0o700, 0o600)
+    os.chmod(root, dir_mode)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), dir_mode)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), file_mode)

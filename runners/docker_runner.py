@@ -1,0 +1,524 @@
+"""Run one algorithm container in the sandbox on the local (or a given) Docker engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.utils
+import requests.exceptions
+from docker.models.containers import Container
+from docker.types import Mount
+
+from runners.sandbox import MIB, SandboxPolicy
+
+log = logging.getLogger(__name__)
+
+ROLE_LABEL = "podium.role"
+SUBMISSION_REPOSITORY = "podium-submission"
+CLIENT_TIMEOUT_SECONDS = 600
+# How long to wait for the engine to stop a killed container and for the output stream to end.
+_KILL_GRACE_SECONDS = 30.0
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_LOADED_ID_RE = re.compile(r"Loaded image ID: (sha256:[0-9a-f]{64})")
+_LOADED_REF_RE = re.compile(r"Loaded image: (\S+)")
+_RENAMED_RE = re.compile(
+    r"The image (\S+) already exists, renaming the old one with ID (sha256:[0-9a-f]{64})")
+# Engine messages that mean the host, not the participant's image, is at fault.
+_INFRA_MARKERS = ("no space left on device", "read-only file system", "input/output error",
+                  "cannot allocate memory", "too many open files")
+_START_FAILURE_RE = re.compile(r"unable to start container process: (.*?)(?:: unknown)?$", re.S)
+
+# Transport errors: the engine is down or the socket broke.
+_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
+
+
+class RunnerError(Exception):
+    """An infrastructure fault (engine unreachable, disk full, ...): retry later, never the participant's."""
+
+
+class ImageLoadError(Exception):
+    """The participant's image archive could not be loaded; the message is shown to the participant."""
+
+
+@dataclass
+class RunResult:
+    """How a container run ended.
+
+    stdout holds the first policy.log_bytes of the container's stdout, stderr the last policy.log_bytes
+    of its stderr (the last lines say most about a failure). start_error is set when the container could
+    not start at all because of its image (missing or non-executable entrypoint, no command).
+    """
+
+    exit_code: int | None
+    timed_out: bool
+    oom_killed: bool
+    wall_seconds: float
+    stdout: bytes
+    stderr: bytes
+    stdout_truncated: bool
+    stderr_truncated: bool
+    image_id: str
+    wall_time_limit_seconds: float = 0.0
+    memory_limit_bytes: int = 0
+    start_error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.start_error
+
+    def last_stderr_line(self) -> str | None:
+        for raw in reversed(self.stderr.splitlines()):
+            line = _clean_text(raw.decode("utf-8", "replace"))
+            if line:
+                return line[:500]
+        return None
+
+    def failure_message(self) -> str | None:
+        """A message the participant can act on, or None when the run succeeded."""
+        if self.succeeded:
+            return None
+        if self.start_error:
+            return f"the container could not start: {self.start_error}"
+        if self.timed_out:
+            return f"time limit exceeded ({self.wall_time_limit_seconds:g} s)"
+        if self.oom_killed:
+            return f"memory limit exceeded ({self.memory_limit_bytes // MIB} MiB)"
+        if self.exit_code is None:
+            return "the container ended without an exit code"
+        last = self.last_stderr_line()
+        message = f"the container exited with code {self.exit_code}"
+        return f"{message}: {last}" if last else message
+
+
+def _clean_text(text: str) -> str:
+    """Drop control characters (terminal escapes and the like) and surrounding blanks."""
+    return "".join(ch for ch in text if ch == "\t" or ch >= " " and ch != "\x7f").strip()
+
+
+class _OutputReader(threading.Thread):
+    """Drains a container's multiplexed output: keeps the head of stdout and the tail of stderr.
+
+    It reads until the stream ends, whatever the caps: a container whose reader stops blocks on write.
+    """
+
+    def __init__(self, stream: Iterator[tuple[bytes | None, bytes | None]], cap: int) -> None:
+        super().__init__(name="podium-container-output", daemon=True)
+        self._stream = stream
+        self._cap = cap
+        self.stdout = bytearray()
+        self.stdout_truncated = False
+        self._stderr: deque[bytes] = deque()
+        self._stderr_len = 0
+        self.stderr_truncated = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for out, err in self._stream:
+                if out:
+                    self._add_stdout(out)
+                if err:
+                    self._add_stderr(err)
+        except BaseException as exc:  # reported to the caller through self.error, never lost
+            self.error = exc
+
+    def _add_stdout(self, data: bytes) -> None:
+        room = self._cap - len(self.stdout)
+        if len(data) > room:
+            self.stdout_truncated = True
+            data = data[:max(room, 0)]
+        self.stdout += data
+
+    def _add_stderr(self, data: bytes) -> None:
+        if len(data) >= self._cap:
+            self.stderr_truncated = self.stderr_truncated or len(data) > self._cap or self._stderr_len > 0
+            self._stderr.clear()
+            data = data[-self._cap:]
+            self._stderr_len = 0
+        self._stderr.append(data)
+        self._stderr_len += len(data)
+        while self._stderr_len > self._cap:
+            self.stderr_truncated = True
+            excess = self._stderr_len - self._cap
+            head = self._stderr[0]
+            if len(head) <= excess:
+                self._stderr.popleft()
+                self._stderr_len -= len(head)
+            else:
+                self._stderr[0] = head[excess:]
+                self._stderr_len -= excess
+
+    @property
+    def stderr(self) -> bytes:
+        return b"".join(self._stderr)
+
+
+class DockerRunner:
+    """Loads participants' images and runs them in the sandbox. The only code that talks to Docker."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    @classmethod
+    def from_env(cls, base_url: str | None = None) -> DockerRunner:
+        """A runner on the engine DOCKER_HOST points at (or base_url), with a generous client timeout."""
+        try:
+            if base_url:
+                client = docker.DockerClient(base_url=base_url, timeout=CLIENT_TIMEOUT_SECONDS)
+            else:
+                client = docker.from_env(timeout=CLIENT_TIMEOUT_SECONDS)
+        except docker.errors.DockerException as exc:
+            raise RunnerError(f"cannot reach the Docker engine: {exc}") from exc
+        return cls(client)
+
+    # ---- images -------------------------------------------------------------------------------
+
+    def load_image(self, archive: Path, label: str | None = None) -> str:
+        """Load a `docker save` archive (plain or gzip; streamed, never read into memory); return its id.
+
+        With a label, the image is also tagged ``podium-submission:<label>``. The engine applies the
+        archive's own repository tags; one that took over a tag already on this engine (an archive tagged
+        ``podium/python-base:bookworm``, say) is given back to its previous image at once. Raises
+        ImageLoadError when the engine rejects the archive, RunnerError when the engine or the host fails.
+        """
+        if label is not None and not _TAG_RE.fullmatch(label):
+            raise ValueError(f"invalid image label {label!r}")
+        ids: set[str] = set()
+        refs: list[str] = []
+        renamed: list[tuple[str, str]] = []
+        try:
+            try:
+                with open(archive, "rb") as f:
+                    for message in self.client.api.load_image(f):
+                        _raise_for_load_error(message)
+                        text = str(message.get("stream", ""))
+                        ids.update(_LOADED_ID_RE.findall(text))
+                        refs.extend(_LOADED_REF_RE.findall(text))
+                        renamed.extend(_RENAMED_RE.findall(text))
+                for ref in refs:  # resolved before any tag is given back
+                    ids.add(self.client.images.get(ref).id)
+            finally:
+                self._restore_tags(renamed)
+        except docker.errors.APIError as exc:
+            _raise_for_load_error({"error": _explanation(exc)}, cause=exc, status=exc.status_code)
+            raise
+        except _TRANSPORT_ERRORS as exc:
+            raise RunnerError(f"the Docker engine failed while loading an image: {exc}") from exc
+        if not ids:
+            raise ImageLoadError("the archive holds no image")
+        if len(ids) > 1:
+            # Not removed here: one of them may be an image this engine already had and still needs.
+            log.warning("an image archive held %d images: %s", len(ids), sorted(ids))
+            raise ImageLoadError(f"the archive holds {len(ids)} images; submit exactly one")
+        image_id = ids.pop()
+        if label is not None:
+            try:
+                self.client.api.tag(image_id, SUBMISSION_REPOSITORY, label, force=True)
+            except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+                raise RunnerError(f"cannot tag image {image_id}: {exc}") from exc
+        return image_id
+
+    def _restore_tags(self, renamed: list[tuple[str, str]]) -> None:
+        """Point tags an archive took over back at the images that had them before the load."""
+        for ref, old_id in renamed:
+            repository, tag = docker.utils.parse_repository_tag(ref)
+            log.warning("an image archive claimed the tag %s; giving it back to %s", ref, old_id)
+            self.client.api.tag(old_id, repository, tag or "latest", force=True)
+
+    def release_image(self, label: str) -> None:
+        """Drop the ``podium-submission:<label>`` tag; the image goes once nothing else tags or uses it.
+
+        Prefer this to remove_image when the same image may be shared (two identical submissions, or an
+        archive of an image this engine already had).
+        """
+        try:
+            self.client.images.remove(f"{SUBMISSION_REPOSITORY}:{label}")
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: a container still uses it; it goes with the last tag later
+                raise RunnerError(f"cannot release image {SUBMISSION_REPOSITORY}:{label}: {exc}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise RunnerError(f"cannot release image {SUBMISSION_REPOSITORY}:{label}: {exc}") from exc
+
+    def existing_tags(self, tags: list[str]) -> set[str]:
+        """Which of these image references the engine already has (to leave them alone afterwards)."""
+        present = set()
+        for tag in tags:
+            try:
+                self.client.images.get(tag)
+                present.add(tag)
+            except docker.errors.ImageNotFound:
+                continue
+            except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+                raise RunnerError(f"cannot inspect image {tag}: {exc}") from exc
+        return present
+
+    def untag(self, tags: list[str]) -> None:
+        """Remove these references (not forced: an image another tag or container uses stays)."""
+        for tag in tags:
+            try:
+                self.client.images.remove(tag)
+            except docker.errors.ImageNotFound:
+                continue
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise RunnerError(f"cannot untag {tag}: {exc}") from exc
+
+    def remove_image(self, image_id: str) -> None:
+        """Remove an image and every tag it has, by force; an image that is already gone is fine."""
+        try:
+            self.client.images.remove(image_id, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+            raise RunnerError(f"cannot remove image {image_id}: {exc}") from exc
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    def run(
+        self,
+        image: str,
+        *,
+        input_dir: Path,
+        output_dir: Path,
+        policy: SandboxPolicy,
+        name: str | None = None,
+        labels: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> RunResult:
+        """Run image once in the sandbox with input_dir at /input (read-only), output_dir at /output.
+
+        Waits until the container exits or policy.wall_time_seconds pass (then kills it), and always
+        removes the container, also on errors and KeyboardInterrupt. Raises RunnerError on engine faults.
+        A participant's failure (non-zero exit, timeout, memory, unstartable image) is a RunResult.
+        """
+        input_dir = Path(input_dir).resolve()
+        output_dir = Path(output_dir).resolve()
+        if not input_dir.is_dir():
+            raise ValueError(f"input_dir {input_dir} is not a directory")
+        if not output_dir.is_dir():
+            raise ValueError(f"output_dir {output_dir} is not a directory")
+        prepare_input_dir(input_dir)
+        prepare_output_dir(output_dir, policy.uid, policy.gid)
+        create_kwargs: dict[str, Any] = policy.container_kwargs(self.client.api.api_version)
+        create_kwargs.update(
+            command=command,
+            name=name,
+            labels={ROLE_LABEL: "algorithm", **(labels or {})},
+            mounts=[
+                Mount(target="/input", source=str(input_dir), type="bind", read_only=True),
+                Mount(target="/output", source=str(output_dir), type="bind", read_only=False),
+            ],
+        )
+        container: Container | None = None
+        try:
+            try:
+                container = self.client.containers.create(image, **create_kwargs)
+            except docker.errors.APIError as exc:
+                if _is_image_fault(exc):
+                    return self._unstartable(image, policy, _explanation(exc))
+                raise
+            return self._start_and_wait(container, policy)
+        except docker.errors.APIError as exc:
+            raise RunnerError(f"the Docker engine refused the run: {_explanation(exc)}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise RunnerError(f"lost the Docker engine during the run: {exc}") from exc
+        finally:
+            if container is not None:
+                self._remove_container(container)
+
+    def _start_and_wait(self, container: Container, policy: SandboxPolicy) -> RunResult:
+        # Attach before start so that no output is missed; the stream ends when the container stops.
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True)
+        reader = _OutputReader(stream, policy.log_bytes)
+        reader.start()
+        timed_out = False
+        try:
+            started = time.monotonic()
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                if _is_start_fault(exc):
+                    return self._unstartable(container.attrs.get("Image", ""), policy, _start_failure(exc))
+                raise
+            deadline = started + policy.wall_time_seconds
+            status = self._wait(container, deadline)
+            if status is None:
+                timed_out = True
+                self._kill(container)
+                status = self._wait(container, time.monotonic() + _KILL_GRACE_SECONDS)
+            wall = time.monotonic() - started
+            reader.join(_KILL_GRACE_SECONDS)
+        finally:
+            _close_quietly(stream)
+        if reader.is_alive():
+            log.warning("container %s: output stream did not end; output may be incomplete", container.id)
+        elif reader.error is not None:
+            log.warning("container %s: reading output failed: %r", container.id, reader.error)
+        container.reload()
+        state = container.attrs.get("State", {})
+        exit_code = state.get("ExitCode")
+        if exit_code is None and status is not None:
+            exit_code = status.get("StatusCode")
+        return RunResult(
+            exit_code=exit_code,
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")),
+            wall_seconds=wall,
+            stdout=bytes(reader.stdout),
+            stderr=reader.stderr,
+            stdout_truncated=reader.stdout_truncated,
+            stderr_truncated=reader.stderr_truncated,
+            image_id=container.attrs.get("Image", ""),
+            wall_time_limit_seconds=policy.wall_time_seconds,
+            memory_limit_bytes=policy.memory_bytes,
+        )
+
+    def _wait(self, container: Container, deadline: float) -> dict[str, Any] | None:
+        """The wait response once the container stopped, or None when the deadline passed first."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                return container.wait(timeout=remaining)
+            except _TRANSPORT_ERRORS:
+                # A read timeout looks like this; an engine that went away too. Tell them apart.
+                if time.monotonic() < deadline - 1.0:
+                    raise
+                container.reload()
+                if container.status not in ("running", "created", "restarting", "paused"):
+                    return container.wait(timeout=_KILL_GRACE_SECONDS)
+
+    @staticmethod
+    def _kill(container: Container) -> None:
+        try:
+            container.kill()
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: it stopped on its own meanwhile
+                raise
+
+    def _remove_container(self, container: Container) -> None:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in _explanation(exc):
+                log.error("could not remove container %s: %s", container.id, exc)
+        except _TRANSPORT_ERRORS as exc:
+            log.error("could not remove container %s (engine unreachable): %s", container.id, exc)
+
+    def _unstartable(self, image: str, policy: SandboxPolicy, message: str) -> RunResult:
+        return RunResult(
+            exit_code=None, timed_out=False, oom_killed=False, wall_seconds=0.0, stdout=b"", stderr=b"",
+            stdout_truncated=False, stderr_truncated=False, image_id=image,
+            wall_time_limit_seconds=policy.wall_time_seconds, memory_limit_bytes=policy.memory_bytes,
+            start_error=message,
+        )
+
+    # ---- housekeeping -------------------------------------------------------------------------
+
+    def cleanup(self, label_selector: dict[str, str]) -> int:
+        """Remove every container (running or not) carrying all the given labels; return how many."""
+        if not label_selector:
+            raise ValueError("cleanup needs at least one label, or it would remove every container")
+        filters = {"label": [f"{key}={value}" for key, value in label_selector.items()]}
+        removed = 0
+        try:
+            for container in self.client.containers.list(all=True, filters=filters, ignore_removed=True):
+                try:
+                    container.remove(force=True, v=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+        except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+            raise RunnerError(f"cannot clean up containers: {exc}") from exc
+        return removed
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def prepare_input_dir(input_dir: Path) -> None:
+    """Make every file and directory under input_dir readable (and directories searchable) by anyone.
+
+    The container runs as an unprivileged user that owns nothing on the host. Links are not followed.
+    """
+    for root, dirs, files in os.walk(input_dir):
+        for name in [*dirs, *files, None]:
+            path = os.path.join(root, name) if name else root
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                wanted = st.st_mode | 0o555
+            elif stat.S_ISREG(st.st_mode):
+                wanted = st.st_mode | 0o444
+            else:
+                continue
+            if wanted != st.st_mode:
+                os.chmod(path, stat.S_IMODE(wanted), follow_symlinks=False)
+
+
+def prepare_output_dir(output_dir: Path, uid: int, gid: int) -> None:
+    """Let the container's user write output_dir: chown it when running as root, else open it to all."""
+    if os.geteuid() == 0:
+        os.chown(output_dir, uid, gid, follow_symlinks=False)
+        os.chmod(output_dir, 0o755)
+    else:
+        os.chmod(output_dir, 0o777)
+
+
+def _close_quietly(stream: Any) -> None:
+    """Close an output stream; one the engine already closed (or an SSH one) may complain, harmlessly."""
+    try:
+        stream.close()
+    except Exception as exc:  # the container is removed next anyway, which ends the stream for good
+        log.debug("closing an output stream failed: %r", exc)
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    return str(exc.explanation or exc)
+
+
+def _raise_for_load_error(message: dict[str, Any], cause: Exception | None = None,
+                          status: int | None = None) -> None:
+    error = message.get("error") or (message.get("errorDetail") or {}).get("message")
+    if not error:
+        return
+    text = str(error).strip()
+    if any(marker in text.lower() for marker in _INFRA_MARKERS) or (status is not None and status >= 502):
+        raise RunnerError(f"the Docker engine failed to load an image: {text}") from cause
+    raise ImageLoadError(f"the image archive could not be loaded: {text}") from cause
+
+
+def _is_image_fault(exc: docker.errors.APIError) -> bool:
+    """Create refused because of the image's own configuration (e.g. no command at all)."""
+    return exc.status_code == 400 and "no command specified" in _explanation(exc).lower()
+
+
+def _is_start_fault(exc: docker.errors.APIError) -> bool:
+    """Start refused because the image's entrypoint cannot be executed."""
+    text = _explanation(exc)
+    return "unable to start container process: exec:" in text and not any(
+        marker in text.lower() for marker in _INFRA_MARKERS)
+
+
+def _start_failure(exc: docker.errors.APIError) -> str:
+    text = _explanation(exc)
+    match = _START_FAILURE_RE.search(text)
+    return (match.group(1) if match else text).strip()

@@ -1,0 +1,81 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright): sign in, upload a container
+through the form, follow it to its result, and read the leaderboard."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from waitress.server import create_server
+
+from app import create_app
+from app.config import Settings
+from app.runtime import Runtime
+from tests.integration.helpers import CHALLENGE, PHASE, apply_example, drain_queue, make_user
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture
+def site(settings: Settings) -> Iterator[str]:
+    server = create_server(create_app(settings), host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, runtime: Runtime,
+                                                 settings: Settings, baseline_archives) -> None:  # type: ignore[no-untyped-def]
+    apply_example(runtime)
+    token = make_user(runtime, "form-user")
+    page = browser.new_page()
+    page.goto(f"{site}/challenges/{CHALLENGE}")
+    assert "Breast cancer diagnosis" in page.text_content("h1")
+    page.get_by_role("link", name="Submit an algorithm").click()
+    page.wait_for_url(f"{site}/login**")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site}/challenges/{CHALLENGE}/{PHASE}/submit")
+
+    archive: Path = baseline_archives["logistic-regression"].archive
+    page.set_input_files("input[name=image]", str(archive))
+    page.fill("input[name=comment]", "from the browser")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site}/submissions/*", timeout=120_000)
+    assert page.text_content("#state") == "queued"
+
+    drain_queue(settings)
+    page.reload()
+    assert page.text_content("#state") == "succeeded"
+
+    page.goto(f"{site}/challenges/{CHALLENGE}/{PHASE}/leaderboard")
+    rows = page.locator("table.leaderboard tbody tr")
+    assert rows.count() == 1
+    assert "form-user" in rows.first.text_content()
+    auroc_cell = rows.first.locator("td[data-metric=auroc]").text_content()
+    assert "[" in auroc_cell  # the confidence interval is shown next to the score
+    page.close()
+
+
+def test_a_wrong_token_is_refused_in_the_form(site: str, browser: Browser, runtime: Runtime) -> None:
+    page = browser.new_page()
+    page.goto(f"{site}/login")
+    page.fill("input[name=token]", "pod_wrong")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".flash")
+    assert "not valid" in page.text_content(".flash")
+    page.close()

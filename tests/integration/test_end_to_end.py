@@ -1,0 +1,147 @@
+"""The whole path on real parts: apply → upload through the API → RQ worker → sandboxed container →
+metric plugins → leaderboard. Run on the embedded defaults (SQLite + local directory) and on
+PostgreSQL + S3 (SeaweedFS)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from app import create_app
+from app.config import Settings
+from app.migrate import upgrade
+from app.runtime import Runtime
+from app.tasks.worker import queued_job_count
+from tests.conftest import podium_environment
+from tests.integration.helpers import (
+    CHALLENGE,
+    PHASE,
+    apply_example,
+    drain_queue,
+    get_submission,
+    hidden_labels,
+    make_user,
+    stored_predictions,
+    submit_archive,
+)
+
+
+@pytest.fixture(params=["sqlite+local", "postgres+s3"])
+def backend_settings(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:  # type: ignore[no-untyped-def]
+    overrides: dict[str, str] = {}
+    if request.param == "postgres+s3":
+        overrides = {"DATABASE_URL": request.getfixturevalue("postgres_url"),
+                     "STORAGE_URL": request.getfixturevalue("s3_bucket_url"),
+                     "S3_ENDPOINT_URL": request.getfixturevalue("seaweedfs_endpoint")}
+    env = podium_environment(tmp_path, **overrides)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env(env)
+
+
+def test_a_container_submission_is_scored_and_ranked(backend_settings: Settings, baseline_archives) -> None:  # type: ignore[no-untyped-def]
+    settings = backend_settings
+    upgrade(settings.database_url)
+    runtime = Runtime(settings)
+    apply_example(runtime)
+    client = create_app(settings).test_client()
+    strong, weak = make_user(runtime, "radboud-ai-lab"), make_user(runtime, "acme-vendor")
+
+    status, first = submit_archive(client, strong, baseline_archives["logistic-regression"].archive, "lr")
+    assert status == 201, first
+    assert first["state"] == "queued"
+    status, second = submit_archive(client, weak, baseline_archives["single-feature"].archive, "weak")
+    assert status == 201, second
+    assert queued_job_count(settings) == 2
+
+    drain_queue(settings)
+
+    for submission_id, token in ((first["id"], strong), (second["id"], weak)):
+        result = get_submission(client, token, submission_id)
+        assert result["state"] == "succeeded", result
+        assert result["run"]["exit_code"] == 0
+        assert result["run"]["cases_valid"] == 228
+
+    board = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()
+    assert [row["participant"] for row in board["rows"]] == ["radboud-ai-lab", "acme-vendor"]
+    labels = hidden_labels()
+    for row in board["rows"]:
+        predictions = stored_predictions(runtime, row["submission_id"])
+        assert sorted(predictions) == sorted(labels)
+        cases = sorted(labels)
+        y = np.array([labels[c] for c in cases])
+        p = np.array([predictions[c] for c in cases])
+        auroc = row["scores"]["auroc"]
+        assert auroc["value"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert auroc["ci_low"] < auroc["value"] < auroc["ci_high"]
+        assert row["scores"]["average_precision"]["value"] == pytest.approx(average_precision_score(y, p),
+                                                                            abs=1e-12)
+    assert board["rows"][0]["scores"]["auroc"]["value"] > 0.95
+    assert board["rows"][1]["scores"]["auroc"]["value"] < 0.85
+
+    sorted_by_ap = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard?sort=average_precision")
+    assert sorted_by_ap.get_json()["sorted_by"] == "average_precision"
+    page = client.get(f"/challenges/{CHALLENGE}/{PHASE}/leaderboard")
+    assert page.status_code == 200
+    assert b"radboud-ai-lab" in page.data and b"acme-vendor" in page.data
+    runtime.close()
+
+
+def test_a_crashing_container_fails_with_its_last_stderr_line(runtime: Runtime, settings: Settings,
+                                                               crashing_archive: Path) -> None:
+    apply_example(runtime)
+    client = create_app(settings).test_client()
+    token = make_user(runtime, "crasher")
+    status, submission = submit_archive(client, token, crashing_archive)
+    assert status == 201, submission
+    drain_queue(settings)
+    result = get_submission(client, token, submission["id"])
+    assert result["state"] == "failed"
+    assert result["failure_message"] == ("the container exited with code 3: "
+                                         "FileNotFoundError: /opt/model/weights.pt")
+    assert result["failure_is_infrastructure"] is False
+    assert "FileNotFoundError" in result["run"]["stderr_tail"]
+    log = client.get(f"/api/v1/submissions/{submission['id']}/logs/stdout",
+                     headers={"Authorization": f"Bearer {token}"})
+    assert log.data == b"loading model\n"
+    other = make_user(runtime, "someone-else")
+    assert client.get(f"/api/v1/submissions/{submission['id']}",
+                      headers={"Authorization": f"Bearer {other}"}).status_code == 404
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    ("garbage", "not a gzip-compressed or plain tar archive"),
+    ("cut in half", "the archive is truncated"),
+    ("empty tar", "no manifest.json"),
+])
+def test_a_corrupt_archive_is_refused_at_upload_and_nothing_is_queued(
+        runtime: Runtime, settings: Settings, tmp_path: Path, crashing_archive: Path, damage: str,
+        reason: str) -> None:
+    apply_example(runtime)
+    client = create_app(settings).test_client()
+    token = make_user(runtime, "uploader")
+    archive = tmp_path / "broken.tar.gz"
+    good = crashing_archive.read_bytes()
+    archive.write_bytes({"garbage": b"this is not an image", "cut in half": good[: len(good) // 2],
+                         "empty tar": gzip.compress(b"\0" * 10_240)}[damage])
+    status, body = submit_archive(client, token, archive)
+    assert status == 400
+    assert reason in body["error"].lower(), body
+    assert queued_job_count(settings) == 0
+    result = get_submission(client, token, body["submission_id"])
+    assert result["state"] == "failed"
+    assert runtime.store.list(f"submissions/{body['submission_id']}/") == []
+
+
+def test_uploads_need_a_valid_token(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
+    apply_example(runtime)
+    client = create_app(settings).test_client()
+    archive = tmp_path / "x.tar"
+    archive.write_bytes(b"x")
+    status, body = submit_archive(client, "pod_not-a-token", archive)
+    assert status == 401
+    assert "Authorization: Bearer" in body["error"]

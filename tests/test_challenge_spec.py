@@ -1,0 +1,75 @@
+"""challenge.yaml validation: errors name the key and the file; nothing is written on error."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from app.challenge_spec import ChallengeSpecError, load_challenge_spec
+from app.models import Challenge
+from app.services.challenges import apply_challenge
+from tests.conftest import EXAMPLE_CHALLENGE
+
+
+def _write_variant(tmp_path: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load((EXAMPLE_CHALLENGE / "challenge.yaml").read_text())
+    change(raw)
+    folder = tmp_path / "challenge"
+    folder.mkdir()
+    (folder / "challenge.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+def test_the_example_challenge_is_valid() -> None:
+    spec, folder = load_challenge_spec(EXAMPLE_CHALLENGE)
+    assert spec.slug == "breast-cancer-wisconsin"
+    assert [m.name for m in spec.phases[0].metrics] == ["auroc", "average_precision"]
+    assert folder == EXAMPLE_CHALLENGE
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda r: r.update(colour="blue"), r"colour: unknown key"),
+    (lambda r: r["phases"][0].update(time_limit=5), r"phases\.0\.time_limit: unknown key"),
+    (lambda r: r["phases"][0]["limits"].update(memory_mb="lots"), r"phases\.0\.limits\.memory_mb: "),
+    (lambda r: r["phases"][0]["metrics"][0].update(name="accuracy-ish"), r"unknown metric 'accuracy-ish'"),
+    (lambda r: r["phases"][0]["ranking"].update(metric="dice"), r"ranking\.metric 'dice' is not one of"),
+    (lambda r: r["phases"][0]["outputs"][0].update(relative_path="../x.json"), r"relative_path"),
+    (lambda r: r.pop("title"), r"title: required key is missing"),
+    (lambda r: r.update(slug="Has Spaces"), r"slug: String should match pattern"),
+])
+def test_bad_keys_are_named_with_the_file(tmp_path: Path, change, expected: str) -> None:  # type: ignore[no-untyped-def]
+    folder = _write_variant(tmp_path, change)
+    with pytest.raises(ChallengeSpecError) as excinfo:
+        load_challenge_spec(folder)
+    message = str(excinfo.value)
+    assert str(folder / "challenge.yaml") in message
+    assert pytest.importorskip("re").search(expected, message), message
+
+
+def test_yaml_syntax_errors_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "challenge.yaml").write_text("slug: [unclosed\n")
+    with pytest.raises(ChallengeSpecError, match="not valid YAML"):
+        load_challenge_spec(tmp_path)
+
+
+def test_nothing_is_written_when_the_test_set_is_broken(tmp_path: Path, runtime) -> None:  # type: ignore[no-untyped-def]
+    folder = _write_variant(tmp_path, lambda r: r.update(prepare=None))
+    test_set = folder / "data" / "test"
+    (test_set / "inputs" / "c1").mkdir(parents=True)
+    (test_set / "cases.csv").write_text("case_id,site\nc1,A\nc2,B\n")
+    (test_set / "inputs" / "c1" / "nuclei-features.json").write_text('{"a": 1}')
+    (test_set / "ground_truth" / "c1").mkdir(parents=True)
+    (test_set / "ground_truth" / "c1" / "malignant.json").write_text("NaN")
+    (folder / "data" / "public").mkdir(parents=True)
+    (folder / "data" / "public" / "train.csv").write_text("x\n")
+    from app.services.test_sets import TestSetError
+
+    with pytest.raises(TestSetError) as excinfo, runtime.session() as session:
+        apply_challenge(session, runtime.store, folder)
+    message = str(excinfo.value)
+    assert "c1/malignant.json: expected a finite number" in message or "malignant.json" in message
+    assert "inputs/c2/nuclei-features.json: missing" in message
+    with runtime.session() as session:
+        assert session.scalar(select(func.count(Challenge.id))) == 0
+    assert runtime.store.list("challenges/") == []
