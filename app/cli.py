@@ -120,6 +120,16 @@ def worker(burst: bool) -> None:
 
 
 @main.command()
+def reconcile() -> None:
+    """Repair once what crashes leave behind: expired leases, lost queue entries, orphaned containers."""
+    from app.tasks.reconciler import reconcile_once
+
+    report = reconcile_once(_settings())
+    click.echo(f"expired leases: {report.expired}; enqueued: {report.enqueued}; "
+               f"orphaned containers removed for: {report.orphans_removed}")
+
+
+@main.command()
 @click.option("--host", default=None, help="Default: PODIUM_WEB_HOST or 127.0.0.1.")
 @click.option("--port", default=None, type=int, help="Default: PODIUM_WEB_PORT or 5000.")
 @click.option("--threads", default=8, show_default=True)

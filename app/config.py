@@ -35,6 +35,10 @@ class Settings:
     web_host: str
     web_port: int
     public_url: str
+    lease_seconds: int = 60
+    max_infrastructure_faults: int = 3
+    retry_backoff_seconds: int = 10
+    reconcile_seconds: int = 15
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +71,10 @@ class Settings:
             web_host=web_host,
             web_port=web_port,
             public_url=_get(env, "PUBLIC_URL", f"http://{web_host}:{web_port}"),
+            lease_seconds=_get_int(env, "LEASE_SECONDS", 60, minimum=2),
+            max_infrastructure_faults=_get_int(env, "MAX_INFRASTRUCTURE_FAULTS", 3, minimum=1),
+            retry_backoff_seconds=_get_int(env, "RETRY_BACKOFF_SECONDS", 10, minimum=0),
+            reconcile_seconds=_get_int(env, "RECONCILE_SECONDS", 15, minimum=1),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

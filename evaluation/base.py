@@ -1,16 +1,32 @@
-"""The metric plugin contract.
+"""The metric plugin contract (version 1).
 
-A metric plugin is a class registered under the entry-point group ``podium.metrics``. It receives the
-validated predictions and reference values of every scored case as numpy arrays and returns an
-aggregate value, an optional per-case value array and an optional confidence interval.
+A metric plugin is a class registered under the entry-point group ``podium.metrics``. The platform
+gives it every scored case at once (``MetricInput``) and gets back the aggregate value, its confidence
+interval and, for case-level metrics, one value per case (``MetricResult``).
+
+Two shapes of metric exist:
+- *set-level* metrics (AUROC, average precision, FROC, ...) need all cases together;
+- *case-level* metrics (Dice, HD95, absolute error, ...) give one value per case, aggregated by a mean
+  (or another documented aggregate).
+
+Both implement ``resample(data, indices)``: the statistic on bootstrap replicates of the cases, given as
+an index matrix of shape (replicates, n). The ranking code calls it with the *same* indices for every
+submission (a paired bootstrap), so CIs and rank distributions compare like with like.
+
+What ``predictions`` and ``targets`` hold depends on ``input_kind``:
+- ``"scalar"``: float arrays of shape (n,) (e.g. a likelihood and a 0/1 label);
+- ``"image"``: lists of paths to images (MHA/NRRD/NIfTI, read with SimpleITK; spacing honoured);
+- ``"detection"``: lists of per-case objects as the metric documents (e.g. a detection map path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+InputKind = Literal["scalar", "image", "detection"]
 
 
 class MetricInputError(ValueError):
@@ -20,9 +36,10 @@ class MetricInputError(ValueError):
 @dataclass(frozen=True)
 class MetricInput:
     case_ids: list[str]
-    predictions: np.ndarray  # shape (n,), float64
-    targets: np.ndarray  # shape (n,), float64
+    predictions: Any  # np.ndarray for "scalar"; list[...] otherwise, aligned with case_ids
+    targets: Any
     metadata: dict[str, list[str]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # metric parameters from challenge.yaml
     random_seed: int = 0
 
 
@@ -31,7 +48,7 @@ class MetricResult:
     value: float
     ci_low: float | None = None
     ci_high: float | None = None
-    per_case: np.ndarray | None = None
+    per_case: np.ndarray | None = None  # case-level metrics: shape (n,), aligned with case_ids
     detail: str = ""
 
 
@@ -41,5 +58,10 @@ class Metric(Protocol):
     version: ClassVar[str]
     title: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    input_kind: ClassVar[InputKind]
 
     def compute(self, data: MetricInput) -> MetricResult: ...
+
+    def resample(self, data: MetricInput, indices: np.ndarray) -> np.ndarray:
+        """The statistic on each row of case indices (shape (replicates, n)); returns shape (replicates,)."""
+        ...

@@ -48,6 +48,13 @@ class Submission(Base):
     # True when the failure was the platform's, not the participant's (never counts against limits).
     failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Infrastructure faults so far (worker died, storage or engine down); retried with backoff up to a budget.
+    infrastructure_faults: Mapped[int] = mapped_column(Integer, default=0)
+    # Not to be run before this time (backoff after an infrastructure fault).
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The attempt that holds the submission while running/scoring, and until when (renewed by a heartbeat).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,7 +1,10 @@
 """Evaluate one queued submission: run its container in the sandbox, then score its outputs.
 
-The database is the source of truth. Each step is a compare-and-set transition, so a job delivered
-twice does nothing the second time. The session is closed while the container runs.
+The database is the source of truth. The attempt takes a lease (QUEUED → RUNNING, compare-and-set),
+renews it with a heartbeat while it works, and every later write checks that it still holds the lease:
+a job delivered twice, or a zombie attempt, does no harm. The session is closed while the container
+runs. A participant's fault ends the submission at once; an infrastructure fault sends it back to the
+queue with a backoff (see app.services.recovery).
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from app.challenge_spec import Interface
 from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
 from app.models._types import utcnow
 from app.runtime import Runtime
-from app.services.scoring import ScoringConfigurationError, score_outputs
+from app.services.leases import Heartbeat, acquire
+from app.services.recovery import after_infrastructure_fault
+from app.services.scoring import ScoringConfigurationError, ScoringResult, score_outputs
 from app.services.staging import stage_ground_truth, stage_inputs
 from app.services.states import transition
 from runners.docker_runner import DockerRunner, ImageLoadError, RunResult
@@ -28,8 +34,10 @@ from runners.sandbox import SandboxPolicy
 
 log = logging.getLogger(__name__)
 S = SubmissionState
-INFRASTRUCTURE_MESSAGE = ("the platform failed while evaluating this submission ({reason}); this is not "
-                          "your fault and does not count against your submission limit")
+
+
+class LeaseLost(RuntimeError):
+    """Another attempt holds the submission now; this one must stop without writing."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class EvaluationPlan:
     """Everything the long part of an evaluation needs, read from the database up front."""
 
     submission_id: int
+    owner: str
     upload_key: str
     image_tags: list[str]
     test_set_id: int
@@ -51,17 +60,28 @@ class EvaluationPlan:
 
 
 def evaluate_submission(runtime: Runtime, runner: DockerRunner, submission_id: int, worker_name: str) -> str:
-    """Run and score a queued submission; returns the final state (or why nothing was done)."""
-    with runtime.session() as session:
-        submission = session.get(Submission, submission_id)
-        if submission is None:
-            return "no such submission"
-        if submission.state != S.QUEUED:
-            return f"skipped: submission is {submission.state.value}"
-        if not transition(session, submission_id, S.QUEUED, S.RUNNING, attempts=submission.attempts + 1):
-            return "skipped: another worker took it"
-        plan = _plan(session, submission_id)
+    """Run and score a queued submission; returns what happened (for logs)."""
+    owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
+    if not acquire(runtime, submission_id, owner):
+        return "skipped: not queued, not due yet, or taken by another worker"
+    with Heartbeat(runtime, submission_id, owner):
+        try:
+            with runtime.session() as session:
+                plan = _plan(session, submission_id, owner)
+            return _attempt(runtime, runner, plan, worker_name)
+        except LeaseLost:
+            return "stopped: another attempt holds the submission"
+        except ScoringConfigurationError as exc:
+            log.error("submission %s: the phase cannot be scored: %s", submission_id, exc)
+            return after_infrastructure_fault(runtime, submission_id, owner=owner, reason=str(exc), retry=False)
+        except Exception as exc:
+            log.exception("submission %s: infrastructure fault", submission_id)
+            return after_infrastructure_fault(runtime, submission_id, owner=owner, reason=_describe(exc))
 
+
+def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worker_name: str) -> str:
+    submission_id = plan.submission_id
+    runner.cleanup({"podium.submission": str(submission_id)})  # a dead attempt's container, if any
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{submission_id}-",
                                      dir=_ensure(runtime.settings.worker_cache_dir / "runs")))
     image_id: str | None = None
@@ -78,7 +98,7 @@ def evaluate_submission(runtime: Runtime, runner: DockerRunner, submission_id: i
         try:
             image_id = runner.load_image(archive, label=str(submission_id))
         except ImageLoadError as exc:
-            return _fail(runtime, submission_id, S.RUNNING, f"the image could not be loaded: {exc}")
+            return _fail(runtime, plan, S.RUNNING, f"the image could not be loaded: {exc}")
         archive.unlink()
         output_dir = work_dir / "output"
         output_dir.mkdir()
@@ -87,41 +107,27 @@ def evaluate_submission(runtime: Runtime, runner: DockerRunner, submission_id: i
                             labels={"podium.submission": str(submission_id)})
         run_id = _record_run(runtime, plan, result, worker_name)
         if not result.succeeded:
-            return _fail(runtime, submission_id, S.RUNNING, result.failure_message() or "the run failed")
+            return _fail(runtime, plan, S.RUNNING, result.failure_message() or "the run failed")
         listing = collect_outputs(output_dir, plan.policy.output_bytes)
         if listing.too_many_files:
-            return _fail(runtime, submission_id, S.RUNNING, "the container wrote too many files to /output")
+            return _fail(runtime, plan, S.RUNNING, "the container wrote too many files to /output")
         if listing.over_limit:
-            return _fail(runtime, submission_id, S.RUNNING,
+            return _fail(runtime, plan, S.RUNNING,
                          f"the outputs exceed this phase's limit of {plan.policy.output_bytes // 1024**2} MiB")
         for relative, path in listing.files.items():
             store.put_file(f"submissions/{submission_id}/outputs/{relative}", path)
 
         with runtime.session() as session:
-            if not transition(session, submission_id, S.RUNNING, S.SCORING):
-                return "skipped: the submission changed state during the run"
+            if not transition(session, submission_id, S.RUNNING, S.SCORING, owner=plan.owner):
+                raise LeaseLost()
         truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
                                        case_ids=[key for _, key, _ in plan.cases],
                                        truth_paths=[g.relative_path for g in plan.ground_truth], cache_root=cache)
-        try:
-            scoring = score_outputs(case_keys=[key for _, key, _ in plan.cases], outputs=plan.outputs,
-                                    ground_truth=plan.ground_truth, metrics=plan.metrics,
-                                    output_files=listing.files, rejected_files=listing.rejected,
-                                    truth_dir=truth_dir, read_output=read_output_bytes)
-        except ScoringConfigurationError as exc:
-            log.error("submission %s: phase cannot be scored: %s", submission_id, exc)
-            return _fail(runtime, submission_id, S.SCORING, INFRASTRUCTURE_MESSAGE.format(reason=str(exc)),
-                         infrastructure=True)
+        scoring = score_outputs(case_keys=[key for _, key, _ in plan.cases], outputs=plan.outputs,
+                                ground_truth=plan.ground_truth, metrics=plan.metrics,
+                                output_files=listing.files, rejected_files=listing.rejected,
+                                truth_dir=truth_dir, read_output=read_output_bytes)
         return _store_scores(runtime, plan, run_id, scoring)
-    except Exception as exc:
-        log.exception("submission %s: infrastructure fault", submission_id)
-        with runtime.session() as session:
-            current = session.get(Submission, submission_id)
-            state = current.state if current else None
-        if state in (S.RUNNING, S.SCORING):
-            _fail(runtime, submission_id, state, INFRASTRUCTURE_MESSAGE.format(reason=type(exc).__name__),
-                  infrastructure=True)
-        raise
     finally:
         if image_id is not None:
             try:
@@ -129,18 +135,19 @@ def evaluate_submission(runtime: Runtime, runner: DockerRunner, submission_id: i
                 runner.release_image(str(submission_id))
                 runner.untag(archive_tags_added)
             except Exception:  # noqa: BLE001 - cleanup must not hide the real outcome
-                log.warning("could not remove image %s", image_id, exc_info=True)
+                log.warning("could not remove the image of submission %s", submission_id, exc_info=True)
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _plan(session, submission_id: int) -> EvaluationPlan:  # type: ignore[no-untyped-def]
+def _plan(session: Session, submission_id: int, owner: str) -> EvaluationPlan:
     submission = session.get(Submission, submission_id)
     phase = submission.phase
     test_set = phase.current_test_set
     if test_set is None:
-        raise RuntimeError(f"phase {phase.slug} has no test set")
+        raise ScoringConfigurationError(f"phase {phase.slug} has no test set")
     return EvaluationPlan(
         submission_id=submission_id,
+        owner=owner,
         upload_key=submission.upload_key,
         image_tags=submission.image_tags.split(),
         test_set_id=test_set.id,
@@ -157,6 +164,19 @@ def _plan(session, submission_id: int) -> EvaluationPlan:  # type: ignore[no-unt
     )
 
 
+def _check_lease(session: Session, plan: EvaluationPlan) -> None:
+    """Inside a transaction: fail unless this attempt still holds the submission."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == plan.submission_id, Submission.lease_owner == plan.owner,
+               Submission.state.in_((S.RUNNING, S.SCORING)))
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost()
+
+
 def _record_run(runtime: Runtime, plan: EvaluationPlan, result: RunResult, worker_name: str) -> int:
     """Store the logs and (re)create the run row for this submission and test set: idempotent."""
     store = runtime.store
@@ -164,6 +184,7 @@ def _record_run(runtime: Runtime, plan: EvaluationPlan, result: RunResult, worke
     store.put_bytes(f"{prefix}/stdout.txt", result.stdout)
     store.put_bytes(f"{prefix}/stderr.txt", result.stderr)
     with runtime.session() as session:
+        _check_lease(session, plan)
         session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == plan.submission_id,
                                                     EvaluationRun.test_set_id == plan.test_set_id))
         run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
@@ -176,9 +197,11 @@ def _record_run(runtime: Runtime, plan: EvaluationPlan, result: RunResult, worke
         return run.id
 
 
-def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring) -> str:  # type: ignore[no-untyped-def]
+def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: ScoringResult) -> str:
+    """Per-case outcomes and scores, and the final state, in one transaction that checks the lease."""
     case_ids = {key: row_id for row_id, key, _ in plan.cases}
     with runtime.session() as session:
+        _check_lease(session, plan)
         run = session.get(EvaluationRun, run_id)
         session.execute(delete(CaseOutcome).where(CaseOutcome.run_id == run_id))
         session.execute(delete(Score).where(Score.run_id == run_id))
@@ -187,26 +210,44 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring) 
                                     message=case.message, prediction=case.prediction, values={}))
         run.cases_valid = sum(1 for c in scoring.cases if c.status == "valid")
         run.cases_invalid = len(scoring.cases) - run.cases_valid
+        release = {"lease_owner": None, "lease_expires_at": None}
         if not scoring.ok:
-            transition(session, plan.submission_id, S.SCORING, S.FAILED, commit=False,
-                       failure_message=scoring.failure_message())
+            transition(session, plan.submission_id, S.SCORING, S.FAILED, owner=plan.owner, commit=False,
+                       failure_message=scoring.failure_message(), **release)
             return S.FAILED.value
         for name, result in scoring.scores.items():
             session.add(Score(run_id=run_id, metric=name, value=result.value, ci_low=result.ci_low,
                               ci_high=result.ci_high, detail=result.detail))
         session.flush()
-        if not transition(session, plan.submission_id, S.SCORING, S.SUCCEEDED, commit=False):
-            session.rollback()
-            return "skipped: the submission changed state during scoring"
+        if not transition(session, plan.submission_id, S.SCORING, S.SUCCEEDED, owner=plan.owner, commit=False,
+                          **release):
+            raise LeaseLost()
     return S.SUCCEEDED.value
 
 
-def _fail(runtime: Runtime, submission_id: int, expected: SubmissionState, message: str, *,
-          infrastructure: bool = False) -> str:
+def _fail(runtime: Runtime, plan: EvaluationPlan, expected: SubmissionState, message: str) -> str:
+    """The participant's fault: final, never retried."""
     with runtime.session() as session:
-        transition(session, submission_id, expected, S.FAILED, failure_message=message,
-                   failure_is_infrastructure=infrastructure)
+        if not transition(session, plan.submission_id, expected, S.FAILED, owner=plan.owner,
+                          failure_message=message, lease_owner=None, lease_expires_at=None):
+            raise LeaseLost()
     return S.FAILED.value
+
+
+def _describe(exc: BaseException) -> str:
+    """What the participant may read about an infrastructure fault (details stay in the worker's log)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.storage import StorageError
+    from runners.docker_runner import RunnerError
+
+    if isinstance(exc, RunnerError):
+        return "the container engine failed"
+    if isinstance(exc, StorageError):
+        return "storage was unavailable"
+    if isinstance(exc, DBAPIError):
+        return "the database was unavailable"
+    return "an internal error"
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -218,6 +259,6 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-def latest_run(session, submission_id: int) -> EvaluationRun | None:  # type: ignore[no-untyped-def]
+def latest_run(session: Session, submission_id: int) -> EvaluationRun | None:
     return session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == submission_id)
                           .order_by(EvaluationRun.id.desc()).limit(1))

@@ -32,23 +32,25 @@ class IllegalTransition(ValueError):
     pass
 
 
-def transition(session: Session, submission_id: int, expected: SubmissionState, new: SubmissionState,
-               *, commit: bool = True, **fields: Any) -> bool:
+def transition(session: Session, submission_id: int, expected: SubmissionState | tuple[SubmissionState, ...],
+               new: SubmissionState, *, owner: str | None = None, commit: bool = True, **fields: Any) -> bool:
     """Move a submission from `expected` to `new`; False when it was not in `expected` (someone else won).
 
     Commits at once (unless commit=False, to join a larger transaction), so that the new state is
-    visible to other processes.
+    visible to other processes. With `owner`, the update also requires that attempt to hold the lease.
     """
-    if new not in ALLOWED_TRANSITIONS[expected]:
-        raise IllegalTransition(f"a submission cannot go from {expected.value} to {new.value}")
+    expected_states = expected if isinstance(expected, tuple) else (expected,)
+    for state in expected_states:
+        if new not in ALLOWED_TRANSITIONS[state]:
+            raise IllegalTransition(f"a submission cannot go from {state.value} to {new.value}")
     values: dict[str, Any] = {"state": new, "updated_at": utcnow(), **fields}
     if new.is_final:
         values.setdefault("finished_at", utcnow())
+    conditions = [Submission.id == submission_id, Submission.state.in_(expected_states)]
+    if owner is not None:  # only the attempt holding the lease may move it on
+        conditions.append(Submission.lease_owner == owner)
     result = session.execute(
-        update(Submission)
-        .where(Submission.id == submission_id, Submission.state == expected)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(Submission).where(*conditions).values(**values).execution_options(synchronize_session=False)
     )
     if commit:
         session.commit()

@@ -1,0 +1,50 @@
+"""Wires the reconciler (app.services.recovery) to Redis and the local Docker engine."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.runtime import Runtime
+from app.services.recovery import ReconcileReport, reconcile
+from app.tasks.queues import job_pending, make_enqueuer, redis_connection
+from runners.docker_runner import DockerRunner
+from runners.orphans import remove_orphans
+
+
+def reconcile_once(settings: Settings, *, with_docker: bool = True) -> ReconcileReport:
+    runtime = Runtime(settings)
+    connection = redis_connection(settings)
+    runner = DockerRunner.from_env(settings.docker_base_url) if with_docker else None
+    try:
+        return reconcile(
+            runtime,
+            enqueue=make_enqueuer(settings),
+            job_pending=lambda sid: job_pending(settings, sid, connection),
+            remove_orphans=(lambda is_live: _remove_orphans(settings, runner, is_live)) if runner else None,
+        )
+    finally:
+        if runner is not None:
+            runner.client.close()
+        connection.close()
+        runtime.close()
+
+
+def _remove_orphans(settings: Settings, runner: DockerRunner, is_live) -> list[int]:  # type: ignore[no-untyped-def]
+    removed = remove_orphans(runner.client, is_live)
+    remove_stale_run_dirs(settings, is_live)
+    return removed
+
+
+def remove_stale_run_dirs(settings: Settings, is_live) -> list[str]:  # type: ignore[no-untyped-def]
+    """Work folders of attempts that died with their worker (runs/run-<submission>-*)."""
+    import shutil
+
+    removed = []
+    runs = settings.worker_cache_dir / "runs"
+    if not runs.is_dir():
+        return removed
+    for folder in runs.iterdir():
+        parts = folder.name.split("-")
+        if len(parts) >= 3 and parts[0] == "run" and parts[1].isdigit() and not is_live(int(parts[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
