@@ -98,7 +98,7 @@ def test_the_reconciler_enqueues_due_submissions_that_no_job_carries(runtime: Ru
     assert reconcile(runtime, enqueue=enqueue, job_pending=pending).enqueued == []
     assert queued_job_count(settings) == 1
     # The queue is lost (e.g. Redis restarted without persistence): the next round enqueues it again.
-    redis_connection(settings).delete(f"rq:queue:{settings.queue_name}", f"rq:job:evaluate-submission-{sid}")
+    redis_connection(settings).delete(f"rq:queue:{settings.queue_name}")
     assert queued_job_count(settings) == 0
     assert reconcile(runtime, enqueue=enqueue, job_pending=pending).enqueued == [sid]
     assert queued_job_count(settings) == 1

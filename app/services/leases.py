@@ -74,8 +74,8 @@ class Heartbeat:
         while not self._stop.wait(interval):
             try:
                 if not renew(self.runtime, self.submission_id, self.owner):
+                    # Either the attempt has just finished, or another attempt took over.
                     self.lost = True
-                    log.warning("submission %s: lease lost; another attempt took over", self.submission_id)
                     return
             except Exception:  # noqa: BLE001 - the database may be briefly down; try again next beat
                 log.warning("submission %s: could not renew the lease", self.submission_id, exc_info=True)

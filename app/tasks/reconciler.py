@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from app.config import Settings
 from app.runtime import Runtime
 from app.services.recovery import ReconcileReport, reconcile
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
-from runners.docker_runner import DockerRunner
+from runners.docker_runner import DockerRunner, RunnerError
 from runners.orphans import remove_orphans
+
+log = logging.getLogger(__name__)
 
 
 def reconcile_once(settings: Settings, *, with_docker: bool = True) -> ReconcileReport:
     runtime = Runtime(settings)
     connection = redis_connection(settings)
-    runner = DockerRunner.from_env(settings.docker_base_url) if with_docker else None
+    runner = None
+    if with_docker:
+        try:
+            runner = DockerRunner.from_env(settings.docker_base_url)
+        except RunnerError as exc:  # leases and the queue can be repaired without the engine
+            log.warning("reconciler: skipping orphaned containers: %s", exc)
     try:
         return reconcile(
             runtime,
