@@ -81,6 +81,19 @@ class MetricSpec(_Strict):
         return value
 
 
+class EvaluatorAggregate(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    title: str = ""
+    higher_is_better: bool = True
+
+
+class EvaluatorSpec(_Strict):
+    """An organiser's evaluation container: untrusted code, run in the participants' sandbox."""
+
+    archive: str  # `docker save IMAGE | gzip` of the evaluation image, relative to the challenge folder
+    aggregates: Annotated[list[EvaluatorAggregate], Field(min_length=1)]
+
+
 class Ranking(_Strict):
     metric: str
     order: Literal["descending", "ascending"] = "descending"
@@ -99,7 +112,8 @@ class PhaseSpec(_Strict):
     inputs: Annotated[list[Interface], Field(min_length=1)]
     outputs: Annotated[list[Interface], Field(min_length=1)]
     ground_truth: Annotated[list[Interface], Field(min_length=1)]
-    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
+    metrics: list[MetricSpec] = []
+    evaluator: EvaluatorSpec | None = None
     ranking: Ranking
 
     @model_validator(mode="after")
@@ -118,9 +132,13 @@ class PhaseSpec(_Strict):
             if metric.target not in truths:
                 raise ValueError(f"metrics[{index}].target {metric.target!r} is not a ground_truth slug "
                                  f"({', '.join(sorted(truths))})")
+        if not self.metrics and self.evaluator is None:
+            raise ValueError("a phase needs metrics, an evaluator, or both")
         names = [m.name for m in self.metrics]
+        if self.evaluator is not None:
+            names += [a.name for a in self.evaluator.aggregates]
         if len(set(names)) != len(names):
-            raise ValueError("metrics: each metric may appear once")
+            raise ValueError("metrics: each metric (and evaluator aggregate) name may appear once")
         if self.ranking.metric not in names:
             raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
                              f"({', '.join(names)})")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.models import Challenge, User
 from app.services.errors import ServiceError
-from app.services.leaderboard import build_leaderboard
+from app.services.leaderboard import build_leaderboard, phase_metrics
 from app.services.submissions import (
     SubmissionRefused,
     get_phase,
@@ -154,7 +154,7 @@ def _challenge_json(challenge: Challenge) -> dict:
                 "run_mode": p.run_mode,
                 "opens_at": p.opens_at.isoformat() if p.opens_at else None,
                 "closes_at": p.closes_at.isoformat() if p.closes_at else None,
-                "metrics": [m["name"] for m in p.metrics],
+                "metrics": [m["name"] for m in phase_metrics(p)],
                 "ranking": {"metric": p.ranking_metric, "order": p.ranking_order},
                 "inputs": p.inputs,
                 "outputs": p.outputs,

@@ -56,6 +56,8 @@ class Phase(Base):
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     ground_truth: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Organiser evaluation container: {"archive_key", "sha256", "aggregates": [{name, title, higher_is_better}]}.
+    evaluator: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ranking_metric: Mapped[str] = mapped_column(String(100))
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")
     current_test_set_id: Mapped[int | None] = mapped_column(

@@ -19,6 +19,7 @@ from app.challenge_spec import ChallengeSpec, ChallengeSpecError, PhaseSpec, loa
 from app.models import Case, Challenge, Phase, TestSet
 from app.services.test_sets import TestSetContent, read_test_set
 from app.storage import ArtifactStore
+from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
 
 PREPARE_TIMEOUT_SECONDS = 1800
 
@@ -55,6 +56,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
         run_prepare_step(folder, spec.prepare)
     test_sets = {phase.slug: read_test_set(_inside(folder, phase.test_set, "test_set"), phase)
                  for phase in spec.phases}
+    evaluators = {phase.slug: _check_evaluator(folder, phase) for phase in spec.phases if phase.evaluator}
     public_files = [_inside(folder, name, "public_files") for name in spec.public_files]
     for file in public_files:
         if not file.is_file():
@@ -79,6 +81,8 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
                           ranking_metric=phase_spec.ranking.metric)
             session.add(phase)
         _copy_phase_fields(phase, phase_spec, position)
+        phase.evaluator = (_upload_evaluator(store, challenge, phase_spec, *evaluators[phase_spec.slug])
+                           if phase_spec.slug in evaluators else None)
         session.flush()
         test_set, uploaded = _ensure_test_set(session, store, challenge, phase, test_sets[phase_spec.slug])
         phase.current_test_set_id = test_set.id
@@ -155,6 +159,30 @@ def _ensure_test_set(session: Session, store: ArtifactStore, challenge: Challeng
     session.add(test_set)
     session.flush()
     return test_set, True
+
+
+def _check_evaluator(folder: Path, phase: PhaseSpec) -> tuple[Path, str]:
+    """The evaluator archive must be a valid single-image archive, like a participant's upload."""
+    assert phase.evaluator is not None
+    archive = _inside(folder, phase.evaluator.archive, f"phases.{phase.slug}.evaluator.archive")
+    if not archive.is_file():
+        raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: phase {phase.slug}: evaluator archive {archive} "
+                                 "does not exist; make it with: docker save IMAGE | gzip > ARCHIVE")
+    try:
+        validate_image_archive(archive)
+    except InvalidImageArchive as exc:
+        raise ChallengeSpecError(f"{archive}: not a usable evaluation image: {exc}") from None
+    return archive, sha256_file(archive).removeprefix("sha256:")
+
+
+def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, archive: Path,
+                      digest: str) -> dict:
+    assert spec.evaluator is not None
+    key = f"challenges/{challenge.slug}/{spec.slug}/evaluators/{digest[:16]}.tar"
+    if not store.exists(key):
+        store.put_file(key, archive)
+    return {"archive_key": key, "sha256": digest,
+            "aggregates": [a.model_dump(mode="json") for a in spec.evaluator.aggregates]}
 
 
 def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict]:

@@ -23,11 +23,14 @@ from app.challenge_spec import Interface
 from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
 from app.models._types import utcnow
 from app.runtime import Runtime
+from app.services.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
+from app.services.evaluator import EvaluatorFailed, run_evaluator
 from app.services.leases import Heartbeat, acquire
 from app.services.recovery import after_infrastructure_fault
 from app.services.scoring import ScoringConfigurationError, ScoringResult, score_outputs
 from app.services.staging import stage_ground_truth, stage_inputs
 from app.services.states import transition
+from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunResult
 from runners.outputs import collect_outputs, read_output_bytes
 from runners.sandbox import SandboxPolicy
@@ -56,6 +59,8 @@ class EvaluationPlan:
     outputs: list[Interface]
     ground_truth: list[Interface]
     metrics: list[dict[str, str]]
+    evaluator: dict | None
+    case_metadata: dict[str, dict[str, str]]
     policy: SandboxPolicy
 
 
@@ -127,6 +132,13 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
                                 ground_truth=plan.ground_truth, metrics=plan.metrics,
                                 output_files=listing.files, rejected_files=listing.rejected,
                                 truth_dir=truth_dir, read_output=read_output_bytes)
+        if scoring.ok and plan.evaluator:
+            try:
+                _add_evaluator_scores(runtime, runner, plan, scoring, listing.files, truth_dir, work_dir)
+            except EvaluatorFailed as exc:
+                log.error("submission %s: the organiser's evaluator failed: %s", submission_id, exc)
+                store.put_bytes(f"submissions/{submission_id}/logs/evaluator-error.txt", str(exc).encode())
+                return _fail(runtime, plan, S.SCORING, EVALUATOR_PARTICIPANT_MESSAGE, infrastructure=True)
         return _store_scores(runtime, plan, run_id, scoring)
     finally:
         if image_id is not None:
@@ -137,6 +149,23 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
             except Exception:  # noqa: BLE001 - cleanup must not hide the real outcome
                 log.warning("could not remove the image of submission %s", submission_id, exc_info=True)
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _add_evaluator_scores(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, scoring: ScoringResult,
+                          output_files: dict[str, Path], truth_dir: Path, work_dir: Path) -> None:
+    """Run the organiser's evaluation container and merge its aggregates and per-case values."""
+    declared = {f"{case}/{o.relative_path}" for case in plan.case_metadata for o in plan.outputs}
+    result = run_evaluator(runtime.store, runner, evaluator=plan.evaluator or {}, submission_id=plan.submission_id,
+                           cases=list(plan.case_metadata.items()),
+                           prediction_files={k: v for k, v in output_files.items() if k in declared},
+                           truth_dir=truth_dir, work_dir=work_dir, policy=plan.policy)
+    prefix = f"submissions/{plan.submission_id}/logs"
+    runtime.store.put_bytes(f"{prefix}/evaluator-stdout.txt", result.stdout)
+    runtime.store.put_bytes(f"{prefix}/evaluator-stderr.txt", result.stderr)
+    for name, value in result.aggregates.items():
+        scoring.scores[name] = MetricResult(value=value, detail="organiser evaluation container")
+    for case in scoring.cases:
+        case.values.update(result.per_case.get(case.case_key, {}))
 
 
 def _plan(session: Session, submission_id: int, owner: str) -> EvaluationPlan:
@@ -158,6 +187,8 @@ def _plan(session: Session, submission_id: int, owner: str) -> EvaluationPlan:
         outputs=[Interface.model_validate(o) for o in phase.outputs],
         ground_truth=[Interface.model_validate(g) for g in phase.ground_truth],
         metrics=list(phase.metrics),
+        evaluator=phase.evaluator,
+        case_metadata={c.case_key: c.meta for c in test_set.cases},
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,
                                          cpus=phase.cpus, pids=phase.pids_limit, tmp_mb=phase.tmp_mb,
                                          output_mb=phase.output_mb, log_kb=phase.log_kb),
@@ -207,7 +238,7 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: 
         session.execute(delete(Score).where(Score.run_id == run_id))
         for case in scoring.cases:
             session.add(CaseOutcome(run_id=run_id, case_id=case_ids[case.case_key], status=case.status,
-                                    message=case.message, prediction=case.prediction, values={}))
+                                    message=case.message, prediction=case.prediction, values=case.values))
         run.cases_valid = sum(1 for c in scoring.cases if c.status == "valid")
         run.cases_invalid = len(scoring.cases) - run.cases_valid
         release = {"lease_owner": None, "lease_expires_at": None}
@@ -225,11 +256,13 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: 
     return S.SUCCEEDED.value
 
 
-def _fail(runtime: Runtime, plan: EvaluationPlan, expected: SubmissionState, message: str) -> str:
-    """The participant's fault: final, never retried."""
+def _fail(runtime: Runtime, plan: EvaluationPlan, expected: SubmissionState, message: str, *,
+          infrastructure: bool = False) -> str:
+    """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's)."""
     with runtime.session() as session:
         if not transition(session, plan.submission_id, expected, S.FAILED, owner=plan.owner,
-                          failure_message=message, lease_owner=None, lease_expires_at=None):
+                          failure_message=message, failure_is_infrastructure=infrastructure,
+                          lease_owner=None, lease_expires_at=None):
             raise LeaseLost()
     return S.FAILED.value
 

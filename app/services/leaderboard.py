@@ -62,12 +62,25 @@ class Leaderboard:
         }
 
 
+def phase_metrics(phase: Phase) -> list[dict[str, str | bool]]:
+    """Every score a phase publishes: built-in metric plugins, then the evaluator's aggregates."""
+    described: list[dict[str, str | bool]] = []
+    for spec in phase.metrics:
+        metric = get_metric(spec["name"])
+        described.append({"name": metric.name, "title": metric.title, "higher_is_better": metric.higher_is_better})
+    for aggregate in (phase.evaluator or {}).get("aggregates", []):
+        described.append({"name": aggregate["name"], "title": aggregate.get("title") or aggregate["name"],
+                          "higher_is_better": bool(aggregate.get("higher_is_better", True))})
+    return described
+
+
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None) -> Leaderboard:
-    metric_names = [m["name"] for m in phase.metrics]
+    described = phase_metrics(phase)
+    metric_names = [str(m["name"]) for m in described]
     sort_metric = sort_metric or phase.ranking_metric
     if sort_metric not in metric_names:
         raise ServiceError(f"cannot sort by {sort_metric!r}; this phase's metrics are {', '.join(metric_names)}")
-    higher_is_better = {name: get_metric(name).higher_is_better for name in metric_names}
+    higher_is_better = {str(m["name"]): bool(m["higher_is_better"]) for m in described}
     descending = higher_is_better[sort_metric]
     if sort_metric == phase.ranking_metric:
         descending = phase.ranking_order == "descending"
@@ -107,7 +120,6 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         phase=phase.slug,
         ranking_metric=phase.ranking_metric,
         sort_metric=sort_metric,
-        metrics=[{"name": n, "title": get_metric(n).title, "higher_is_better": higher_is_better[n]}
-                 for n in metric_names],
+        metrics=described,
         rows=ranked,
     )

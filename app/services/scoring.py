@@ -31,6 +31,7 @@ class CaseScoring:
     status: str  # "valid" | "missing" | "invalid"
     message: str = ""
     prediction: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)  # per-case metric values
 
 
 @dataclass
