@@ -94,6 +94,26 @@ class EvaluatorSpec(_Strict):
     aggregates: Annotated[list[EvaluatorAggregate], Field(min_length=1)]
 
 
+class OperatingPointSpec(_Strict):
+    target: Literal["recall_rate", "specificity", "sensitivity"] = "recall_rate"
+    value: Annotated[float, Field(gt=0, lt=1)]
+
+
+class ReadersSpec(_Strict):
+    file: str  # CSV with columns case_id, reader, score; relative to the challenge folder
+    positive_at: float = 1.0  # a reader's call counts as positive when score >= positive_at
+
+
+class AnalysisSpec(_Strict):
+    """The statistics shown with the leaderboard (docs/statistics.md)."""
+
+    ranking_scheme: Literal["aggregate-then-rank", "rank-then-aggregate", "significance"] = "aggregate-then-rank"
+    replicates: Annotated[int, Field(ge=100, le=20_000)] = 1000
+    breakdown_by: list[str] = []  # metadata columns of cases.csv, e.g. [site, scanner]
+    operating_point: OperatingPointSpec | None = None
+    readers: ReadersSpec | None = None
+
+
 class Ranking(_Strict):
     metric: str
     order: Literal["descending", "ascending"] = "descending"
@@ -115,6 +135,7 @@ class PhaseSpec(_Strict):
     metrics: list[MetricSpec] = []
     evaluator: EvaluatorSpec | None = None
     ranking: Ranking
+    analysis: AnalysisSpec = AnalysisSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:

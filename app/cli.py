@@ -120,6 +120,25 @@ def worker(burst: bool) -> None:
 
 
 @main.command()
+@click.argument("challenge_slug")
+@click.argument("phase_slug")
+def analyse(challenge_slug: str, phase_slug: str) -> None:
+    """Recompute a phase's statistics now (CIs, rank uncertainty, per-site results, operating points)."""
+    from app.runtime import Runtime
+    from app.services.analysis import analyse_phase
+    from app.services.submissions import get_phase
+
+    runtime = Runtime(_settings())
+    try:
+        with runtime.session() as session:
+            phase_id = get_phase(session, challenge_slug, phase_slug).id
+        analysis = analyse_phase(runtime, phase_id)
+    finally:
+        runtime.close()
+    click.echo("nothing new to analyse" if analysis is None else f"analysis {analysis.id} stored")
+
+
+@main.command()
 def reconcile() -> None:
     """Repair once what crashes leave behind: expired leases, lost queue entries, orphaned containers."""
     from app.tasks.reconciler import reconcile_once

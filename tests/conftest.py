@@ -24,6 +24,7 @@ pytest_plugins = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CHALLENGE = REPO_ROOT / "challenges" / "breast-cancer-wisconsin"
+MULTISITE_CHALLENGE = REPO_ROOT / "challenges" / "breast-multisite"
 
 
 def podium_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:

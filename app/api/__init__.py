@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.models import Challenge, User
 from app.services.errors import ServiceError
+from app.services.analysis_view import latest_analysis
 from app.services.leaderboard import build_leaderboard, phase_metrics
 from app.services.submissions import (
     SubmissionRefused,
@@ -85,6 +86,18 @@ def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     with db_session() as session:
         phase = get_phase(session, slug, phase_slug)
         return jsonify(build_leaderboard(session, phase, request.args.get("sort")).as_dict())
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/analysis")
+def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        phase = get_phase(session, slug, phase_slug)
+        found = latest_analysis(session, phase)
+        if found is None:
+            return jsonify({"error": "no analysis yet; it is computed after the first scored submission"}), 404
+        return jsonify({"computed_at": found.created_at.isoformat(timespec="seconds"),
+                        "submission_ids": found.submission_ids, "figures": sorted(found.figures),
+                        **found.document})
 
 
 @api.post("/challenges/<slug>/phases/<phase_slug>/submissions")

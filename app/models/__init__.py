@@ -1,7 +1,7 @@
 """The ORM model, one module per aggregate. Import from here."""
 
 from app.db import Base
-from app.models.challenge import Case, Challenge, Phase, TestSet
+from app.models.challenge import Case, Challenge, Phase, PhaseAnalysis, TestSet
 from app.models.evaluation import CaseOutcome, EvaluationRun, Score
 from app.models.submission import Submission, SubmissionState
 from app.models.user import User
@@ -13,6 +13,7 @@ __all__ = [
     "Challenge",
     "EvaluationRun",
     "Phase",
+    "PhaseAnalysis",
     "Score",
     "Submission",
     "SubmissionState",

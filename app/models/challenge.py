@@ -59,6 +59,8 @@ class Phase(Base):
     # Organiser evaluation container: {"archive_key", "sha256", "aggregates": [{name, title, higher_is_better}]}.
     evaluator: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ranking_metric: Mapped[str] = mapped_column(String(100))
+    # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
+    analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")
     current_test_set_id: Mapped[int | None] = mapped_column(
         ForeignKey("test_sets.id", use_alter=True, ondelete="SET NULL")
@@ -66,6 +68,21 @@ class Phase(Base):
 
     challenge: Mapped[Challenge] = relationship(back_populates="phases")
     current_test_set: Mapped[TestSet | None] = relationship(foreign_keys=[current_test_set_id])
+
+
+class PhaseAnalysis(Base):
+    """The leaderboard statistics of a phase, computed by a worker after each scored submission."""
+
+    __tablename__ = "phase_analyses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
+    test_set_id: Mapped[int] = mapped_column(ForeignKey("test_sets.id", ondelete="CASCADE"))
+    # The submissions it covers, so a stale analysis is recognisable.
+    submission_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    figures: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # name -> storage key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TestSet(Base):

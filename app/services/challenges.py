@@ -7,6 +7,7 @@ changed is not uploaded again; a changed one becomes a new version.
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
     test_sets = {phase.slug: read_test_set(_inside(folder, phase.test_set, "test_set"), phase)
                  for phase in spec.phases}
     evaluators = {phase.slug: _check_evaluator(folder, phase) for phase in spec.phases if phase.evaluator}
+    readers = {phase.slug: _check_readers(folder, phase, test_sets[phase.slug]) for phase in spec.phases}
     public_files = [_inside(folder, name, "public_files") for name in spec.public_files]
     for file in public_files:
         if not file.is_file():
@@ -83,6 +85,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
         _copy_phase_fields(phase, phase_spec, position)
         phase.evaluator = (_upload_evaluator(store, challenge, phase_spec, *evaluators[phase_spec.slug])
                            if phase_spec.slug in evaluators else None)
+        phase.analysis = _analysis_settings(store, challenge, phase_spec, readers[phase_spec.slug])
         session.flush()
         test_set, uploaded = _ensure_test_set(session, store, challenge, phase, test_sets[phase_spec.slug])
         phase.current_test_set_id = test_set.id
@@ -183,6 +186,48 @@ def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpe
         store.put_file(key, archive)
     return {"archive_key": key, "sha256": digest,
             "aggregates": [a.model_dump(mode="json") for a in spec.evaluator.aggregates]}
+
+
+def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> Path | None:
+    """Breakdown columns must exist; a readers file must name known cases and give numeric scores."""
+    where = f"{folder / 'challenge.yaml'}: phase {phase.slug}: analysis"
+    unknown = sorted(set(phase.analysis.breakdown_by) - set(content.metadata_columns))
+    if unknown:
+        raise ChallengeSpecError(f"{where}.breakdown_by: {', '.join(unknown)} not in cases.csv (columns: "
+                                 f"{', '.join(content.metadata_columns) or 'none'})")
+    if phase.analysis.readers is None:
+        return None
+    path = _inside(folder, phase.analysis.readers.file, "analysis.readers.file")
+    if not path.is_file():
+        raise ChallengeSpecError(f"{where}.readers.file: {path} does not exist")
+    known = {c.case_id for c in content.cases}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    problems = []
+    for line, row in enumerate(rows, start=2):
+        if row.get("case_id") not in known:
+            problems.append(f"line {line}: unknown case_id {row.get('case_id')!r}")
+        elif not row.get("reader"):
+            problems.append(f"line {line}: no reader")
+        else:
+            try:
+                float(row.get("score", ""))
+            except ValueError:
+                problems.append(f"line {line}: score {row.get('score')!r} is not a number")
+    if not rows:
+        problems.append("no rows (columns: case_id, reader, score)")
+    if problems:
+        raise ChallengeSpecError(f"{path}: " + "; ".join(problems[:10]))
+    return path
+
+
+def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, readers: Path | None) -> dict:
+    settings = spec.analysis.model_dump(mode="json")
+    if readers is not None:
+        key = f"challenges/{challenge.slug}/{spec.slug}/readers.csv"
+        store.put_file(key, readers)
+        settings["readers_key"] = key
+    return settings
 
 
 def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict]:

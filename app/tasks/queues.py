@@ -64,3 +64,8 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
         connection.set(_latest_job_key(submission_id), job.id, ex=30 * 24 * 3600)
 
     return enqueue
+
+
+def enqueue_analysis(settings: Settings, phase_id: int) -> None:
+    evaluation_queue(settings).enqueue("app.tasks.jobs.analyse", phase_id, job_timeout=3600,
+                                       description=f"analyse phase {phase_id}", result_ttl=3600)

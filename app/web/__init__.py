@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 
 from app.models import Challenge, User
 from app.services.errors import ServiceError
+from app.services.analysis_view import latest_analysis
 from app.services.leaderboard import build_leaderboard
 from app.services.submissions import (
     SubmissionRefused,
@@ -135,7 +136,38 @@ def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
             board = build_leaderboard(db, phase, request.args.get("sort"))
         except ServiceError as exc:
             abort(exc.status_code, str(exc))
-        return render_template("leaderboard.html", phase=phase, board=board)
+        analysis = latest_analysis(db, phase)
+        ranking = (analysis.document.get("rankings", {}).get(phase.ranking_metric) if analysis else None) or {}
+        uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
+        paired = {e["entry"]: e for e in ranking.get("entries", [])}
+        return render_template("leaderboard.html", phase=phase, board=board, ranking=ranking,
+                               uncertainty=uncertainty, paired=paired, analysis=analysis)
+
+
+@web.get("/challenges/<slug>/<phase_slug>/analysis")
+def analysis_page(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as db:
+        try:
+            phase = get_phase(db, slug, phase_slug)
+        except ServiceError as exc:
+            abort(exc.status_code, str(exc))
+        analysis = latest_analysis(db, phase)
+        return render_template("analysis.html", phase=phase, analysis=analysis,
+                               document=analysis.document if analysis else {})
+
+
+@web.get("/challenges/<slug>/<phase_slug>/figures/<name>")
+def figure(slug: str, phase_slug: str, name: str):  # type: ignore[no-untyped-def]
+    with db_session() as db:
+        try:
+            phase = get_phase(db, slug, phase_slug)
+        except ServiceError as exc:
+            abort(exc.status_code, str(exc))
+        analysis = latest_analysis(db, phase)
+        key = analysis.figures.get(name) if analysis else None
+    if key is None:
+        abort(404)
+    return podium().runtime.store.get_bytes(key), 200, {"Content-Type": "image/svg+xml"}
 
 
 @web.route("/login", methods=["GET", "POST"])

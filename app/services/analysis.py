@@ -1,0 +1,207 @@
+"""Leaderboard statistics for a phase: paired-bootstrap CIs, rank uncertainty, per-site breakdowns,
+per-site operating points, reader comparisons and pictures.
+
+Runs in a worker (it needs the hidden ground truth, which the web process never reads) after every
+scored submission, and stores one document per phase that the leaderboard pages show.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis
+from app.models._types import utcnow
+from app.runtime import Runtime
+from app.services.figures import forest_plot, rank_plot, roc_plot
+from app.services.leaderboard import build_leaderboard
+from app.services.staging import stage_ground_truth
+from evaluation.base import MetricInput
+from evaluation.breakdown import breakdown
+from evaluation.operating_points import operating_points
+from evaluation.ranking import rank_entries
+from evaluation.readers import compare_readers
+from evaluation.registry import get_metric
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    label: str
+    submission_id: int
+    predictions: dict[str, dict[str, Any]]  # case key -> output slug -> value
+
+
+def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
+    """Compute and store the phase's statistics; None when nothing is scored yet or nothing changed."""
+    with runtime.session() as session:
+        phase = session.get(Phase, phase_id)
+        if phase is None or phase.current_test_set is None:
+            return None
+        test_set = phase.current_test_set
+        entries = _entries(session, phase)
+        if not entries:
+            return None
+        latest = session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase_id)
+                                .order_by(PhaseAnalysis.id.desc()).limit(1))
+        covered = sorted(e.submission_id for e in entries)
+        if latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered:
+            return None
+        cases = [(c.case_key, dict(c.meta)) for c in test_set.cases]
+        settings = dict(phase.analysis or {})
+        metric_specs = list(phase.metrics)
+        ranking_metric, truths = phase.ranking_metric, list(phase.ground_truth)
+        storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
+        slug = f"{phase.challenge.slug}/{phase.slug}"
+
+    truth_dir = stage_ground_truth(runtime.store, storage_prefix=storage_prefix, content_hash=content_hash,
+                                   case_ids=[key for key, _ in cases],
+                                   truth_paths=[t["relative_path"] for t in truths],
+                                   cache_root=runtime.settings.worker_cache_dir)
+    import json
+
+    reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
+                       for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
+    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, runtime)
+    figures = _figures(runtime, phase_id, document)
+    with runtime.session() as session:
+        analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,
+                                 document=document, figures=figures, created_at=utcnow())
+        session.add(analysis)
+        session.flush()
+    log.info("analysed %s: %s entries", slug, len(entries))
+    return analysis
+
+
+def _entries(session: Session, phase: Phase) -> list[_Entry]:
+    board = build_leaderboard(session, phase)
+    entries = []
+    for row in board.rows:
+        run = session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == row.submission_id,
+                                                         EvaluationRun.test_set_id == phase.current_test_set_id))
+        outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
+        keys = {c.id: c.case_key for c in phase.current_test_set.cases}
+        entries.append(_Entry(row.username, row.submission_id,
+                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.status == "valid"}))
+    return entries
+
+
+def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
+              metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
+              runtime: Runtime) -> dict[str, Any]:
+    keys = [key for key, _ in cases]
+    columns = sorted({column for _, meta in cases for column in meta})
+    metadata = {column: [meta.get(column, "") for _, meta in cases] for column in columns}
+    replicates = int(settings.get("replicates", 1000))
+    scheme = settings.get("ranking_scheme", "aggregate-then-rank")
+    document: dict[str, Any] = {"entries": [e.label for e in entries], "cases": len(keys), "replicates": replicates,
+                                "ranking_scheme": scheme, "rankings": {}, "breakdowns": {}, "operating_points": {},
+                                "readers": {}, "curves": {}}
+    inputs_by_metric: dict[str, dict[str, MetricInput]] = {}
+    for spec in metric_specs:
+        metric = get_metric(spec["name"])
+        if getattr(metric, "input_kind", "scalar") != "scalar":
+            continue
+        targets = np.array([float(reference[k][spec["target"]]) for k in keys])
+        inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]]) for k in keys]),
+                                       targets, metadata) for e in entries}
+        inputs_by_metric[metric.name] = inputs
+        ranking = rank_entries(inputs, metric, scheme if metric.name == ranking_metric else "aggregate-then-rank",
+                               replicates=replicates)
+        document["rankings"][metric.name] = ranking.as_dict()
+
+    primary = inputs_by_metric.get(ranking_metric)
+    if primary is None:
+        return document
+    metric = get_metric(ranking_metric)
+    for column in settings.get("breakdown_by", []):
+        document["breakdowns"][column] = {label: [g.as_dict() for g in breakdown(data, metric, column,
+                                                                              replicates=replicates)]
+                                          for label, data in primary.items()}
+    binary = all(float(t) in (0.0, 1.0) for t in next(iter(primary.values())).targets)
+    site_column = (settings.get("breakdown_by") or [None])[0]
+    point = settings.get("operating_point")
+    if point and binary:
+        for label, data in primary.items():
+            sites = metadata[site_column] if site_column else None
+            document["operating_points"][label] = operating_points(
+                data.predictions, data.targets, sites, target=point["target"], value=point["value"],
+                replicates=replicates).as_dict()
+    readers_key = settings.get("readers_key")
+    if readers_key and binary:
+        readers = _reader_calls(runtime, readers_key, keys)
+        positive_at = settings.get("readers", {}).get("positive_at", 1.0)
+        for label, data in primary.items():
+            document["readers"][label] = compare_readers(data.predictions, data.targets, readers,
+                                                         positive_at=positive_at, replicates=replicates).as_dict()
+        document["reader_points"] = _reader_points(readers, next(iter(primary.values())).targets, positive_at)
+    if binary:
+        document["curves"] = {label: _roc_points(data.predictions, data.targets) for label, data in primary.items()}
+        if site_column:
+            document["site_curves"] = _site_curves(primary, np.array(metadata[site_column]))
+    return document
+
+
+def _site_curves(primary: dict[str, MetricInput], sites: np.ndarray) -> dict[str, dict[str, Any]]:
+    """ROC points per site, for sites that hold both classes."""
+    targets = np.asarray(next(iter(primary.values())).targets)
+    curves: dict[str, dict[str, Any]] = {}
+    for site in sorted(set(sites.tolist())):
+        mask = sites == site
+        if 0 < targets[mask].sum() < mask.sum():
+            curves[site] = {label: _roc_points(data.predictions[mask], data.targets[mask])
+                            for label, data in primary.items()}
+    return curves
+
+
+def _reader_calls(runtime: Runtime, key: str, case_keys: list[str]) -> dict[str, np.ndarray]:
+    rows = list(csv.DictReader(io.StringIO(runtime.store.get_bytes(key).decode())))
+    position = {k: i for i, k in enumerate(case_keys)}
+    readers: dict[str, np.ndarray] = {}
+    for row in rows:
+        calls = readers.setdefault(row["reader"], np.full(len(case_keys), np.nan))
+        if row["case_id"] in position:
+            calls[position[row["case_id"]]] = float(row["score"])
+    return {name: calls for name, calls in readers.items() if not np.isnan(calls).any()}
+
+
+def _reader_points(readers: dict[str, np.ndarray], targets: np.ndarray, positive_at: float) -> dict[str, Any]:
+    positive = targets == 1
+    return {name: {"sensitivity": float((calls[positive] >= positive_at).mean()),
+                   "specificity": float((calls[~positive] < positive_at).mean())}
+            for name, calls in readers.items()}
+
+
+def _roc_points(scores: np.ndarray, targets: np.ndarray) -> dict[str, list[float]]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(targets, scores)
+    return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
+
+
+def _figures(runtime: Runtime, phase_id: int, document: dict[str, Any]) -> dict[str, str]:
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    figures: dict[str, bytes] = {}
+    if document.get("curves"):
+        figures["roc.svg"] = roc_plot(document["curves"], "ROC, all cases", document.get("reader_points"))
+    for site, curves in (document.get("site_curves") or {}).items():
+        figures[f"roc-{site}.svg"] = roc_plot(curves, f"ROC, {site}", None)
+    for column, per_entry in document.get("breakdowns", {}).items():
+        figures[f"forest-{column}.svg"] = forest_plot(per_entry, column)
+    ranking = next(iter(document.get("rankings", {}).values()), None)
+    if ranking:
+        figures["ranks.svg"] = rank_plot(ranking)
+    keys = {}
+    for name, svg in figures.items():
+        key = f"analyses/phase-{phase_id}/{stamp}/{name}"
+        runtime.store.put_bytes(key, svg)
+        keys[name] = key
+    return keys

@@ -1,0 +1,14 @@
+"""Reading stored phase analyses (the web process never computes them: they need the ground truth)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Phase, PhaseAnalysis
+
+
+def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
+    return session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase.id,
+                                                      PhaseAnalysis.test_set_id == phase.current_test_set_id)
+                          .order_by(PhaseAnalysis.id.desc()).limit(1))

@@ -1,0 +1,106 @@
+"""A multi-site test set made from the WDBC data shipped with scikit-learn. THE SITES ARE SIMULATED.
+
+    python prepare.py OUT_DIR
+
+WDBC comes from one hospital. To exercise per-site analysis we split its 569 real cases into public
+training data (40%, untouched) and a hidden test set (60%) spread over three simulated hospitals:
+
+- site-a ("scanner-1"): the reference; features untouched; a screening population (low prevalence).
+- site-b ("scanner-2"): a different imaging system, simulated as a calibration shift: texture
+  features x 1.25 and size features (radius, perimeter, area) x 0.85; mid prevalence.
+- site-c ("scanner-3"): a noisier system, simulated as multiplicative noise on every feature
+  (lognormal, sigma 0.08); a referral population (high prevalence).
+
+Cases are assigned to sites at random with class-dependent probabilities, which sets the prevalence
+per site. Two simulated readers (readers.csv) give a binary call per case, drawn from the reference
+with fixed sensitivity/specificity per reader and site. Everything is seeded and reproducible; the
+numbers say nothing about any real hospital, scanner or reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+
+SEED = 20261129
+SITES = {
+    # site: (scanner, P(site | benign), P(site | malignant))
+    "site-a": ("scanner-1", 0.50, 0.20),
+    "site-b": ("scanner-2", 0.30, 0.30),
+    "site-c": ("scanner-3", 0.20, 0.50),
+}
+READERS = {  # reader: (sensitivity, specificity), the same at every site
+    "reader-1": (0.86, 0.92),
+    "reader-2": (0.93, 0.80),
+}
+
+
+def shift_features(features: np.ndarray, names: list[str], site: str, rng: np.random.Generator) -> np.ndarray:
+    shifted = features.copy()
+    if site == "site-b":
+        for i, name in enumerate(names):
+            if "texture" in name:
+                shifted[i] *= 1.25
+            if any(word in name for word in ("radius", "perimeter", "area")):
+                shifted[i] *= 0.85
+    elif site == "site-c":
+        shifted *= rng.lognormal(mean=0.0, sigma=0.08, size=shifted.shape)
+    return shifted
+
+
+def main(out_dir: Path) -> None:
+    data = load_breast_cancer()
+    names = [str(n) for n in data.feature_names]
+    malignant = (data.target == 0).astype(int)
+    rng = np.random.default_rng(SEED)
+    train_idx, test_idx = train_test_split(np.arange(len(malignant)), test_size=0.6, stratify=malignant,
+                                           random_state=SEED)
+    public = out_dir / "public"
+    public.mkdir(parents=True, exist_ok=True)
+    with (public / "train.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case_id", *names, "malignant"])
+        for rank, i in enumerate(sorted(train_idx), start=1):
+            writer.writerow([f"train-{rank:04d}", *(repr(float(v)) for v in data.data[i]), malignant[i]])
+
+    test = out_dir / "test"
+    test.mkdir(parents=True, exist_ok=True)
+    site_names = list(SITES)
+    rows, reader_rows = [], []
+    for rank, i in enumerate(rng.permutation(test_idx), start=1):
+        case_id = f"case-{rank:04d}"
+        weights = np.array([SITES[s][2 if malignant[i] else 1] for s in site_names])
+        site = site_names[rng.choice(len(site_names), p=weights / weights.sum())]
+        rows.append([case_id, site, SITES[site][0]])
+        features = shift_features(data.data[i], names, site, rng)
+        _write_json(test / "inputs" / case_id / "nuclei-features.json",
+                    {n: float(v) for n, v in zip(names, features, strict=True)})
+        _write_json(test / "ground_truth" / case_id / "malignant.json", int(malignant[i]))
+        for reader, (sensitivity, specificity) in READERS.items():
+            positive = rng.random() < (sensitivity if malignant[i] else 1.0 - specificity)
+            reader_rows.append([case_id, reader, int(positive)])
+    with (test / "cases.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case_id", "site", "scanner"])
+        writer.writerows(rows)
+    with (out_dir / "readers.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case_id", "reader", "score"])
+        writer.writerows(reader_rows)
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python prepare.py OUT_DIR")
+    main(Path(sys.argv[1]))

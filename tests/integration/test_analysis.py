@@ -1,0 +1,93 @@
+"""Leaderboard statistics on the multi-site example: paired CIs, rank uncertainty, per-site results,
+per-site operating points, readers and pictures, computed by the worker after scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from app import create_app
+from app.config import Settings
+from app.runtime import Runtime
+from app.services.challenges import apply_challenge
+from app.services.submissions import get_phase
+from tests.conftest import MULTISITE_CHALLENGE
+from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
+
+SLUG, PHASE = "breast-multisite", "test"
+
+
+def _submit(client, runtime: Runtime, user: str, archive) -> int:  # type: ignore[no-untyped-def]
+    token = make_user(runtime, user)
+    with archive.open("rb") as body:
+        response = client.post(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/submissions", input_stream=body,
+                               headers={"Authorization": f"Bearer {token}",
+                                        "Content-Type": "application/octet-stream",
+                                        "Content-Length": str(archive.stat().st_size)})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, settings: Settings,
+                                                              multisite_archives) -> None:  # type: ignore[no-untyped-def]
+    with runtime.session() as session:
+        apply_challenge(session, runtime.store, MULTISITE_CHALLENGE)
+    client = create_app(settings).test_client()
+    strong = _submit(client, runtime, "vendor-a", multisite_archives["logistic-regression"].archive)
+    weak = _submit(client, runtime, "vendor-b", multisite_archives["single-feature"].archive)
+    drain_queue(settings)  # scores both, then analyses the phase
+
+    from app.services.analysis_view import latest_analysis
+
+    with runtime.session() as session:
+        analysis = latest_analysis(session, get_phase(session, SLUG, PHASE))
+        assert analysis is not None and sorted(analysis.submission_ids) == sorted([strong, weak])
+        document, figures = analysis.document, analysis.figures
+
+    ranking = document["rankings"]["auroc"]
+    assert [e["entry"] for e in ranking["entries"]] == ["vendor-a", "vendor-b"]
+    first = ranking["entries"][0]
+    assert first["ci_low"] < first["value"] < first["ci_high"]
+    uncertainty = {e["entry"]: e for e in ranking["uncertainty"]["entries"]}
+    assert uncertainty["vendor-a"]["p_first"] > 0.95
+    assert uncertainty["vendor-b"]["not_different_from_leader"] is False
+
+    # Per site: the overall AUROC split by the site column, each checked against scikit-learn.
+    import csv
+    import json
+
+    rows = list(csv.DictReader((MULTISITE_CHALLENGE / "data" / "test" / "cases.csv").open()))
+    labels = {r["case_id"]: json.loads((MULTISITE_CHALLENGE / "data" / "test" / "ground_truth" / r["case_id"]
+                                        / "malignant.json").read_text()) for r in rows}
+    predictions = stored_predictions(runtime, strong)
+    by_site = {g["group"]: g for g in document["breakdowns"]["site"]["vendor-a"]}
+    assert set(by_site) == {"site-a", "site-b", "site-c"}
+    for site, group in by_site.items():
+        cases = [r["case_id"] for r in rows if r["site"] == site]
+        expected = roc_auc_score([labels[c] for c in cases], [predictions[c] for c in cases])
+        assert group["value"] == pytest.approx(expected, abs=1e-12)
+        assert group["n_cases"] == len(cases)
+
+    points = document["operating_points"]["vendor-a"]
+    assert {s["site"] for s in points["sites"]} == {"site-a", "site-b", "site-c"}
+    for site in points["sites"]:
+        recall = site["own"]["recall_rate"]["value"]
+        assert recall <= 0.35 + 1e-12
+        assert site["own"]["sensitivity"]["ci_low"] <= site["own"]["sensitivity"]["value"]
+
+    readers = {c["reader"]: c for c in document["readers"]["vendor-a"]["comparisons"]}
+    assert set(readers) == {"reader-1", "reader-2"}
+    assert set(figures) >= {"roc.svg", "roc-site-a.svg", "forest-site.svg", "ranks.svg"}
+    assert runtime.store.get_bytes(figures["roc.svg"]).startswith(b"<?xml")
+    assert np.isfinite(readers["reader-1"]["sensitivity"]["value"])
+
+    page = client.get(f"/challenges/{SLUG}/{PHASE}/leaderboard").data.decode()
+    assert "Median rank [95%]" in page and "Kendall" in page
+    analysis_page = client.get(f"/challenges/{SLUG}/{PHASE}/analysis").data.decode()
+    assert 'data-column="site"' in analysis_page and "reader-1" in analysis_page
+    assert "one for all sites" in analysis_page
+    svg = client.get(f"/challenges/{SLUG}/{PHASE}/figures/ranks.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    api = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/analysis").get_json()
+    assert api["rankings"]["auroc"]["entries"][0]["entry"] == "vendor-a"
