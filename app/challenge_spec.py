@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -71,6 +71,7 @@ class MetricSpec(_Strict):
     name: str
     prediction: str
     target: str
+    options: dict[str, Any] = {}  # metric parameters, e.g. {threshold: 0.5} or {tolerance_mm: 2}
 
     @field_validator("name")
     @classmethod
@@ -136,6 +137,9 @@ class PhaseSpec(_Strict):
     evaluator: EvaluatorSpec | None = None
     ranking: Ranking
     analysis: AnalysisSpec = AnalysisSpec()
+    # What happens to cases without a valid output: fail the submission, score them with the worst
+    # value their interface allows, or leave them out (counted and shown).
+    missing_cases: Literal["fail", "worst", "exclude"] = "fail"
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:
@@ -163,6 +167,11 @@ class PhaseSpec(_Strict):
         if self.ranking.metric not in names:
             raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
                              f"({', '.join(names)})")
+        if self.missing_cases == "worst":
+            for metric in self.metrics:
+                output = next(o for o in self.outputs if o.slug == metric.prediction)
+                if output.minimum is None or output.maximum is None:
+                    raise ValueError(f"missing_cases 'worst' needs minimum and maximum on output {output.slug!r}")
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValueError("closes_at must be after opens_at")
         for stamp in (self.opens_at, self.closes_at):
@@ -177,6 +186,7 @@ class ChallengeSpec(_Strict):
     title: str
     description: str = ""
     prepare: str | None = None
+    organisers: list[str] = []  # usernames who see per-case results and exports
     public_files: list[str] = []
     phases: Annotated[list[PhaseSpec], Field(min_length=1)]
 

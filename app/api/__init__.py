@@ -9,8 +9,9 @@ from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import select
 
 from app.models import Challenge, User
-from app.services.errors import ServiceError
 from app.services.analysis_view import latest_analysis
+from app.services.errors import ServiceError
+from app.services.exports import export_zip, long_table_csv, require_organiser
 from app.services.leaderboard import build_leaderboard, phase_metrics
 from app.services.submissions import (
     SubmissionRefused,
@@ -98,6 +99,28 @@ def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         return jsonify({"computed_at": found.created_at.isoformat(timespec="seconds"),
                         "submission_ids": found.submission_ids, "figures": sorted(found.figures),
                         **found.document})
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/cases.csv")
+def cases_csv(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        require_organiser(user, phase)
+        body = long_table_csv(session, phase)
+    return body, 200, {"Content-Type": "text/csv; charset=utf-8",
+                       "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-cases.csv"'}
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/export.zip")
+def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        require_organiser(user, phase)
+        body = export_zip(session, podium().runtime.store, phase)
+    return body, 200, {"Content-Type": "application/zip",
+                       "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-export.zip"'}
 
 
 @api.post("/challenges/<slug>/phases/<phase_slug>/submissions")

@@ -17,6 +17,8 @@ class Challenge(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Usernames who may see per-case results of every submission and download exports.
+    organisers: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Public files participants may download (e.g. a training split): list of {"name", "key", "bytes"}.
     public_files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -59,6 +61,8 @@ class Phase(Base):
     # Organiser evaluation container: {"archive_key", "sha256", "aggregates": [{name, title, higher_is_better}]}.
     evaluator: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ranking_metric: Mapped[str] = mapped_column(String(100))
+    # Cases without a valid output: "fail" the submission, score them "worst", or "exclude" them.
+    missing_cases: Mapped[str] = mapped_column(String(10), default="fail")
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")

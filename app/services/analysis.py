@@ -89,14 +89,18 @@ def _entries(session: Session, phase: Phase) -> list[_Entry]:
                                                          EvaluationRun.test_set_id == phase.current_test_set_id))
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
         keys = {c.id: c.case_key for c in phase.current_test_set.cases}
+        # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
         entries.append(_Entry(row.username, row.submission_id,
-                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.status == "valid"}))
+                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction}))
     return entries
 
 
 def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
               runtime: Runtime) -> dict[str, Any]:
+    # A paired bootstrap needs the same cases for everyone: under the "exclude" policy, the cases every
+    # entry has a value for.
+    cases = [(key, meta) for key, meta in cases if all(key in e.predictions for e in entries)]
     keys = [key for key, _ in cases]
     columns = sorted({column for _, meta in cases for column in meta})
     metadata = {column: [meta.get(column, "") for _, meta in cases] for column in columns}

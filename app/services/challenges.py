@@ -71,6 +71,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
         session.add(challenge)
     challenge.title = spec.title
     challenge.description = spec.description
+    challenge.organisers = list(spec.organisers)
     challenge.public_files = _upload_public_files(store, spec, public_files)
     session.flush()
 
@@ -142,6 +143,7 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.ground_truth = [g.model_dump(mode="json") for g in spec.ground_truth]
     phase.metrics = [m.model_dump(mode="json") for m in spec.metrics]
     phase.ranking_metric = spec.ranking.metric
+    phase.missing_cases = spec.missing_cases
     phase.ranking_order = spec.ranking.order
 
 

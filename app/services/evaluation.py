@@ -61,6 +61,7 @@ class EvaluationPlan:
     metrics: list[dict[str, str]]
     evaluator: dict | None
     case_metadata: dict[str, dict[str, str]]
+    missing_cases: str
     policy: SandboxPolicy
 
 
@@ -131,7 +132,8 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
         scoring = score_outputs(case_keys=[key for _, key, _ in plan.cases], outputs=plan.outputs,
                                 ground_truth=plan.ground_truth, metrics=plan.metrics,
                                 output_files=listing.files, rejected_files=listing.rejected,
-                                truth_dir=truth_dir, read_output=read_output_bytes)
+                                truth_dir=truth_dir, read_output=read_output_bytes,
+                                missing_cases=plan.missing_cases, metadata=plan.case_metadata)
         if scoring.ok and plan.evaluator:
             try:
                 _add_evaluator_scores(runtime, runner, plan, scoring, listing.files, truth_dir, work_dir)
@@ -189,6 +191,7 @@ def _plan(session: Session, submission_id: int, owner: str) -> EvaluationPlan:
         metrics=list(phase.metrics),
         evaluator=phase.evaluator,
         case_metadata={c.case_key: c.meta for c in test_set.cases},
+        missing_cases=phase.missing_cases,
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,
                                          cpus=phase.cpus, pids=phase.pids_limit, tmp_mb=phase.tmp_mb,
                                          output_mb=phase.output_mb, log_kb=phase.log_kb),

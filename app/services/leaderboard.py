@@ -28,6 +28,7 @@ class LeaderboardRow:
     comment: str
     scores: dict[str, ScoreCell] = field(default_factory=dict)
     container_seconds: float | None = None
+    cases_unscored: int = 0  # cases without a valid output (excluded or scored worst, per the phase's policy)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Leaderboard:
     sort_metric: str
     metrics: list[dict[str, str | bool]]
     rows: list[LeaderboardRow]
+    missing_cases: str = "fail"
 
     def as_dict(self) -> dict:
         return {
@@ -45,6 +47,7 @@ class Leaderboard:
             "phase": self.phase,
             "ranking_metric": self.ranking_metric,
             "sorted_by": self.sort_metric,
+            "missing_cases": self.missing_cases,
             "metrics": self.metrics,
             "rows": [
                 {
@@ -54,6 +57,7 @@ class Leaderboard:
                     "submitted_at": r.submitted_at,
                     "comment": r.comment,
                     "container_seconds": r.container_seconds,
+                    "cases_unscored": r.cases_unscored,
                     "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
                                for name, c in r.scores.items()},
                 }
@@ -98,7 +102,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         row = by_submission.setdefault(submission.id, LeaderboardRow(
             rank=0, username=username, submission_id=submission.id,
             submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
-            container_seconds=run.container_seconds))
+            container_seconds=run.container_seconds, cases_unscored=run.cases_invalid))
         row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
 
     def key(row: LeaderboardRow) -> tuple[float, int]:
@@ -121,5 +125,6 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         ranking_metric=phase.ranking_metric,
         sort_metric=sort_metric,
         metrics=described,
+        missing_cases=phase.missing_cases,
         rows=ranked,
     )

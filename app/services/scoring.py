@@ -63,12 +63,20 @@ def score_outputs(
     case_keys: list[str],
     outputs: list[Interface],
     ground_truth: list[Interface],
-    metrics: list[dict[str, str]],
+    metrics: list[dict[str, Any]],
     output_files: dict[str, Path],
     rejected_files: dict[str, str],
     truth_dir: Path,
     read_output: Callable[[Path, int], bytes],
+    missing_cases: str = "fail",
+    metadata: dict[str, dict[str, str]] | None = None,
 ) -> ScoringResult:
+    """Validate every case's outputs, apply the phase's missing-case policy, and run the metric plugins.
+
+    missing_cases: "fail" (any missing or invalid case fails the submission), "worst" (such a case gets
+    the worst value its interface allows: the bound farthest from the reference), or "exclude" (such
+    cases are left out of every metric and counted).
+    """
     expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
     notes = [f"ignored {path}: {reason}" for path, reason in sorted(rejected_files.items())]
     extra = sorted(set(output_files) - expected)
@@ -90,21 +98,57 @@ def score_outputs(
                 break
             result.prediction[interface.slug] = value
         case_results.append(result)
-    if problems:
+    if problems and missing_cases == "fail":
         return ScoringResult(case_results, {}, problems, notes)
 
     truths = _read_truths(case_keys, ground_truth, truth_dir)
+    if problems and missing_cases == "worst":
+        _substitute_worst(case_results, outputs, metrics, truths)
+    scored = [c for c in case_results if c.status == "valid" or missing_cases == "worst"]
+    if problems:
+        notes.insert(0, f"{len(problems)} case(s) without a valid output were "
+                        f"{'given the worst value' if missing_cases == 'worst' else 'excluded'}")
     scores: dict[str, MetricResult] = {}
+    by_slug = {g.slug: g for g in ground_truth}
     for metric_spec in metrics:
         metric = get_metric(metric_spec["name"])
-        predictions = np.array([float(c.prediction[metric_spec["prediction"]]) for c in case_results])
-        targets = np.array([float(truths[c][metric_spec["target"]]) for c in case_keys])
+        ids = [c.case_key for c in scored]
+        if getattr(metric, "input_kind", "scalar") == "scalar":
+            predictions: Any = np.array([float(c.prediction[metric_spec["prediction"]]) for c in scored])
+            targets: Any = np.array([float(truths[c][metric_spec["target"]]) for c in ids])
+        else:
+            predictions = [Path(c.prediction[metric_spec["prediction"]]) for c in scored]
+            targets = [truth_dir / c / by_slug[metric_spec["target"]].relative_path for c in ids]
+        columns = sorted({k for meta in (metadata or {}).values() for k in meta})
+        data = MetricInput(case_ids=ids, predictions=predictions, targets=targets,
+                           metadata={k: [(metadata or {}).get(c, {}).get(k, "") for c in ids] for k in columns},
+                           options=dict(metric_spec.get("options") or {}))
         try:
-            scores[metric.name] = metric.compute(MetricInput(case_ids=case_keys, predictions=predictions,
-                                                             targets=targets))
+            result = metric.compute(data)
         except ValueError as exc:
             raise ScoringConfigurationError(f"metric {metric.name}: {exc}") from exc
+        scores[metric.name] = result
+        if result.per_case is not None:
+            for case, value in zip(scored, result.per_case, strict=True):
+                case.values[metric.name] = None if not np.isfinite(value) else float(value)
     return ScoringResult(case_results, scores, [], notes)
+
+
+def _substitute_worst(cases: list[CaseScoring], outputs: list[Interface], metrics: list[dict[str, Any]],
+                      truths: dict[str, dict[str, Any]]) -> None:
+    """Give each unscored case the bound of the output's range farthest from its reference value."""
+    interfaces = {o.slug: o for o in outputs}
+    for case in cases:
+        if case.status == "valid":
+            continue
+        for spec in metrics:
+            interface = interfaces[spec["prediction"]]
+            if interface.minimum is None or interface.maximum is None:
+                raise ScoringConfigurationError(f"missing_cases 'worst' needs minimum and maximum on output "
+                                                f"{interface.slug!r}")
+            reference = float(truths[case.case_key][spec["target"]])
+            bounds = (interface.minimum, interface.maximum)
+            case.prediction[interface.slug] = max(bounds, key=lambda bound: abs(bound - reference))
 
 
 class _Missing:

@@ -18,8 +18,8 @@ from flask import (
 from sqlalchemy import select, text
 
 from app.models import Challenge, User
-from app.services.errors import ServiceError
 from app.services.analysis_view import latest_analysis
+from app.services.errors import ServiceError
 from app.services.leaderboard import build_leaderboard
 from app.services.submissions import (
     SubmissionRefused,

@@ -13,7 +13,7 @@ from app.runtime import Runtime
 from app.services.challenges import apply_challenge
 from app.services.submissions import get_phase
 from tests.conftest import MULTISITE_CHALLENGE
-from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
+from tests.integration.helpers import drain_queue, make_user, stored_predictions
 
 SLUG, PHASE = "breast-multisite", "test"
 
@@ -91,3 +91,22 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, 
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
     api = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/analysis").get_json()
     assert api["rankings"]["auroc"]["entries"][0]["entry"] == "vendor-a"
+
+    # Organisers download the per-case long table and a zip with the analysis and figures.
+    import io
+    import zipfile
+
+    from app.services.users import create_user
+
+    with runtime.session() as session:
+        _, admin = create_user(session, "organiser", is_admin=True)
+    outsider = make_user(runtime, "outsider")
+    url = f"/api/v1/challenges/{SLUG}/phases/{PHASE}/cases.csv"
+    assert client.get(url, headers={"Authorization": f"Bearer {outsider}"}).status_code == 403
+    table = client.get(url, headers={"Authorization": f"Bearer {admin}"}).data.decode().splitlines()
+    assert table[0] == "submission_id,participant,case_id,site,scanner,status,message,metric,value"
+    assert len(table) == 1 + 2 * 342  # one output value per case per submission
+    export = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/export.zip",
+                        headers={"Authorization": f"Bearer {admin}"})
+    names = zipfile.ZipFile(io.BytesIO(export.data)).namelist()
+    assert {"cases.csv", "leaderboard.json", "analysis.json", "figures/roc.svg"} <= set(names)
