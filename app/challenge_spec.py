@@ -140,6 +140,9 @@ class PhaseSpec(_Strict):
     # What happens to cases without a valid output: fail the submission, score them with the worst
     # value their interface allows, or leave them out (counted and shown).
     missing_cases: Literal["fail", "worst", "exclude"] = "fail"
+    # A cases.csv column whose values are "public" or "private": public scores are shown while the
+    # phase runs, private ones when it closes (closes_at), as on Kaggle.
+    split_column: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:

@@ -38,6 +38,11 @@ class PodiumClient:
         return self._json(self.session.get(
             f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/leaderboard", timeout=self.timeout))
 
+    def analysis(self, challenge: str, phase: str) -> dict[str, Any] | None:
+        response = self.session.get(f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/analysis",
+                                    timeout=self.timeout)
+        return None if response.status_code == 404 else self._json(response)
+
     def wait(self, submission_id: int, timeout: float = 3600.0, poll: float = 1.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

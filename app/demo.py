@@ -27,47 +27,55 @@ from app.services.users import create_user, issue_token
 from runners.docker_runner import DockerRunner
 
 DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor"}
+MULTISITE = Path("challenges/breast-multisite")
 
 
 def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True) -> None:
     started = time.monotonic()
     upgrade(settings.database_url)
     runtime = Runtime(settings)
-    with runtime.session() as session:
-        report = apply_challenge(session, runtime.store, challenge_path)
-    click.echo(report.summary())
-    slug, phase = report.slug, report.phases[0].slug
-
     runner = DockerRunner.from_env(settings.docker_base_url)
-    built = build_baselines(challenge_path, settings.data_dir / "baselines", runner)
-    tokens = _participant_tokens(runtime, [DEMO_PARTICIPANTS.get(b.name, b.name) for b in built])
+    challenge_paths = [challenge_path] + ([MULTISITE] if MULTISITE.is_dir() and challenge_path != MULTISITE else [])
+    plans = []
+    for path in challenge_paths:
+        with runtime.session() as session:
+            report = apply_challenge(session, runtime.store, path)
+        click.echo(report.summary())
+        built = build_baselines(path, settings.data_dir / "baselines" / report.slug, runner)
+        plans.append((report.slug, report.phases[0].slug, built))
+    usernames = sorted({DEMO_PARTICIPANTS.get(b.name, b.name) for _, _, built in plans for b in built})
+    tokens = _participant_tokens(runtime, usernames)
     runtime.close()
 
     web = _ensure_web(settings)
     submitted = []
-    for baseline in built:
-        client = PodiumClient(settings.public_url, tokens[DEMO_PARTICIPANTS.get(baseline.name, baseline.name)])
-        sent = time.monotonic()
-        submission = client.submit(slug, phase, baseline.archive, comment=f"baseline: {baseline.name}")
-        click.echo(f"submitted {baseline.name} ({baseline.bytes / 1024**2:.1f} MiB) as submission "
-                   f"{submission['id']}: {submission['state']}")
-        submitted.append((client, submission["id"], sent, baseline.name))
+    for slug, phase, built in plans:
+        for baseline in built:
+            client = PodiumClient(settings.public_url, tokens[DEMO_PARTICIPANTS.get(baseline.name, baseline.name)])
+            sent = time.monotonic()
+            submission = client.submit(slug, phase, baseline.archive, comment=f"baseline: {baseline.name}")
+            click.echo(f"{slug}: submitted {baseline.name} ({baseline.bytes / 1024**2:.1f} MiB) as submission "
+                       f"{submission['id']}: {submission['state']}")
+            submitted.append((client, submission["id"], sent, f"{slug}/{baseline.name}"))
 
-    click.echo("running a worker until the queue is empty ...")
+    click.echo("running a worker until the queue is empty (scoring, then statistics) ...")
     subprocess.run([sys.executable, "-m", "app.cli", "worker", "--burst"], check=True, env=os.environ.copy())
     for client, submission_id, sent, name in submitted:
         result = client.wait(submission_id, timeout=600)
-        seconds = time.monotonic() - sent
         message = f" ({result['failure_message']})" if result["failure_message"] else ""
-        click.echo(f"submission {submission_id} ({name}): {result['state']}{message}; "
-                   f"upload to final state {seconds:.1f} s")
+        run = result.get("run") or {}
+        click.echo(f"submission {submission_id} ({name}): {result['state']}{message}; container "
+                   f"{run.get('container_seconds') or 0:.1f} s; upload to final state "
+                   f"{time.monotonic() - sent:.1f} s (includes waiting for the worker to start)")
 
-    board = submitted[0][0].leaderboard(slug, phase)
-    click.echo("")
-    click.echo(format_leaderboard(board))
+    for slug, phase, _ in plans:
+        client = submitted[0][0]
+        click.echo("")
+        click.echo(format_leaderboard(client.leaderboard(slug, phase), client.analysis(slug, phase)))
+        click.echo(f"leaderboard: {settings.public_url}/challenges/{slug}/{phase}/leaderboard")
+        click.echo(f"analysis:    {settings.public_url}/challenges/{slug}/{phase}/analysis")
     click.echo("")
     click.echo(f"demo finished in {time.monotonic() - started:.1f} s")
-    click.echo(f"leaderboard: {settings.public_url}/challenges/{slug}/{phase}/leaderboard")
     if keep_web:
         click.echo(f"the site keeps running at {settings.public_url} (pid {web}); stop it with: kill {web}")
     elif web is not None:

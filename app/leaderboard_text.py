@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 
-def format_leaderboard(board: dict[str, Any]) -> str:
+def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = None) -> str:
     metrics = [m["name"] for m in board["metrics"]]
+    ranking = (analysis or {}).get("rankings", {}).get(board["ranking_metric"], {})
+    uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
     header = ["#", "participant", "submission", *[f"{m} [95% CI]" for m in metrics], "run s"]
+    if uncertainty:
+        header += ["median rank [95%]", "P(first)"]
     rows = []
     for row in board["rows"]:
-        cells = [str(row["rank"]), row["participant"], str(row["submission_id"])]
+        rank = str(row["rank"])
+        u = uncertainty.get(row["participant"])
+        if u and u["not_different_from_leader"] and u["reported_rank"] != 1:
+            rank += " ="
+        cells = [rank, row["participant"], str(row["submission_id"])]
         for name in metrics:
             score = row["scores"].get(name) or {}
             value, low, high = score.get("value"), score.get("ci_low"), score.get("ci_high")
@@ -20,6 +28,9 @@ def format_leaderboard(board: dict[str, Any]) -> str:
             cells.append(text)
         seconds = row.get("container_seconds")
         cells.append("-" if seconds is None else f"{seconds:.1f}")
+        if uncertainty:
+            cells += [f"{u['median_rank']} [{u['rank_low']}-{u['rank_high']}]", f"{u['p_first']:.2f}"] if u \
+                else ["-", "-"]
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"{board['challenge']} / {board['phase']} (sorted by {board['sorted_by']})",
@@ -28,4 +39,16 @@ def format_leaderboard(board: dict[str, Any]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     if not rows:
         lines.append("(no scored submissions)")
+    if uncertainty:
+        tau = ranking["uncertainty"].get("kendall_tau_mean")
+        lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "
+                     "bootstrap replicates" + (f"; Kendall's tau vs reported ranking {tau:.2f}" if tau is not None
+                                               else ""))
+    for column, per_entry in (analysis or {}).get("breakdowns", {}).items():
+        lines.append(f"{board['ranking_metric']} by {column}:")
+        for entry, groups in per_entry.items():
+            parts = [f"{g['group']} {g['value']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] (n={g['n_cases']})"
+                     if g.get("defined") and g.get("ci_low") is not None else f"{g['group']} undefined"
+                     for g in groups]
+            lines.append(f"  {entry}: " + "; ".join(parts))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Submission
 from app.services.evaluation import latest_run
+from app.services.leaderboard import visible_subset
 
 
 def submission_summary(session: Session, submission: Submission) -> dict[str, Any]:
@@ -37,6 +38,8 @@ def submission_summary(session: Session, submission: Submission) -> dict[str, An
             "cases_invalid": run.cases_invalid,
             "stderr_tail": run.stderr_tail,
         }
+        subset = visible_subset(submission.phase)  # never the private part of an open phase
         data["scores"] = {s.metric: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high}
-                          for s in run.scores}
+                          for s in run.scores if s.subset == subset}
+        data["scores_subset"] = subset
     return data

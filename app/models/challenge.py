@@ -61,6 +61,8 @@ class Phase(Base):
     # Organiser evaluation container: {"archive_key", "sha256", "aggregates": [{name, title, higher_is_better}]}.
     evaluator: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ranking_metric: Mapped[str] = mapped_column(String(100))
+    # Metadata column splitting the test set into "public" and "private" cases (Kaggle style), or None.
+    split_column: Mapped[str | None] = mapped_column(String(100))
     # Cases without a valid output: "fail" the submission, score them "worst", or "exclude" them.
     missing_cases: Mapped[str] = mapped_column(String(10), default="fail")
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.

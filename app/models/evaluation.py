@@ -62,11 +62,13 @@ class Score(Base):
     """An aggregate metric of one run, with its confidence interval when the metric gives one."""
 
     __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("run_id", "metric"),)
+    __table_args__ = (UniqueConstraint("run_id", "metric", "subset"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
     metric: Mapped[str] = mapped_column(String(100))
+    # "all" cases, or the "public" / "private" part of a split test set (revealed when the phase closes).
+    subset: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
     value: Mapped[float | None] = mapped_column(Float)
     ci_low: Mapped[float | None] = mapped_column(Float)
     ci_high: Mapped[float | None] = mapped_column(Float)

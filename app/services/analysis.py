@@ -21,7 +21,7 @@ from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis
 from app.models._types import utcnow
 from app.runtime import Runtime
 from app.services.figures import forest_plot, rank_plot, roc_plot
-from app.services.leaderboard import build_leaderboard
+from app.services.leaderboard import build_leaderboard, visible_subset
 from app.services.staging import stage_ground_truth
 from evaluation.base import MetricInput
 from evaluation.breakdown import breakdown
@@ -53,9 +53,13 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
         latest = session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase_id)
                                 .order_by(PhaseAnalysis.id.desc()).limit(1))
         covered = sorted(e.submission_id for e in entries)
-        if latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered:
+        if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
+                and latest.document.get("subset", "all") == visible_subset(phase)):
             return None
-        cases = [(c.case_key, dict(c.meta)) for c in test_set.cases]
+        # A split test set is analysed on the part viewers see now: public while open, private after.
+        subset = visible_subset(phase)
+        cases = [(c.case_key, dict(c.meta)) for c in test_set.cases
+                 if subset == "all" or c.meta.get(phase.split_column or "") == subset]
         settings = dict(phase.analysis or {})
         metric_specs = list(phase.metrics)
         ranking_metric, truths = phase.ranking_metric, list(phase.ground_truth)
@@ -71,6 +75,7 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, runtime)
+    document["subset"] = subset
     figures = _figures(runtime, phase_id, document)
     with runtime.session() as session:
         analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,

@@ -9,6 +9,16 @@ from app.models import Phase, PhaseAnalysis
 
 
 def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
+    """The newest analysis of what viewers may see now (never a private-part analysis of an open phase)."""
+    from app.services.leaderboard import visible_subset
+
+    found = newest_analysis(session, phase)
+    if found is not None and found.document.get("subset", "all") != visible_subset(phase):
+        return None
+    return found
+
+
+def newest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
     return session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase.id,
                                                       PhaseAnalysis.test_set_id == phase.current_test_set_id)
                           .order_by(PhaseAnalysis.id.desc()).limit(1))

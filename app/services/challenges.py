@@ -144,6 +144,7 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.metrics = [m.model_dump(mode="json") for m in spec.metrics]
     phase.ranking_metric = spec.ranking.metric
     phase.missing_cases = spec.missing_cases
+    phase.split_column = spec.split_column
     phase.ranking_order = spec.ranking.order
 
 
@@ -193,6 +194,14 @@ def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpe
 def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> Path | None:
     """Breakdown columns must exist; a readers file must name known cases and give numeric scores."""
     where = f"{folder / 'challenge.yaml'}: phase {phase.slug}: analysis"
+    if phase.split_column is not None:
+        if phase.split_column not in content.metadata_columns:
+            raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: phase {phase.slug}: split_column "
+                                     f"{phase.split_column!r} is not a column of cases.csv")
+        wrong = sorted({c.meta.get(phase.split_column, "") for c in content.cases} - {"public", "private"})
+        if wrong:
+            raise ChallengeSpecError(f"{folder / 'challenge.yaml'}: phase {phase.slug}: column "
+                                     f"{phase.split_column!r} must hold 'public' or 'private', not {wrong}")
     unknown = sorted(set(phase.analysis.breakdown_by) - set(content.metadata_columns))
     if unknown:
         raise ChallengeSpecError(f"{where}.breakdown_by: {', '.join(unknown)} not in cases.csv (columns: "

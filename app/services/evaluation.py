@@ -62,6 +62,7 @@ class EvaluationPlan:
     evaluator: dict | None
     case_metadata: dict[str, dict[str, str]]
     missing_cases: str
+    split_column: str | None
     policy: SandboxPolicy
 
 
@@ -133,7 +134,8 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
                                 ground_truth=plan.ground_truth, metrics=plan.metrics,
                                 output_files=listing.files, rejected_files=listing.rejected,
                                 truth_dir=truth_dir, read_output=read_output_bytes,
-                                missing_cases=plan.missing_cases, metadata=plan.case_metadata)
+                                missing_cases=plan.missing_cases, metadata=plan.case_metadata,
+                                subsets=_split(plan))
         if scoring.ok and plan.evaluator:
             try:
                 _add_evaluator_scores(runtime, runner, plan, scoring, listing.files, truth_dir, work_dir)
@@ -192,10 +194,20 @@ def _plan(session: Session, submission_id: int, owner: str) -> EvaluationPlan:
         evaluator=phase.evaluator,
         case_metadata={c.case_key: c.meta for c in test_set.cases},
         missing_cases=phase.missing_cases,
+        split_column=phase.split_column,
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,
                                          cpus=phase.cpus, pids=phase.pids_limit, tmp_mb=phase.tmp_mb,
                                          output_mb=phase.output_mb, log_kb=phase.log_kb),
     )
+
+
+def _split(plan: EvaluationPlan) -> dict[str, set[str]] | None:
+    if plan.split_column is None:
+        return None
+    subsets: dict[str, set[str]] = {"public": set(), "private": set()}
+    for case, meta in plan.case_metadata.items():
+        subsets.setdefault(meta.get(plan.split_column, ""), set()).add(case)
+    return {name: members for name, members in subsets.items() if name in ("public", "private")}
 
 
 def _check_lease(session: Session, plan: EvaluationPlan) -> None:
@@ -249,9 +261,10 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: 
             transition(session, plan.submission_id, S.SCORING, S.FAILED, owner=plan.owner, commit=False,
                        failure_message=scoring.failure_message(), **release)
             return S.FAILED.value
-        for name, result in scoring.scores.items():
-            session.add(Score(run_id=run_id, metric=name, value=result.value, ci_low=result.ci_low,
-                              ci_high=result.ci_high, detail=result.detail))
+        for subset, scores in [("all", scoring.scores), *scoring.subset_scores.items()]:
+            for name, result in scores.items():
+                session.add(Score(run_id=run_id, metric=name, subset=subset, value=result.value,
+                                  ci_low=result.ci_low, ci_high=result.ci_high, detail=result.detail))
         session.flush()
         if not transition(session, plan.submission_id, S.SCORING, S.SUCCEEDED, owner=plan.owner, commit=False,
                           **release):

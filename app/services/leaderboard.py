@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import EvaluationRun, Phase, Score, Submission, SubmissionState, User
+from app.models._types import utcnow
 from app.services.errors import ServiceError
 from evaluation.registry import get_metric
 
@@ -40,6 +41,7 @@ class Leaderboard:
     metrics: list[dict[str, str | bool]]
     rows: list[LeaderboardRow]
     missing_cases: str = "fail"
+    subset: str = "all"
 
     def as_dict(self) -> dict:
         return {
@@ -48,6 +50,7 @@ class Leaderboard:
             "ranking_metric": self.ranking_metric,
             "sorted_by": self.sort_metric,
             "missing_cases": self.missing_cases,
+            "subset": self.subset,
             "metrics": self.metrics,
             "rows": [
                 {
@@ -78,7 +81,20 @@ def phase_metrics(phase: Phase) -> list[dict[str, str | bool]]:
     return described
 
 
-def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None) -> Leaderboard:
+def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | None = None) -> str:
+    """Which cases' scores a viewer sees: all, or for a split test set the public part while the phase
+    runs and the private part once it has closed. Organisers may ask for any part at any time."""
+    if phase.split_column is None:
+        return "all"
+    if organiser and requested in ("public", "private", "all"):
+        return requested
+    closed = phase.closes_at is not None and utcnow() >= phase.closes_at
+    return "private" if closed else "public"
+
+
+def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,
+                      subset: str | None = None) -> Leaderboard:
+    subset = subset or visible_subset(phase)
     described = phase_metrics(phase)
     metric_names = [str(m["name"]) for m in described]
     sort_metric = sort_metric or phase.ranking_metric
@@ -95,7 +111,8 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
               & (EvaluationRun.test_set_id == phase.current_test_set_id))
         .join(Score, Score.run_id == EvaluationRun.id)
-        .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED)
+        .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED,
+               Score.subset == subset)
     ).all()
     by_submission: dict[int, LeaderboardRow] = {}
     for submission, username, run, score in rows:
@@ -126,5 +143,6 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         sort_metric=sort_metric,
         metrics=described,
         missing_cases=phase.missing_cases,
+        subset=subset,
         rows=ranked,
     )

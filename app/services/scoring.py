@@ -40,6 +40,7 @@ class ScoringResult:
     scores: dict[str, MetricResult]
     problems: list[str]
     notes: list[str]
+    subset_scores: dict[str, dict[str, MetricResult]] = field(default_factory=dict)  # "public"/"private"
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,7 @@ def score_outputs(
     read_output: Callable[[Path, int], bytes],
     missing_cases: str = "fail",
     metadata: dict[str, dict[str, str]] | None = None,
+    subsets: dict[str, set[str]] | None = None,
 ) -> ScoringResult:
     """Validate every case's outputs, apply the phase's missing-case policy, and run the metric plugins.
 
@@ -109,29 +111,40 @@ def score_outputs(
         notes.insert(0, f"{len(problems)} case(s) without a valid output were "
                         f"{'given the worst value' if missing_cases == 'worst' else 'excluded'}")
     scores: dict[str, MetricResult] = {}
-    by_slug = {g.slug: g for g in ground_truth}
+    subset_scores: dict[str, dict[str, MetricResult]] = {}
     for metric_spec in metrics:
         metric = get_metric(metric_spec["name"])
-        ids = [c.case_key for c in scored]
-        if getattr(metric, "input_kind", "scalar") == "scalar":
-            predictions: Any = np.array([float(c.prediction[metric_spec["prediction"]]) for c in scored])
-            targets: Any = np.array([float(truths[c][metric_spec["target"]]) for c in ids])
-        else:
-            predictions = [Path(c.prediction[metric_spec["prediction"]]) for c in scored]
-            targets = [truth_dir / c / by_slug[metric_spec["target"]].relative_path for c in ids]
-        columns = sorted({k for meta in (metadata or {}).values() for k in meta})
-        data = MetricInput(case_ids=ids, predictions=predictions, targets=targets,
-                           metadata={k: [(metadata or {}).get(c, {}).get(k, "") for c in ids] for k in columns},
-                           options=dict(metric_spec.get("options") or {}))
-        try:
-            result = metric.compute(data)
-        except ValueError as exc:
-            raise ScoringConfigurationError(f"metric {metric.name}: {exc}") from exc
+        result = _compute(metric, metric_spec, scored, truths, truth_dir, ground_truth, metadata)
         scores[metric.name] = result
         if result.per_case is not None:
             for case, value in zip(scored, result.per_case, strict=True):
                 case.values[metric.name] = None if not np.isfinite(value) else float(value)
-    return ScoringResult(case_results, scores, [], notes)
+        for subset, members in (subsets or {}).items():
+            part = [c for c in scored if c.case_key in members]
+            subset_scores.setdefault(subset, {})[metric.name] = _compute(metric, metric_spec, part, truths,
+                                                                         truth_dir, ground_truth, metadata)
+    return ScoringResult(case_results, scores, [], notes, subset_scores)
+
+
+def _compute(metric, spec: dict[str, Any], scored: list[CaseScoring], truths: dict[str, dict[str, Any]],  # type: ignore[no-untyped-def]
+             truth_dir: Path, ground_truth: list[Interface], metadata: dict[str, dict[str, str]] | None
+             ) -> MetricResult:
+    ids = [c.case_key for c in scored]
+    if getattr(metric, "input_kind", "scalar") == "scalar":
+        predictions: Any = np.array([float(c.prediction[spec["prediction"]]) for c in scored])
+        targets: Any = np.array([float(truths[c][spec["target"]]) for c in ids])
+    else:
+        by_slug = {g.slug: g for g in ground_truth}
+        predictions = [Path(c.prediction[spec["prediction"]]) for c in scored]
+        targets = [truth_dir / c / by_slug[spec["target"]].relative_path for c in ids]
+    columns = sorted({k for meta in (metadata or {}).values() for k in meta})
+    data = MetricInput(case_ids=ids, predictions=predictions, targets=targets,
+                       metadata={k: [(metadata or {}).get(c, {}).get(k, "") for c in ids] for k in columns},
+                       options=dict(spec.get("options") or {}))
+    try:
+        return metric.compute(data)
+    except ValueError as exc:
+        raise ScoringConfigurationError(f"metric {metric.name}: {exc}") from exc
 
 
 def _substitute_worst(cases: list[CaseScoring], outputs: list[Interface], metrics: list[dict[str, Any]],

@@ -57,3 +57,29 @@ def remove_stale_run_dirs(settings: Settings, is_live) -> list[str]:  # type: ig
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
     return removed
+
+
+def refresh_closed_split_phases(settings: Settings) -> list[int]:
+    """When a phase with a public/private split closes, its statistics move to the private part."""
+    from sqlalchemy import select
+
+    from app.models import Phase
+    from app.models._types import utcnow
+    from app.services.analysis_view import newest_analysis
+    from app.tasks.queues import enqueue_analysis
+
+    runtime = Runtime(settings)
+    refreshed = []
+    try:
+        with runtime.session() as session:
+            phases = session.scalars(select(Phase).where(Phase.split_column.is_not(None),
+                                                         Phase.closes_at <= utcnow())).all()
+            for phase in phases:
+                newest = newest_analysis(session, phase)
+                if newest is not None and newest.document.get("subset") != "private":
+                    refreshed.append(phase.id)
+        for phase_id in refreshed:
+            enqueue_analysis(settings, phase_id)
+    finally:
+        runtime.close()
+    return refreshed
