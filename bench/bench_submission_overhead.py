@@ -1,0 +1,94 @@
+"""Upload-to-score time of one submission through Podium against a bare `docker run` of the same image.
+
+    .venv/bin/python bench/bench_submission_overhead.py [--repeats 3]
+
+Podium's path: API upload (streamed, validated, stored) -> RQ -> worker: stage inputs, docker load,
+sandboxed run, collect and store outputs, score with bootstrap CIs. The baseline is the same image
+already loaded, run once with `docker run --rm --network none` on the same /input. Both on this machine,
+side by side in one run; the ratio is what Podium's safety and bookkeeping cost per submission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from app import create_app  # noqa: E402
+from app.baselines import build_baselines  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
+from app.services.challenges import apply_challenge  # noqa: E402
+from app.services.users import create_user  # noqa: E402
+from app.tasks.worker import run_worker  # noqa: E402
+from runners.docker_runner import DockerRunner  # noqa: E402
+
+CHALLENGE = REPO / "challenges" / "breast-cancer-wisconsin"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="podium-bench-"))
+    env = {"PODIUM_DATA_DIR": str(work / "data"), "PODIUM_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
+    os.environ.update(env)
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    runtime = Runtime(settings)
+    with runtime.session() as session:
+        apply_challenge(session, runtime.store, CHALLENGE)
+        _, token = create_user(session, "bench", display_name="bench")
+    runner = DockerRunner.from_env()
+    archive = build_baselines(CHALLENGE, work / "baselines", runner)[0]
+    client = create_app(settings).test_client()
+
+    podium_times, container_times = [], []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        with archive.archive.open("rb") as body:
+            response = client.post("/api/v1/challenges/breast-cancer-wisconsin/phases/test/submissions",
+                                   input_stream=body, headers={
+                                       "Authorization": f"Bearer {token}",
+                                       "Content-Type": "application/octet-stream",
+                                       "Content-Length": str(archive.archive.stat().st_size)})
+        submission_id = response.get_json()["id"]
+        run_worker(settings, burst=True, reconcile=False)
+        podium_times.append(time.perf_counter() - started)
+        result = client.get(f"/api/v1/submissions/{submission_id}",
+                            headers={"Authorization": f"Bearer {token}"}).get_json()
+        assert result["state"] == "succeeded", result
+        container_times.append(result["run"]["container_seconds"])
+
+    input_dir = next((settings.worker_cache_dir / "inputs").iterdir())
+    bare_times = []
+    for _ in range(max(args.repeats, 3)):
+        out = Path(tempfile.mkdtemp(prefix="bare-out-"))
+        os.chmod(out, 0o777)
+        started = time.perf_counter()
+        subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{input_dir}:/input:ro",
+                        "-v", f"{out}:/output", archive.tag], check=True, capture_output=True)
+        bare_times.append(time.perf_counter() - started)
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+
+    podium, bare = statistics.median(podium_times), statistics.median(bare_times)
+    print(f"image archive: {archive.archive.stat().st_size / 1024**2:.1f} MiB, 228 cases")
+    print(f"podium upload -> scored (median of {args.repeats}): {podium:.2f} s "
+          f"(container itself {statistics.median(container_times):.2f} s)")
+    print(f"bare docker run of the loaded image (median of {len(bare_times)}): {bare:.2f} s")
+    print(f"ratio podium / bare docker run: {podium / bare:.1f}x")
+    runtime.close()
+
+
+if __name__ == "__main__":
+    main()
