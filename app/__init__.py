@@ -17,6 +17,7 @@ class PodiumContext:
 
     runtime: Runtime
     enqueue: Callable[[int], None]
+    enqueue_analysis: Callable[[int], None] | None = None
 
 
 def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], None] | None = None) -> Flask:
@@ -29,11 +30,12 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
-    if enqueue is None:
-        from app.tasks.queues import make_enqueuer
+    from app.tasks.queues import enqueue_analysis, make_enqueuer
 
+    if enqueue is None:
         enqueue = make_enqueuer(settings)
-    app.extensions["podium"] = PodiumContext(runtime=Runtime(settings), enqueue=enqueue)
+    app.extensions["podium"] = PodiumContext(runtime=Runtime(settings), enqueue=enqueue,
+                                             enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id))
 
     from app.api import init_app as init_api
     from app.web import init_app as init_web

@@ -13,6 +13,7 @@ from app.services.analysis_view import latest_analysis
 from app.services.errors import ServiceError
 from app.services.exports import export_zip, long_table_csv, require_organiser
 from app.services.leaderboard import build_leaderboard, phase_metrics
+from app.services.readers import MAX_READER_FILE_BYTES, set_readers
 from app.services.submissions import (
     SubmissionRefused,
     get_phase,
@@ -99,6 +100,27 @@ def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         return jsonify({"computed_at": found.created_at.isoformat(timespec="seconds"),
                         "submission_ids": found.submission_ids, "figures": sorted(found.figures),
                         **found.document})
+
+
+@api.put("/challenges/<slug>/phases/<phase_slug>/readers")
+def upload_readers(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    """Organisers: human readers' scores (CSV case_id, reader, score) to compare the algorithms with."""
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_READER_FILE_BYTES:
+        raise ServiceError("the readers file is larger than 50 MiB")
+    try:
+        positive_at = float(request.args.get("positive_at", "1"))
+    except ValueError:
+        raise ServiceError("positive_at must be a number: a reader's call is positive when score >= it") from None
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        require_organiser(user, phase)
+        count = set_readers(session, podium().runtime.store, phase, raw.decode("utf-8", "replace"), positive_at)
+        phase_id = phase.id
+    if podium().enqueue_analysis is not None:
+        podium().enqueue_analysis(phase_id)
+    return jsonify({"readers": count, "positive_at": positive_at}), 200
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/cases.csv")

@@ -54,7 +54,8 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
                                 .order_by(PhaseAnalysis.id.desc()).limit(1))
         covered = sorted(e.submission_id for e in entries)
         if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
-                and latest.document.get("subset", "all") == visible_subset(phase)):
+                and latest.document.get("subset", "all") == visible_subset(phase)
+                and latest.document.get("settings") == (phase.analysis or {})):
             return None
         # A split test set is analysed on the part viewers see now: public while open, private after.
         subset = visible_subset(phase)
@@ -76,6 +77,7 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, runtime)
     document["subset"] = subset
+    document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
     figures = _figures(runtime, phase_id, document)
     with runtime.session() as session:
         analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,

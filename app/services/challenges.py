@@ -7,7 +7,6 @@ changed is not uploaded again; a changed one becomes a new version.
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.challenge_spec import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
 from app.models import Case, Challenge, Phase, TestSet
+from app.services.readers import reader_file_problems
 from app.services.test_sets import TestSetContent, read_test_set
 from app.storage import ArtifactStore
 from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
@@ -211,22 +211,7 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
     path = _inside(folder, phase.analysis.readers.file, "analysis.readers.file")
     if not path.is_file():
         raise ChallengeSpecError(f"{where}.readers.file: {path} does not exist")
-    known = {c.case_id for c in content.cases}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    problems = []
-    for line, row in enumerate(rows, start=2):
-        if row.get("case_id") not in known:
-            problems.append(f"line {line}: unknown case_id {row.get('case_id')!r}")
-        elif not row.get("reader"):
-            problems.append(f"line {line}: no reader")
-        else:
-            try:
-                float(row.get("score", ""))
-            except ValueError:
-                problems.append(f"line {line}: score {row.get('score')!r} is not a number")
-    if not rows:
-        problems.append("no rows (columns: case_id, reader, score)")
+    problems = reader_file_problems(path.read_text(), {c.case_id for c in content.cases})
     if problems:
         raise ChallengeSpecError(f"{path}: " + "; ".join(problems[:10]))
     return path

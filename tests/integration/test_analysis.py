@@ -110,3 +110,18 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, 
                         headers={"Authorization": f"Bearer {admin}"})
     names = zipfile.ZipFile(io.BytesIO(export.data)).namelist()
     assert {"cases.csv", "leaderboard.json", "analysis.json", "figures/roc.svg"} <= set(names)
+
+    # Organisers upload readers' scores through the API; the next analysis compares against them.
+    readers_url = f"/api/v1/challenges/{SLUG}/phases/{PHASE}/readers?positive_at=3"
+    bad = client.put(readers_url, data="case_id,reader,score\nnot-a-case,r,1\n",
+                     headers={"Authorization": f"Bearer {admin}"})
+    assert bad.status_code == 400 and "unknown case_id 'not-a-case'" in bad.get_json()["error"]
+    assert client.put(readers_url, data="x", headers={"Authorization": f"Bearer {outsider}"}).status_code == 403
+    birads = "case_id,reader,score\n" + "".join(
+        f"{r['case_id']},birads-reader,{5 if labels[r['case_id']] else 2}\n" for r in rows)
+    ok = client.put(readers_url, data=birads, headers={"Authorization": f"Bearer {admin}"})
+    assert ok.status_code == 200 and ok.get_json() == {"readers": 1, "positive_at": 3.0}
+    drain_queue(settings)
+    study = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/analysis").get_json()["readers"]["vendor-a"]
+    perfect = study["comparisons"][0]
+    assert perfect["reader"] == "birads-reader" and perfect["sensitivity"]["value"] == 1.0
