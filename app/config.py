@@ -6,6 +6,7 @@ are one variable away (``PODIUM_DATABASE_URL``, ``PODIUM_STORAGE_URL``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -39,6 +40,9 @@ class Settings:
     max_infrastructure_faults: int = 3
     retry_backoff_seconds: int = 10
     reconcile_seconds: int = 15
+    # Labels this installation's containers; housekeeping never touches another installation's (or another
+    # test database's) containers on a shared engine. Default: derived from the database URL.
+    runner_scope: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +79,8 @@ class Settings:
             max_infrastructure_faults=_get_int(env, "MAX_INFRASTRUCTURE_FAULTS", 3, minimum=1),
             retry_backoff_seconds=_get_int(env, "RETRY_BACKOFF_SECONDS", 10, minimum=0),
             reconcile_seconds=_get_int(env, "RECONCILE_SECONDS", 15, minimum=1),
+            runner_scope=_get(env, "RUNNER_SCOPE",
+                              "podium-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -37,6 +37,7 @@ def submission_summary(session: Session, submission: Submission) -> dict[str, An
             "cases_valid": run.cases_valid,
             "cases_invalid": run.cases_invalid,
             "stderr_tail": run.stderr_tail,
+            "notes": list(run.notes or []),
         }
         subset = visible_subset(submission.phase)  # never the private part of an open phase
         data["scores"] = {s.metric: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -12,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -21,11 +22,23 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import Mount
 
+from runners.output_area import (
+    BindOutputArea,
+    OutputArea,
+    OutputLimits,
+    TmpfsOutputArea,
+    prepare_bind_folder,
+    sweep_stale_areas,
+)
 from runners.sandbox import MIB, SandboxPolicy
 
 log = logging.getLogger(__name__)
 
 ROLE_LABEL = "podium.role"
+# Which Podium installation a container belongs to, on an engine several of them share (test sessions,
+# staging and production): housekeeping only ever touches containers of its own scope.
+SCOPE_LABEL = "podium.scope"
+SCOPE_ENV = "PODIUM_RUNNER_SCOPE"
 SUBMISSION_REPOSITORY = "podium-submission"
 CLIENT_TIMEOUT_SECONDS = 600
 # How long to wait for the engine to stop a killed container and for the output stream to end.
@@ -43,6 +56,8 @@ _START_FAILURE_RE = re.compile(r"unable to start container process: (.*?)(?:: un
 # Transport errors: the engine is down or the socket broke.
 _TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
 
+OutputAreaMode = Literal["auto", "tmpfs", "bind"]
+
 
 class RunnerError(Exception):
     """An infrastructure fault (engine unreachable, disk full, ...): retry later, never the participant's."""
@@ -59,6 +74,8 @@ class RunResult:
     stdout holds the first policy.log_bytes of the container's stdout, stderr the last policy.log_bytes
     of its stderr (the last lines say most about a failure). start_error is set when the container could
     not start at all because of its image (missing or non-executable entrypoint, no command).
+    output_limit says which limit of /output the container hit ("16 MiB in /output"); then nothing was
+    collected.
     """
 
     exit_code: int | None
@@ -73,10 +90,12 @@ class RunResult:
     wall_time_limit_seconds: float = 0.0
     memory_limit_bytes: int = 0
     start_error: str | None = None
+    output_limit: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.start_error
+        return (self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.start_error
+                and not self.output_limit)
 
     def last_stderr_line(self) -> str | None:
         for raw in reversed(self.stderr.splitlines()):
@@ -95,6 +114,8 @@ class RunResult:
             return f"time limit exceeded ({self.wall_time_limit_seconds:g} s)"
         if self.oom_killed:
             return f"memory limit exceeded ({self.memory_limit_bytes // MIB} MiB)"
+        if self.output_limit:
+            return f"output limit exceeded ({self.output_limit})"
         if self.exit_code is None:
             return "the container ended without an exit code"
         last = self.last_stderr_line()
@@ -168,11 +189,25 @@ class _OutputReader(threading.Thread):
 class DockerRunner:
     """Loads participants' images and runs them in the sandbox. The only code that talks to Docker."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, output_area: OutputAreaMode = "auto",
+                 scope: str | None = None) -> None:
+        """output_area: how /output is provided (see runners/output_area.py). "tmpfs": a private tmpfs of
+        policy.output_bytes per run, mounted by this process (needs root, and the engine in the same mount
+        namespace); "bind": the caller's folder itself, capped only after the run; "auto": tmpfs when this
+        process runs as root, otherwise bind (with a warning).
+        scope: labels this runner's containers (podium.scope) and limits cleanup() to them; by default the
+        PODIUM_RUNNER_SCOPE environment variable, or none (then cleanup() leaves scoped containers alone).
+        """
+        if output_area not in ("auto", "tmpfs", "bind"):
+            raise ValueError(f"output_area must be 'auto', 'tmpfs' or 'bind', got {output_area!r}")
         self.client = client
+        self.output_area = output_area
+        self.scope = scope if scope is not None else current_scope()
+        self._warned_bind = False
 
     @classmethod
-    def from_env(cls, base_url: str | None = None) -> DockerRunner:
+    def from_env(cls, base_url: str | None = None, output_area: OutputAreaMode = "auto",
+                 scope: str | None = None) -> DockerRunner:
         """A runner on the engine DOCKER_HOST points at (or base_url), with a generous client timeout."""
         try:
             if base_url:
@@ -181,7 +216,7 @@ class DockerRunner:
                 client = docker.from_env(timeout=CLIENT_TIMEOUT_SECONDS)
         except docker.errors.DockerException as exc:
             raise RunnerError(f"cannot reach the Docker engine: {exc}") from exc
-        return cls(client)
+        return cls(client, output_area, scope)
 
     # ---- images -------------------------------------------------------------------------------
 
@@ -299,11 +334,14 @@ class DockerRunner:
         labels: dict[str, str] | None = None,
         command: list[str] | None = None,
     ) -> RunResult:
-        """Run image once in the sandbox with input_dir at /input (read-only), output_dir at /output.
+        """Run image once in the sandbox with input_dir at /input (read-only) and a capped /output.
 
-        Waits until the container exits or policy.wall_time_seconds pass (then kills it), and always
-        removes the container, also on errors and KeyboardInterrupt. Raises RunnerError on engine faults.
-        A participant's failure (non-zero exit, timeout, memory, unstartable image) is a RunResult.
+        output_dir must be an empty folder; afterwards it holds what the container wrote to /output (links
+        copied as links, never followed), or stays empty when that exceeded policy.output_bytes (then
+        RunResult.output_limit says so). Waits until the container exits or policy.wall_time_seconds pass
+        (then kills it), and always removes the container and the /output area, also on errors and
+        KeyboardInterrupt. Raises RunnerError on engine or host faults. A participant's failure (non-zero
+        exit, timeout, memory, output limit, unstartable image) is a RunResult.
         """
         input_dir = Path(input_dir).resolve()
         output_dir = Path(output_dir).resolve()
@@ -311,16 +349,57 @@ class DockerRunner:
             raise ValueError(f"input_dir {input_dir} is not a directory")
         if not output_dir.is_dir():
             raise ValueError(f"output_dir {output_dir} is not a directory")
+        if any(output_dir.iterdir()):
+            raise ValueError(f"output_dir {output_dir} is not empty")
         prepare_input_dir(input_dir)
-        prepare_output_dir(output_dir, policy.uid, policy.gid)
-        create_kwargs: dict[str, Any] = policy.container_kwargs(self.client.api.api_version)
+        area = self._open_output_area(output_dir, policy)
+        try:
+            result = self._run_container(image, input_dir, area, policy, name, labels, command)
+            try:
+                limit = area.collect(output_dir)
+            except OSError as exc:
+                raise RunnerError(f"could not collect the container's /output: {exc}") from exc
+            return dataclasses.replace(result, output_limit=limit) if limit else result
+        finally:
+            try:
+                area.close()
+            except OSError as exc:  # never hide the run's own outcome or error
+                log.error("could not remove the /output area %s: %s", area.source, exc)
+
+    def _open_output_area(self, output_dir: Path, policy: SandboxPolicy) -> OutputArea:
+        mode = self.output_area
+        if mode == "tmpfs" or (mode == "auto" and os.geteuid() == 0):
+            try:
+                sweep_stale_areas()
+            except OSError as exc:
+                log.warning("could not look for stale /output areas: %s", exc)
+            try:
+                return TmpfsOutputArea.create(output_dir.parent, OutputLimits(policy.output_bytes), policy.uid,
+                                              policy.gid)
+            except PermissionError as exc:
+                if mode == "tmpfs":
+                    raise RunnerError(f"cannot mount the capped /output (needs root): {exc}") from exc
+            except OSError as exc:
+                raise RunnerError(f"cannot set up the capped /output: {exc}") from exc
+        if not self._warned_bind:
+            log.warning("/output is a plain bind mount of the worker's folder, capped only after the run: a "
+                        "container can fill the worker's disk. Run the worker as root for a capped tmpfs.")
+            self._warned_bind = True
+        return BindOutputArea(output_dir, policy.uid, policy.gid)
+
+    def _run_container(self, image: str, input_dir: Path, area: OutputArea, policy: SandboxPolicy,
+                       name: str | None, labels: dict[str, str] | None, command: list[str] | None) -> RunResult:
+        create_kwargs: dict[str, Any] = policy.container_kwargs(self.client.api.api_version,
+                                                                extra_memory_bytes=area.memory_bytes)
         create_kwargs.update(
             command=command,
             name=name,
-            labels={ROLE_LABEL: "algorithm", **(labels or {})},
+            labels={ROLE_LABEL: "algorithm", **(labels or {}), **({SCOPE_LABEL: self.scope} if self.scope else {})},
             mounts=[
-                Mount(target="/input", source=str(input_dir), type="bind", read_only=True),
-                Mount(target="/output", source=str(output_dir), type="bind", read_only=False),
+                Mount(target="/input", source=str(input_dir), type="bind", read_only=True,
+                      propagation="rprivate"),
+                Mount(target="/output", source=str(area.source), type="bind", read_only=False,
+                      propagation="rprivate"),
             ],
         )
         container: Container | None = None
@@ -435,13 +514,16 @@ class DockerRunner:
     # ---- housekeeping -------------------------------------------------------------------------
 
     def cleanup(self, label_selector: dict[str, str]) -> int:
-        """Remove every container (running or not) carrying all the given labels; return how many."""
+        """Remove every container (running or not) of this runner's scope carrying all the given labels;
+        return how many."""
         if not label_selector:
             raise ValueError("cleanup needs at least one label, or it would remove every container")
         filters = {"label": [f"{key}={value}" for key, value in label_selector.items()]}
         removed = 0
         try:
             for container in self.client.containers.list(all=True, filters=filters, ignore_removed=True):
+                if not in_scope(container.labels, self.scope):
+                    continue
                 try:
                     container.remove(force=True, v=True)
                     removed += 1
@@ -453,6 +535,16 @@ class DockerRunner:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def current_scope() -> str | None:
+    """The scope named by PODIUM_RUNNER_SCOPE, or None."""
+    return os.environ.get(SCOPE_ENV, "").strip() or None
+
+
+def in_scope(labels: dict[str, str] | None, scope: str | None) -> bool:
+    """Whether a container with these labels belongs to scope (None: only containers without a scope)."""
+    return (labels or {}).get(SCOPE_LABEL) == scope
 
 
 def prepare_input_dir(input_dir: Path) -> None:
@@ -474,13 +566,7 @@ def prepare_input_dir(input_dir: Path) -> None:
                 os.chmod(path, stat.S_IMODE(wanted), follow_symlinks=False)
 
 
-def prepare_output_dir(output_dir: Path, uid: int, gid: int) -> None:
-    """Let the container's user write output_dir: chown it when running as root, else open it to all."""
-    if os.geteuid() == 0:
-        os.chown(output_dir, uid, gid, follow_symlinks=False)
-        os.chmod(output_dir, 0o755)
-    else:
-        os.chmod(output_dir, 0o777)
+prepare_output_dir = prepare_bind_folder  # kept for callers of the old name
 
 
 def _close_quietly(stream: Any) -> None:

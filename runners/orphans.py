@@ -7,23 +7,29 @@ from collections.abc import Callable
 import docker
 import docker.errors
 
-from runners.docker_runner import RunnerError
+from runners.docker_runner import RunnerError, current_scope, in_scope
 
 ROLE_LABEL = "podium.role"
 SUBMISSION_LABEL = "podium.submission"
 
 
-def remove_orphans(client: docker.DockerClient, is_live: Callable[[int], bool]) -> list[int]:
-    """Remove every Podium algorithm container whose submission no live attempt holds.
+def remove_orphans(client: docker.DockerClient, is_live: Callable[[int], bool],
+                   scope: str | None = None) -> list[int]:
+    """Remove every Podium algorithm container of this scope whose submission no live attempt holds.
 
+    scope: as DockerRunner's (default: PODIUM_RUNNER_SCOPE, or none). Containers of another scope belong to
+    another installation on the same engine, whose database says nothing about them: they are left alone.
     Returns the submission ids whose containers were removed.
     """
+    scope = scope if scope is not None else current_scope()
     try:
         containers = client.containers.list(all=True, filters={"label": f"{ROLE_LABEL}=algorithm"})
     except docker.errors.APIError as exc:
         raise RunnerError(f"cannot list containers: {exc}") from exc
     removed = []
     for container in containers:
+        if not in_scope(container.labels, scope):
+            continue
         label = container.labels.get(SUBMISSION_LABEL, "")
         if not label.isdigit() or is_live(int(label)):
             continue

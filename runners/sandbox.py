@@ -8,10 +8,15 @@ from typing import Any
 
 from docker.types import LogConfig, Ulimit
 
+from runners.seccomp import sandbox_profile_json
+
 MIB = 1024 * 1024
 NOBODY = "65534:65534"
 # IPC mode "none" needs API 1.32 (Docker 17.06); older engines get "private".
 _IPC_NONE_MIN_API = (1, 32)
+# From API 1.44 (Docker 25) the engine's own default seccomp profile blocks AF_VSOCK and io_uring; older
+# engines get the runner's profile (runners/seccomp.py), which does.
+_ENGINE_SECCOMP_MIN_API = (1, 44)
 
 
 def _api_tuple(version: str) -> tuple[int, ...]:
@@ -27,7 +32,9 @@ class SandboxPolicy:
     nano_cpus: CPU quota in units of 1e-9 CPUs (2 CPUs = 2_000_000_000).
     pids_limit: maximum number of processes and threads inside the container.
     tmpfs_bytes: size of the tmpfs at /tmp (and of /dev/shm); both count against memory_bytes.
-    output_bytes: cap on the total size of the files collected from /output.
+    output_bytes: size of /output while the container runs (a private tmpfs, see runners/output_area.py:
+        allocated space, so each non-empty file takes at least one 4 KiB page) and cap on the total size of
+        the files collected from it. Its pages get their own allowance on top of memory_bytes.
     log_bytes: cap on the kept stdout (its first bytes) and, separately, on the kept stderr (its last).
     user: "uid:gid" the process runs as, whatever the image's USER says.
     ipc_mode: "private" (own IPC namespace with its own /dev/shm) by default; "none" removes /dev/shm,
@@ -105,15 +112,21 @@ class SandboxPolicy:
             "MKL_NUM_THREADS": threads,
         }
 
-    def container_kwargs(self, api_version: str | None = None) -> dict[str, Any]:
+    def container_kwargs(self, api_version: str | None = None, extra_memory_bytes: int = 0) -> dict[str, Any]:
         """Keyword arguments for ``docker.DockerClient().containers.create`` that make the sandbox.
 
-        api_version: the engine's API version; IPC mode "none" is only asked of engines that know it.
+        api_version: the engine's API version; IPC mode "none" is only asked of engines that know it, and
+            engines older than Docker 25 (or of unknown version) get the runner's seccomp profile.
+        extra_memory_bytes: added to the memory limit for memory-backed mounts the runner adds (the tmpfs
+            behind /output), so that they do not eat into memory_bytes.
         """
         ipc_mode = self.ipc_mode
         if ipc_mode == "none" and api_version and _api_tuple(api_version) < _IPC_NONE_MIN_API:
             ipc_mode = "private"
-        log_file_bytes = max(2 * self.log_bytes, MIB)
+        security_opt = ["no-new-privileges"]
+        if not api_version or _api_tuple(api_version) < _ENGINE_SECCOMP_MIN_API:
+            security_opt.append(f"seccomp={sandbox_profile_json()}")
+        memory_limit = self.memory_bytes + max(0, extra_memory_bytes)
         kwargs: dict[str, Any] = {
             # No network at all: only a loopback interface inside the container.
             "network_mode": "none",
@@ -123,22 +136,24 @@ class SandboxPolicy:
             "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,mode=1777,size={self.tmpfs_bytes}"},
             # No capabilities, so root-owned files and privileged operations stay out of reach.
             "cap_drop": ["ALL"],
-            # setuid/setgid binaries in the image cannot raise privileges.
-            "security_opt": ["no-new-privileges"],
+            # setuid/setgid binaries in the image cannot raise privileges; fewer system calls and socket
+            # families (no AF_VSOCK: it crosses the network namespace to a VM's host).
+            "security_opt": security_opt,
             # Never root, whatever the image's USER says.
             "user": self.user,
             # Bounds fork bombs and runaway thread pools.
             "pids_limit": self.pids_limit,
             # Memory limit; memswap equal to it means no swap.
-            "mem_limit": self.memory_bytes,
-            "memswap_limit": self.memory_bytes,
+            "mem_limit": memory_limit,
+            "memswap_limit": memory_limit,
             # CPU quota.
             "nano_cpus": self.nano_cpus,
             # Own IPC namespace (no host or sibling shared memory); /dev/shm is memory-charged tmpfs.
             "ipc_mode": ipc_mode,
-            # The engine's own copy of the output is bounded on disk too.
-            "log_config": LogConfig(type="json-file",
-                                    config={"max-size": str(log_file_bytes), "max-file": "1"}),
+            # The runner reads the output from the attach stream and keeps a capped copy; the engine keeps
+            # none: no disk, and no JSON encoding of every line in the shared daemon (a flood of short
+            # lines costs dockerd far more CPU than the container).
+            "log_config": LogConfig(type="none"),
             # Only what the runner sets; the engine never passes the worker's environment through.
             "environment": self.environment(),
             # No core dumps.
@@ -153,5 +168,6 @@ class SandboxPolicy:
             "tty": False,
         }
         if ipc_mode == "private":
+            # /dev/shm: tmpfs (nosuid, nodev, noexec) of this size, memory-charged like /tmp.
             kwargs["shm_size"] = self.tmpfs_bytes
         return kwargs

@@ -30,6 +30,8 @@ class EvaluationRun(Base):
     stderr_tail: Mapped[str] = mapped_column(Text, default="")
     cases_valid: Mapped[int] = mapped_column(Integer, default=0)
     cases_invalid: Mapped[int] = mapped_column(Integer, default=0)
+    # What the participant should know although it did not fail the run (ignored files, excluded cases).
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     submission = relationship("Submission", back_populates="runs")
     outcomes: Mapped[list[CaseOutcome]] = relationship(

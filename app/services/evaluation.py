@@ -254,6 +254,7 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: 
         for case in scoring.cases:
             session.add(CaseOutcome(run_id=run_id, case_id=case_ids[case.case_key], status=case.status,
                                     message=case.message, prediction=case.prediction, values=case.values))
+        run.notes = scoring.notes[:50]
         run.cases_valid = sum(1 for c in scoring.cases if c.status == "valid")
         run.cases_invalid = len(scoring.cases) - run.cases_valid
         release = {"lease_owner": None, "lease_expires_at": None}

@@ -81,6 +81,9 @@ def score_outputs(
     """
     expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
     notes = [f"ignored {path}: {reason}" for path, reason in sorted(rejected_files.items())]
+    unknown = sorted({p.split("/", 1)[0] for p in output_files if "/" in p} - set(case_keys))
+    if unknown:
+        notes.append(f"ignored outputs for {len(unknown)} case id(s) not in the test set: {', '.join(unknown[:10])}")
     extra = sorted(set(output_files) - expected)
     if extra:
         notes.append(f"ignored {len(extra)} file(s) that are not declared outputs, e.g. {extra[0]}")

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def evaluate(submission_id: int) -> str:
     settings = Settings.from_env()
     runtime = Runtime(settings)
-    runner = DockerRunner.from_env(settings.docker_base_url)
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     try:
         outcome = evaluate_submission(runtime, runner, submission_id, worker_name=worker_name())
         log.info("submission %s: %s", submission_id, outcome)

@@ -10,6 +10,7 @@ from app.services.recovery import ReconcileReport, reconcile
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
 from runners.docker_runner import DockerRunner, RunnerError
 from runners.orphans import remove_orphans
+from runners.output_area import sweep_stale_areas
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
     runner = None
     if with_docker:
         try:
-            runner = DockerRunner.from_env(settings.docker_base_url)
+            runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
         except RunnerError as exc:  # leases and the queue can be repaired without the engine
             log.warning("reconciler: skipping orphaned containers: %s", exc)
     try:
@@ -38,7 +39,8 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
 
 
 def _remove_orphans(settings: Settings, runner: DockerRunner, is_live) -> list[int]:  # type: ignore[no-untyped-def]
-    removed = remove_orphans(runner.client, is_live)
+    removed = remove_orphans(runner.client, is_live, scope=settings.runner_scope)
+    sweep_stale_areas()  # /output mounts of attempts killed before they could clean up
     remove_stale_run_dirs(settings, is_live)
     return removed
 

@@ -58,7 +58,8 @@ def _csrf_token() -> str:
 
 
 def _check_csrf() -> None:
-    if not secrets.compare_digest(request.form.get("csrf", ""), session.get("csrf", "")):
+    expected = session.get("csrf", "")
+    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
         abort(400, "the form expired; reload the page and try again")
 
 
@@ -180,8 +181,15 @@ def login():  # type: ignore[no-untyped-def]
                 flash("That API token is not valid. Ask an organiser for one (podium user create NAME).")
                 return render_template("login.html"), 401
             session["user_id"], session["username"] = user.id, user.username
-        return redirect(request.args.get("next") or url_for("web.index"))
+        return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host (//evil.example, https://...)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("web.index")
 
 
 @web.post("/logout")

@@ -20,6 +20,7 @@ import pytest
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError, RunResult
 from runners.outputs import collect_outputs
 from runners.sandbox import MIB, SandboxPolicy
+from runners.seccomp import sandbox_profile_json
 
 pytestmark = pytest.mark.docker
 
@@ -65,11 +66,13 @@ def test_policy_from_limits_and_container_kwargs() -> None:
 
     kwargs = policy.container_kwargs("1.41")
     assert kwargs["network_mode"] == "none" and kwargs["read_only"] is True
-    assert kwargs["cap_drop"] == ["ALL"] and kwargs["security_opt"] == ["no-new-privileges"]
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["security_opt"] == ["no-new-privileges", f"seccomp={sandbox_profile_json()}"]
     assert kwargs["user"] == "65534:65534" and kwargs["privileged"] is False and kwargs["init"] is False
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == 512 * MIB
     assert kwargs["tmpfs"] == {"/tmp": f"rw,noexec,nosuid,nodev,mode=1777,size={32 * MIB}"}
-    assert kwargs["log_config"]["Config"]["max-size"] == str(MIB)
+    assert kwargs["shm_size"] == 32 * MIB
+    assert kwargs["log_config"]["Type"] == "none"
     assert set(kwargs["environment"]) == {"HOME", "TMPDIR", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                           "MKL_NUM_THREADS"}
     assert kwargs["ipc_mode"] == "private"
