@@ -102,15 +102,43 @@ def test_non_utf8_names_are_rejected(tmp_path: Path) -> None:
     assert list(listing.rejected.values()) == ["file name is not valid UTF-8"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
-def test_unreadable_directory_is_rejected(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    _write(locked / "x")
-    locked.chmod(0)
+def _rejected_as(uid: int, root: Path) -> dict[str, str]:
+    """collect_outputs(root).rejected, computed in a child process running as `uid` (root reads anything)."""
+    import json
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges, collect, report
+        try:
+            os.close(read_end)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            os.write(write_end, json.dumps(collect_outputs(root, max_bytes=10).rejected).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def test_unreadable_directory_is_rejected() -> None:
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="podium-unreadable-"))
     try:
-        assert collect_outputs(tmp_path, max_bytes=10).rejected == {"locked": "unreadable directory"}
+        root.chmod(0o755)
+        locked = root / "locked"
+        _write(locked / "x")
+        locked.chmod(0)
+        assert _rejected_as(65534, root) == {"locked": "unreadable directory"}
     finally:
-        locked.chmod(0o755)
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root)
 
 
 def test_read_output_bytes(tmp_path: Path) -> None:
