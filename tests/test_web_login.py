@@ -28,3 +28,10 @@ def test_login_redirects_only_within_the_site(runtime, settings, next_url: str, 
 def test_a_form_without_its_csrf_token_is_refused(runtime, settings) -> None:  # type: ignore[no-untyped-def]
     client = create_app(settings).test_client()
     assert client.post("/login", data={"token": "x"}).status_code == 400
+
+
+def test_the_stylesheet_is_served(runtime, settings) -> None:  # type: ignore[no-untyped-def]
+    client = create_app(settings).test_client()
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)"', client.get("/").data.decode()).group(1)
+    response = client.get(href)
+    assert response.status_code == 200 and b"font-family" in response.data

@@ -35,7 +35,7 @@ from app.submission_views import submission_summary
 from app.web_context import db_session, podium
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                static_url_path="/static")
+                static_url_path="/assets")
 
 
 def init_app(app: Flask) -> None:
