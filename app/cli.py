@@ -202,6 +202,20 @@ def baselines(challenge_path: Path, out_dir: Path | None) -> None:
         click.echo(f"{built.name}: {built.archive} ({built.bytes / 1024**2:.1f} MiB)")
 
 
+@main.command("check-image")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check_image(archive: Path) -> None:
+    """Check an image archive locally the way the platform will before you upload it."""
+    from runners.image_archive import InvalidImageArchive, validate_image_archive
+
+    try:
+        info = validate_image_archive(archive)
+    except InvalidImageArchive as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"ok: {', '.join(info.repo_tags) or 'untagged'} {info.os}/{info.architecture}, "
+               f"{info.layer_count} layer(s), {info.uncompressed_bytes / 1024**2:.1f} MiB uncompressed")
+
+
 @main.command()
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--challenge", "challenge_slug", required=True)

@@ -46,6 +46,10 @@ def check_can_submit(session: Session, phase: Phase, user: User) -> None:
         raise Forbidden(f"phase {phase.slug!r} closed at {phase.closes_at.isoformat()}")
     if phase.current_test_set_id is None:
         raise Forbidden(f"phase {phase.slug!r} has no test set yet; ask the organisers")
+    refused = refused_uploads_today(session, phase, user)
+    if refused >= refused_upload_limit(phase):
+        raise RateLimited(f"{refused} of your uploads to phase {phase.slug!r} were refused in the last 24 hours; "
+                          "check your archive first with `podium check-image ARCHIVE`, then try again later")
     used = submissions_counted_today(session, phase, user)
     if used >= phase.submissions_per_day:
         raise RateLimited(f"you have used all {phase.submissions_per_day} submissions for phase "
@@ -62,6 +66,24 @@ def submissions_counted_today(session: Session, phase: Phase, user: User) -> int
             Submission.created_at >= since,
             Submission.upload_key.is_not(None),
             Submission.failure_is_infrastructure.is_(False),
+        )
+    ) or 0
+
+
+def refused_upload_limit(phase: Phase) -> int:
+    """Refused uploads allowed per day: each one costs the server a full decompression of the archive."""
+    return max(10, 2 * phase.submissions_per_day)
+
+
+def refused_uploads_today(session: Session, phase: Phase, user: User) -> int:
+    since = utcnow() - timedelta(days=1)
+    return session.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.phase_id == phase.id,
+            Submission.user_id == user.id,
+            Submission.created_at >= since,
+            Submission.state == SubmissionState.FAILED,
+            Submission.upload_key.is_(None),
         )
     ) or 0
 

@@ -145,3 +145,34 @@ def test_uploads_need_a_valid_token(runtime: Runtime, settings: Settings, tmp_pa
     status, body = submit_archive(client, "pod_not-a-token", archive)
     assert status == 401
     assert "Authorization: Bearer" in body["error"]
+
+
+def test_repeatedly_refused_uploads_are_rate_limited(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
+    from app.services.submissions import get_phase as phase_of
+    from app.services.submissions import refused_upload_limit
+
+    apply_example(runtime)
+    client = create_app(settings).test_client()
+    token = make_user(runtime, "hammer")
+    archive = tmp_path / "garbage.tar.gz"
+    archive.write_bytes(b"not an image at all")
+    with runtime.session() as session:
+        limit = refused_upload_limit(phase_of(session, CHALLENGE, PHASE))
+    for _ in range(limit):
+        assert submit_archive(client, token, archive)[0] == 400
+    status, body = submit_archive(client, token, archive)
+    assert status == 429
+    assert "podium check-image" in body["error"]
+
+
+def test_check_image_tells_a_participant_before_they_upload(tmp_path: Path, crashing_archive: Path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    ok = CliRunner().invoke(main, ["check-image", str(crashing_archive)])
+    assert ok.exit_code == 0 and "linux/amd64" in ok.output
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"nope")
+    refused = CliRunner().invoke(main, ["check-image", str(bad)])
+    assert refused.exit_code == 1 and "not a gzip-compressed or plain tar archive" in refused.output
