@@ -23,6 +23,7 @@ from app.leaderboard_text import format_leaderboard
 from app.migrate import upgrade
 from app.runtime import Runtime
 from app.services.challenges import apply_challenge
+from app.services.errors import Conflict
 from app.services.users import create_user, issue_token
 from runners.docker_runner import DockerRunner
 
@@ -88,7 +89,7 @@ def _participant_tokens(runtime: Runtime, usernames: list[str]) -> dict[str, str
         for username in usernames:
             try:
                 _, tokens[username] = create_user(session, username)
-            except Exception:  # noqa: BLE001 - the user exists from an earlier demo run
+            except Conflict:  # the user exists from an earlier demo run
                 session.rollback()
                 tokens[username] = issue_token(session, username)
     return tokens

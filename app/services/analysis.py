@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -71,8 +72,6 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
                                    case_ids=[key for key, _ in cases],
                                    truth_paths=[t["relative_path"] for t in truths],
                                    cache_root=runtime.settings.worker_cache_dir)
-    import json
-
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, runtime)
@@ -90,12 +89,12 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
 
 def _entries(session: Session, phase: Phase) -> list[_Entry]:
     board = build_leaderboard(session, phase)
+    keys = {c.id: c.case_key for c in phase.current_test_set.cases}
     entries = []
     for row in board.rows:
         run = session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == row.submission_id,
                                                          EvaluationRun.test_set_id == phase.current_test_set_id))
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
-        keys = {c.id: c.case_key for c in phase.current_test_set.cases}
         # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
         entries.append(_Entry(row.username, row.submission_id,
                               {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction}))

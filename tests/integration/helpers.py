@@ -29,10 +29,11 @@ def make_user(runtime: Runtime, name: str) -> str:
     return token
 
 
-def submit_archive(client: FlaskClient, token: str, archive: Path, comment: str = "") -> tuple[int, dict[str, Any]]:
+def submit_archive(client: FlaskClient, token: str, archive: Path, comment: str = "", *,
+                   challenge: str = CHALLENGE, phase: str = PHASE) -> tuple[int, dict[str, Any]]:
     with archive.open("rb") as body:
         response = client.post(
-            f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/submissions",
+            f"/api/v1/challenges/{challenge}/phases/{phase}/submissions",
             query_string={"comment": comment},
             input_stream=body,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",

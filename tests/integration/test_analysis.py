@@ -13,20 +13,15 @@ from app.runtime import Runtime
 from app.services.challenges import apply_challenge
 from app.services.submissions import get_phase
 from tests.conftest import MULTISITE_CHALLENGE
-from tests.integration.helpers import drain_queue, make_user, stored_predictions
+from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
 
 SLUG, PHASE = "breast-multisite", "test"
 
 
 def _submit(client, runtime: Runtime, user: str, archive) -> int:  # type: ignore[no-untyped-def]
-    token = make_user(runtime, user)
-    with archive.open("rb") as body:
-        response = client.post(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/submissions", input_stream=body,
-                               headers={"Authorization": f"Bearer {token}",
-                                        "Content-Type": "application/octet-stream",
-                                        "Content-Length": str(archive.stat().st_size)})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
+    status, body = submit_archive(client, make_user(runtime, user), archive, challenge=SLUG, phase=PHASE)
+    assert status == 201, body
+    return body["id"]
 
 
 def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, settings: Settings,
