@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import Flask
 
 from app.config import Settings
-from app.runtime import Runtime
-
-
-@dataclass
-class PodiumContext:
-    """What request handlers need, kept on app.extensions["podium"]."""
-
-    runtime: Runtime
-    enqueue: Callable[[int], None]
-    enqueue_analysis: Callable[[int], None] | None = None
+from app.extensions import PodiumContext
+from app.resources import Resources
 
 
 def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], None] | None = None) -> Flask:
@@ -34,7 +25,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
 
     if enqueue is None:
         enqueue = make_enqueuer(settings)
-    app.extensions["podium"] = PodiumContext(runtime=Runtime(settings), enqueue=enqueue,
+    app.extensions["podium"] = PodiumContext(resources=Resources(settings), enqueue=enqueue,
                                              enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id))
 
     from app.api import init_app as init_api

@@ -24,13 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app import create_app  # noqa: E402
-from app.baselines import build_baselines  # noqa: E402
+from app.cli.baselines import build_baselines  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.runtime import Runtime  # noqa: E402
-from app.services.challenges import apply_challenge  # noqa: E402
-from app.services.users import create_user  # noqa: E402
+from app.db_migrations import upgrade  # noqa: E402
+from app.resources import Resources  # noqa: E402
 from app.tasks.worker import run_worker  # noqa: E402
+from app.usecases.apply_challenge import apply_challenge  # noqa: E402
+from app.usecases.users import create_user  # noqa: E402
 from runners.docker_runner import DockerRunner  # noqa: E402
 
 CHALLENGE = REPO / "challenges" / "breast-cancer-wisconsin"
@@ -45,9 +45,9 @@ def main() -> None:
     os.environ.update(env)
     settings = Settings.from_env()
     upgrade(settings.database_url)
-    runtime = Runtime(settings)
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, CHALLENGE)
+    resources = Resources(settings)
+    with resources.session() as session:
+        apply_challenge(session, resources.store, CHALLENGE)
         _, token = create_user(session, "bench", display_name="bench")
     runner = DockerRunner.from_env()
     archive = build_baselines(CHALLENGE, work / "baselines", runner)[0]
@@ -87,7 +87,7 @@ def main() -> None:
           f"(container itself {statistics.median(container_times):.2f} s)")
     print(f"bare docker run of the loaded image (median of {len(bare_times)}): {bare:.2f} s")
     print(f"ratio podium / bare docker run: {podium / bare:.1f}x")
-    runtime.close()
+    resources.close()
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.migrate import upgrade
-from app.runtime import Runtime
+from app.db_migrations import upgrade
+from app.resources import Resources
 
 pytest_plugins = [
     "tests.fixtures.docker_engine",
@@ -51,8 +51,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
+def resources(settings: Settings) -> Iterator[Resources]:
     upgrade(settings.database_url)
-    runtime = Runtime(settings)
-    yield runtime
-    runtime.close()
+    resources = Resources(settings)
+    yield resources
+    resources.close()

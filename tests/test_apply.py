@@ -8,34 +8,34 @@ from sqlalchemy import select
 
 from app.cli import main
 from app.models import Challenge, Phase, TestSet
-from app.services.challenges import apply_challenge
+from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import EXAMPLE_CHALLENGE
 
 
-def test_apply_creates_then_changes_nothing(runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
-        first = apply_challenge(session, runtime.store, EXAMPLE_CHALLENGE)
+def test_apply_creates_then_changes_nothing(resources) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
+        first = apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
     assert first.created and first.phases[0].test_set_uploaded
     assert first.phases[0].case_count == 228
-    keys = runtime.store.list("challenges/breast-cancer-wisconsin/")
+    keys = resources.store.list("challenges/breast-cancer-wisconsin/")
     assert len([k for k in keys if "/ground_truth/" in k]) == 228
     assert len([k for k in keys if "/inputs/" in k]) == 228
     assert "challenges/breast-cancer-wisconsin/public/train.csv" in keys
 
-    with runtime.session() as session:
-        second = apply_challenge(session, runtime.store, EXAMPLE_CHALLENGE)
+    with resources.session() as session:
+        second = apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
     assert not second.created and not second.phases[0].test_set_uploaded
     assert second.phases[0].test_set_version == 1
-    with runtime.session() as session:
+    with resources.session() as session:
         assert len(session.scalars(select(TestSet)).all()) == 1
         phase = session.scalar(select(Phase))
         assert phase.current_test_set.case_count == 228
         assert phase.time_limit_seconds == 120 and phase.ranking_metric == "auroc"
 
 
-def test_a_changed_test_set_becomes_a_new_version(runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, EXAMPLE_CHALLENGE)
+def test_a_changed_test_set_becomes_a_new_version(resources, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
+        apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
     copy = tmp_path / "bcw"
     shutil.copytree(EXAMPLE_CHALLENGE, copy, ignore=shutil.ignore_patterns("baselines"))
     spec = (copy / "challenge.yaml").read_text().replace("prepare: prepare.py\n", "")
@@ -43,10 +43,10 @@ def test_a_changed_test_set_becomes_a_new_version(runtime, tmp_path: Path) -> No
     cases_csv = copy / "data" / "test" / "cases.csv"
     lines = cases_csv.read_text().splitlines()
     cases_csv.write_text("\n".join(lines[:-1]) + "\n")  # drop one case
-    with runtime.session() as session:
-        report = apply_challenge(session, runtime.store, copy)
+    with resources.session() as session:
+        report = apply_challenge(session, resources.store, copy)
     assert report.phases[0].test_set_version == 2 and report.phases[0].case_count == 227
-    with runtime.session() as session:
+    with resources.session() as session:
         versions = session.scalars(select(TestSet.version).order_by(TestSet.version)).all()
         assert versions == [1, 2]
         assert session.scalar(select(Challenge)).phases[0].current_test_set.version == 2

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from app.challenge_spec import ChallengeSpecError, load_challenge_spec
+from app.challenge_yaml import ChallengeSpecError, load_challenge_spec
 from app.models import Challenge
-from app.services.challenges import apply_challenge
+from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import EXAMPLE_CHALLENGE
 
 
@@ -53,7 +53,7 @@ def test_yaml_syntax_errors_are_reported(tmp_path: Path) -> None:
         load_challenge_spec(tmp_path)
 
 
-def test_nothing_is_written_when_the_test_set_is_broken(tmp_path: Path, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_is_written_when_the_test_set_is_broken(tmp_path: Path, resources) -> None:  # type: ignore[no-untyped-def]
     folder = _write_variant(tmp_path, lambda r: r.update(prepare=None))
     test_set = folder / "data" / "test"
     (test_set / "inputs" / "c1").mkdir(parents=True)
@@ -63,13 +63,13 @@ def test_nothing_is_written_when_the_test_set_is_broken(tmp_path: Path, runtime)
     (test_set / "ground_truth" / "c1" / "malignant.json").write_text("NaN")
     (folder / "data" / "public").mkdir(parents=True)
     (folder / "data" / "public" / "train.csv").write_text("x\n")
-    from app.services.test_sets import TestSetError
+    from app.usecases.test_set_folder import TestSetError
 
-    with pytest.raises(TestSetError) as excinfo, runtime.session() as session:
-        apply_challenge(session, runtime.store, folder)
+    with pytest.raises(TestSetError) as excinfo, resources.session() as session:
+        apply_challenge(session, resources.store, folder)
     message = str(excinfo.value)
     assert "c1/malignant.json: expected a finite number" in message or "malignant.json" in message
     assert "inputs/c2/nuclei-features.json: missing" in message
-    with runtime.session() as session:
+    with resources.session() as session:
         assert session.scalar(select(func.count(Challenge.id))) == 0
-    assert runtime.store.list("challenges/") == []
+    assert resources.store.list("challenges/") == []

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app.db import make_engine
-from app.migrate import current_revision, head_revision, upgrade
+from app.db_migrations import current_revision, head_revision, upgrade
 from app.models import Base
 
 
@@ -47,7 +47,7 @@ def test_an_older_database_is_brought_to_head(database_url: str) -> None:
 def test_downgrade_to_empty_and_back(database_url: str) -> None:
     from alembic import command
 
-    from app.migrate import alembic_config
+    from app.db_migrations import alembic_config
 
     upgrade(database_url)
     command.downgrade(alembic_config(database_url), "base")

@@ -9,20 +9,20 @@ from sqlalchemy import update
 
 from app.models import Challenge, Phase, Submission, SubmissionState
 from app.models._types import utcnow
-from app.runtime import Runtime
-from app.services.leases import acquire, renew
-from app.services.recovery import after_infrastructure_fault, reconcile
-from app.services.states import transition
-from app.services.submissions import submissions_counted_today
-from app.services.users import create_user
+from app.pipeline.leases import acquire, renew
+from app.pipeline.recovery import after_infrastructure_fault, reconcile
+from app.resources import Resources
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
 from app.tasks.worker import queued_job_count
+from app.transitions import transition
+from app.usecases.submissions import submissions_counted_today
+from app.usecases.users import create_user
 
 S = SubmissionState
 
 
-def _queued_submission(runtime: Runtime, username: str = "ada") -> int:
-    with runtime.session() as session:
+def _queued_submission(resources: Resources, username: str = "ada") -> int:
+    with resources.session() as session:
         user, _ = create_user(session, username)
         challenge = Challenge(slug="c", title="C")
         phase = Phase(challenge=challenge, slug="p", title="P", ranking_metric="auroc")
@@ -34,84 +34,84 @@ def _queued_submission(runtime: Runtime, username: str = "ada") -> int:
         return submission.id
 
 
-def _state(runtime: Runtime, submission_id: int) -> Submission:
-    with runtime.session() as session:
+def _state(resources: Resources, submission_id: int) -> Submission:
+    with resources.session() as session:
         return session.get(Submission, submission_id)
 
 
-def test_an_infrastructure_fault_is_retried_with_backoff_then_fails_without_counting(runtime: Runtime) -> None:
-    settings = runtime.settings  # 3 faults allowed, backoff 10 s doubling
-    sid = _queued_submission(runtime)
-    assert acquire(runtime, sid, "attempt-1")
-    assert after_infrastructure_fault(runtime, sid, owner="attempt-1", reason="storage was unavailable") \
+def test_an_infrastructure_fault_is_retried_with_backoff_then_fails_without_counting(resources: Resources) -> None:
+    settings = resources.settings  # 3 faults allowed, backoff 10 s doubling
+    sid = _queued_submission(resources)
+    assert acquire(resources, sid, "attempt-1")
+    assert after_infrastructure_fault(resources, sid, owner="attempt-1", reason="storage was unavailable") \
         == "requeued: retry in 10 s"
-    submission = _state(runtime, sid)
+    submission = _state(resources, sid)
     assert submission.state == S.QUEUED and submission.infrastructure_faults == 1
     assert submission.lease_owner is None
     assert timedelta(seconds=9) < submission.retry_at - utcnow() <= timedelta(seconds=10)
-    assert not acquire(runtime, sid, "too-early")  # the backoff holds
+    assert not acquire(resources, sid, "too-early")  # the backoff holds
 
-    with runtime.session() as session:
+    with resources.session() as session:
         session.execute(update(Submission).where(Submission.id == sid).values(retry_at=utcnow()))
-    assert acquire(runtime, sid, "attempt-2")
-    assert after_infrastructure_fault(runtime, sid, owner="attempt-2", reason="x") == "requeued: retry in 20 s"
-    with runtime.session() as session:
+    assert acquire(resources, sid, "attempt-2")
+    assert after_infrastructure_fault(resources, sid, owner="attempt-2", reason="x") == "requeued: retry in 20 s"
+    with resources.session() as session:
         session.execute(update(Submission).where(Submission.id == sid).values(retry_at=utcnow()))
-    assert acquire(runtime, sid, "attempt-3")
-    assert after_infrastructure_fault(runtime, sid, owner="attempt-3", reason="storage was unavailable") == "failed"
-    submission = _state(runtime, sid)
+    assert acquire(resources, sid, "attempt-3")
+    assert after_infrastructure_fault(resources, sid, owner="attempt-3", reason="storage was unavailable") == "failed"
+    submission = _state(resources, sid)
     assert submission.state == S.FAILED and submission.failure_is_infrastructure
     assert submission.attempts == 3 and settings.max_infrastructure_faults == 3
     assert "storage was unavailable" in submission.failure_message
     assert "does not count against your submission limit" in submission.failure_message
-    with runtime.session() as session:
+    with resources.session() as session:
         s = session.get(Submission, sid)
         assert submissions_counted_today(session, s.phase, s.user) == 0
 
 
-def test_a_zombie_attempt_cannot_write_after_its_lease_moved_on(runtime: Runtime) -> None:
-    sid = _queued_submission(runtime)
-    assert acquire(runtime, sid, "zombie")
-    with runtime.session() as session:  # the zombie's worker stopped renewing
+def test_a_zombie_attempt_cannot_write_after_its_lease_moved_on(resources: Resources) -> None:
+    sid = _queued_submission(resources)
+    assert acquire(resources, sid, "zombie")
+    with resources.session() as session:  # the zombie's worker stopped renewing
         session.execute(update(Submission).where(Submission.id == sid)
                         .values(lease_expires_at=utcnow() - timedelta(seconds=1), retry_at=None))
-    report = reconcile(runtime, enqueue=lambda _: None, job_pending=lambda _: True)
+    report = reconcile(resources, enqueue=lambda _: None, job_pending=lambda _: True)
     assert report.expired == [sid]
-    with runtime.session() as session:
+    with resources.session() as session:
         session.execute(update(Submission).where(Submission.id == sid).values(retry_at=utcnow()))
-    assert acquire(runtime, sid, "successor")
-    assert not renew(runtime, sid, "zombie")
-    with runtime.session() as session:
+    assert acquire(resources, sid, "successor")
+    assert not renew(resources, sid, "zombie")
+    with resources.session() as session:
         assert not transition(session, sid, S.RUNNING, S.SCORING, owner="zombie")
         assert transition(session, sid, S.RUNNING, S.SCORING, owner="successor")
 
 
-def test_the_reconciler_enqueues_due_submissions_that_no_job_carries(runtime: Runtime) -> None:
-    settings = runtime.settings
-    sid = _queued_submission(runtime)
+def test_the_reconciler_enqueues_due_submissions_that_no_job_carries(resources: Resources) -> None:
+    settings = resources.settings
+    sid = _queued_submission(resources)
     enqueue = make_enqueuer(settings)
     pending = lambda s: job_pending(settings, s)  # noqa: E731
     assert not pending(sid)
-    report = reconcile(runtime, enqueue=enqueue, job_pending=pending)
+    report = reconcile(resources, enqueue=enqueue, job_pending=pending)
     assert report.enqueued == [sid] and queued_job_count(settings) == 1
     # A second round finds the job pending and adds nothing.
-    assert reconcile(runtime, enqueue=enqueue, job_pending=pending).enqueued == []
+    assert reconcile(resources, enqueue=enqueue, job_pending=pending).enqueued == []
     assert queued_job_count(settings) == 1
     # The queue is lost (e.g. Redis restarted without persistence): the next round enqueues it again.
     redis_connection(settings).delete(f"rq:queue:{settings.queue_name}")
     assert queued_job_count(settings) == 0
-    assert reconcile(runtime, enqueue=enqueue, job_pending=pending).enqueued == [sid]
+    assert reconcile(resources, enqueue=enqueue, job_pending=pending).enqueued == [sid]
     assert queued_job_count(settings) == 1
 
 
-def test_a_heartbeat_keeps_a_lease_alive(runtime: Runtime) -> None:
-    from app.services.leases import Heartbeat
+def test_a_heartbeat_keeps_a_lease_alive(resources: Resources) -> None:
+    from app.pipeline.leases import Heartbeat
 
-    runtime.settings = runtime.settings.with_overrides(lease_seconds=2)
-    sid = _queued_submission(runtime)
-    assert acquire(runtime, sid, "alive")
-    with Heartbeat(runtime, sid, "alive"):
+    resources.settings = resources.settings.with_overrides(lease_seconds=2)
+    sid = _queued_submission(resources)
+    assert acquire(resources, sid, "alive")
+    with Heartbeat(resources, sid, "alive"):
         time.sleep(3)
-        report = reconcile(runtime, enqueue=lambda _: None, job_pending=lambda _: True)
+        report = reconcile(resources, enqueue=lambda _: None, job_pending=lambda _: True)
     assert report.expired == []
-    assert _state(runtime, sid).state == S.RUNNING
+    assert _state(resources, sid).state == S.RUNNING

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from app.challenge_spec import Interface
-from app.services.scoring import score_outputs
+from app.challenge_yaml import Interface
+from app.pipeline.scoring import score_outputs
 from runners.outputs import read_output_bytes
 
 OUTPUT = Interface(slug="score", kind="json", relative_path="p.json", json_type="number", minimum=0, maximum=1)

@@ -3,8 +3,8 @@
 import pytest
 
 from app.models import Challenge, Phase, Submission, SubmissionState
-from app.services.states import IllegalTransition, transition
-from app.services.users import create_user
+from app.transitions import IllegalTransition, transition
+from app.usecases.users import create_user
 
 S = SubmissionState
 
@@ -21,21 +21,21 @@ def _submission(session) -> int:  # type: ignore[no-untyped-def]
     return submission.id
 
 
-def test_a_transition_succeeds_once(runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
+def test_a_transition_succeeds_once(resources) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
         sid = _submission(session)
         assert transition(session, sid, S.RECEIVED, S.VALIDATING)
         assert not transition(session, sid, S.RECEIVED, S.VALIDATING)
         assert transition(session, sid, S.VALIDATING, S.QUEUED)
         assert transition(session, sid, S.QUEUED, S.RUNNING)
     # A second worker racing for the same job loses.
-    with runtime.session() as other:
+    with resources.session() as other:
         assert not transition(other, sid, S.QUEUED, S.RUNNING)
         assert other.get(Submission, sid).state == S.RUNNING
 
 
-def test_final_states_get_a_finish_time_and_stay_final(runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
+def test_final_states_get_a_finish_time_and_stay_final(resources) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
         sid = _submission(session)
         assert transition(session, sid, S.RECEIVED, S.FAILED, failure_message="bad")
         submission = session.get(Submission, sid)
@@ -45,8 +45,8 @@ def test_final_states_get_a_finish_time_and_stay_final(runtime) -> None:  # type
             transition(session, sid, S.FAILED, S.QUEUED)
 
 
-def test_illegal_transitions_are_refused_before_touching_the_database(runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
+def test_illegal_transitions_are_refused_before_touching_the_database(resources) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
         sid = _submission(session)
         with pytest.raises(IllegalTransition, match="from received to succeeded"):
             transition(session, sid, S.RECEIVED, S.SUCCEEDED)

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from app import create_app
-from app.services.users import create_user
+from app.usecases.users import create_user
 
 
 @pytest.mark.parametrize(("next_url", "expected"), [
@@ -14,8 +14,8 @@ from app.services.users import create_user
     ("https://evil.example/", "/"),
     ("/\\evil.example", "/"),
 ])
-def test_login_redirects_only_within_the_site(runtime, settings, next_url: str, expected: str) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
+def test_login_redirects_only_within_the_site(resources, settings, next_url: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    with resources.session() as session:
         _, token = create_user(session, "ada")
     client = create_app(settings).test_client()
     page = client.get("/login").data.decode()
@@ -25,12 +25,12 @@ def test_login_redirects_only_within_the_site(runtime, settings, next_url: str, 
     assert response.headers["Location"] == expected
 
 
-def test_a_form_without_its_csrf_token_is_refused(runtime, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_without_its_csrf_token_is_refused(resources, settings) -> None:  # type: ignore[no-untyped-def]
     client = create_app(settings).test_client()
     assert client.post("/login", data={"token": "x"}).status_code == 400
 
 
-def test_the_stylesheet_is_served(runtime, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_stylesheet_is_served(resources, settings) -> None:  # type: ignore[no-untyped-def]
     client = create_app(settings).test_client()
     href = re.search(r'<link rel="stylesheet" href="([^"]+)"', client.get("/").data.decode()).group(1)
     response = client.get(href)

@@ -8,24 +8,24 @@ import yaml
 from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import select
 
+from app.errors import ServiceError
+from app.extensions import db_session, podium
 from app.models import Challenge, User
-from app.services.analysis_view import latest_analysis
-from app.services.errors import ServiceError
-from app.services.exports import export_zip, long_table_csv, require_organiser
-from app.services.leaderboard import build_leaderboard, phase_metrics
-from app.services.readers import MAX_READER_FILE_BYTES, set_readers
-from app.services.submissions import (
+from app.queries.analyses import latest_analysis
+from app.queries.leaderboard import build_leaderboard, phase_metrics
+from app.queries.phases import get_phase
+from app.queries.submission_summary import submission_summary
+from app.usecases.exports import export_zip, long_table_csv, require_organiser
+from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
+from app.usecases.submissions import (
     SubmissionRefused,
-    get_phase,
     get_submission,
     list_submissions,
     receive_container_submission,
     upload_tmp_dir,
 )
-from app.services.uploads import spool_upload
-from app.services.users import user_for_token
-from app.submission_views import submission_summary
-from app.web_context import db_session, podium
+from app.usecases.uploads import spool_upload
+from app.usecases.users import user_for_token
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -116,7 +116,7 @@ def upload_readers(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
         require_organiser(user, phase)
-        count = set_readers(session, podium().runtime.store, phase, raw.decode("utf-8", "replace"), positive_at)
+        count = set_readers(session, podium().resources.store, phase, raw.decode("utf-8", "replace"), positive_at)
         phase_id = phase.id
     if podium().enqueue_analysis is not None:
         podium().enqueue_analysis(phase_id)
@@ -140,7 +140,7 @@ def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
         require_organiser(user, phase)
-        body = export_zip(session, podium().runtime.store, phase)
+        body = export_zip(session, podium().resources.store, phase)
     return body, 200, {"Content-Type": "application/zip",
                        "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-export.zip"'}
 
@@ -148,7 +148,7 @@ def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 @api.post("/challenges/<slug>/phases/<phase_slug>/submissions")
 def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     context = podium()
-    settings = context.runtime.settings
+    settings = context.resources.settings
     with db_session() as session:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
@@ -162,7 +162,7 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         upload = spool_upload(stream, max_bytes=phase.max_upload_mb * 1024**2,
                               tmp_dir=upload_tmp_dir(settings.data_dir))
         try:
-            submission = receive_container_submission(session, context.runtime.store, context.enqueue,
+            submission = receive_container_submission(session, context.resources.store, context.enqueue,
                                                       phase=phase, user=user, upload=upload, comment=comment)
         finally:
             upload.discard()
@@ -192,7 +192,7 @@ def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-unt
         user = _current_user(session)
         found = get_submission(session, submission_id, user)
         key = f"submissions/{found.id}/logs/{stream_name}.txt"
-    store = podium().runtime.store
+    store = podium().resources.store
     if not store.exists(key):
         return jsonify({"error": "no log yet; the container has not run"}), 404
     return store.get_bytes(key), 200, {"Content-Type": "text/plain; charset=utf-8"}

@@ -2,7 +2,7 @@
 
 from app.db import Base
 from app.models.challenge import Case, Challenge, Phase, PhaseAnalysis, TestSet
-from app.models.evaluation import CaseOutcome, EvaluationRun, Score
+from app.models.run import CaseOutcome, EvaluationRun, Score
 from app.models.submission import Submission, SubmissionState
 from app.models.user import User
 

@@ -1,39 +1,11 @@
-"""Artifact storage: one interface, two backends (local directory, S3). Pick one by URL."""
+"""Artifact storage: one interface (`ArtifactStore`), two backends (local directory, S3).
+
+Code that reads or writes artifacts imports this package; only `app.storage.factory` (used by the process
+wiring in app/resources.py) imports a backend, and only `app.storage.s3` imports boto3.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import unquote, urlparse
-
 from app.storage.base import ArtifactStore, InvalidKey, ObjectNotFound, StorageError
 
-__all__ = ["ArtifactStore", "InvalidKey", "ObjectNotFound", "StorageError", "open_store"]
-
-
-def _open_local(url: str, s3_endpoint_url: str | None) -> ArtifactStore:
-    from app.storage.local import LocalStore
-
-    return LocalStore(Path(unquote(urlparse(url).path)))
-
-
-def _open_s3(url: str, s3_endpoint_url: str | None) -> ArtifactStore:
-    from app.storage.s3 import S3Store
-
-    parsed = urlparse(url)
-    store = S3Store(parsed.netloc, parsed.path.strip("/"), endpoint_url=s3_endpoint_url)
-    store.ensure_bucket()
-    return store
-
-
-BACKENDS: dict[str, Callable[[str, str | None], ArtifactStore]] = {"file": _open_local, "s3": _open_s3}
-
-
-def open_store(url: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:
-    scheme = urlparse(url).scheme
-    try:
-        factory = BACKENDS[scheme]
-    except KeyError:
-        raise StorageError(f"unknown storage URL scheme {scheme!r} in {url!r}; known schemes: "
-                           f"{', '.join(sorted(BACKENDS))}") from None
-    return factory(url, s3_endpoint_url)
+__all__ = ["ArtifactStore", "InvalidKey", "ObjectNotFound", "StorageError"]

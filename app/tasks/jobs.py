@@ -1,4 +1,4 @@
-"""Job functions. They take ids, build their own runtime and close it before returning."""
+"""Job functions. They take ids, build their own resources and close them before returning."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import socket
 
 from app.config import Settings
 from app.models import Submission
-from app.runtime import Runtime
-from app.services.analysis import analyse_phase
-from app.services.evaluation import evaluate_submission
+from app.pipeline.analysis import analyse_phase
+from app.pipeline.attempt import evaluate_submission
+from app.resources import Resources
 from app.tasks.queues import enqueue_analysis
 from runners.docker_runner import DockerRunner
 
@@ -19,29 +19,29 @@ log = logging.getLogger(__name__)
 
 def evaluate(submission_id: int) -> str:
     settings = Settings.from_env()
-    runtime = Runtime(settings)
+    resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     try:
-        outcome = evaluate_submission(runtime, runner, submission_id, worker_name=worker_name())
+        outcome = evaluate_submission(resources, runner, submission_id, worker_name=worker_name())
         log.info("submission %s: %s", submission_id, outcome)
         if outcome == "succeeded":
-            with runtime.session() as session:
+            with resources.session() as session:
                 phase_id = session.get(Submission, submission_id).phase_id
             enqueue_analysis(settings, phase_id)
         return outcome
     finally:
         runner.client.close()
-        runtime.close()
+        resources.close()
 
 
 def analyse(phase_id: int) -> str:
     """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here)."""
-    runtime = Runtime(Settings.from_env())
+    resources = Resources(Settings.from_env())
     try:
-        analysis = analyse_phase(runtime, phase_id)
+        analysis = analyse_phase(resources, phase_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
     finally:
-        runtime.close()
+        resources.close()
 
 
 def worker_name() -> str:

@@ -1,12 +1,12 @@
-"""Wires the reconciler (app.services.recovery) to Redis and the local Docker engine."""
+"""Wires the reconciler (app.pipeline.recovery) to Redis and the local Docker engine."""
 
 from __future__ import annotations
 
 import logging
 
 from app.config import Settings
-from app.runtime import Runtime
-from app.services.recovery import ReconcileReport, reconcile
+from app.pipeline.recovery import ReconcileReport, reconcile
+from app.resources import Resources
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
 from runners.docker_runner import DockerRunner, RunnerError
 from runners.orphans import remove_orphans
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def reconcile_once(settings: Settings, *, with_docker: bool = True) -> ReconcileReport:
-    runtime = Runtime(settings)
+    resources = Resources(settings)
     connection = redis_connection(settings)
     runner = None
     if with_docker:
@@ -26,7 +26,7 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
             log.warning("reconciler: skipping orphaned containers: %s", exc)
     try:
         return reconcile(
-            runtime,
+            resources,
             enqueue=make_enqueuer(settings),
             job_pending=lambda sid: job_pending(settings, sid, connection),
             remove_orphans=(lambda is_live: _remove_orphans(settings, runner, is_live)) if runner else None,
@@ -35,7 +35,7 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
         if runner is not None:
             runner.client.close()
         connection.close()
-        runtime.close()
+        resources.close()
 
 
 def _remove_orphans(settings: Settings, runner: DockerRunner, is_live) -> list[int]:  # type: ignore[no-untyped-def]
@@ -67,13 +67,13 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
 
     from app.models import Phase
     from app.models._types import utcnow
-    from app.services.analysis_view import newest_analysis
+    from app.queries.analyses import newest_analysis
     from app.tasks.queues import enqueue_analysis
 
-    runtime = Runtime(settings)
+    resources = Resources(settings)
     refreshed = []
     try:
-        with runtime.session() as session:
+        with resources.session() as session:
             phases = session.scalars(select(Phase).where(Phase.split_column.is_not(None),
                                                          Phase.closes_at <= utcnow())).all()
             for phase in phases:
@@ -83,5 +83,5 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
         for phase_id in refreshed:
             enqueue_analysis(settings, phase_id)
     finally:
-        runtime.close()
+        resources.close()
     return refreshed

@@ -17,22 +17,22 @@ from flask import (
 )
 from sqlalchemy import select, text
 
+from app.errors import ServiceError
+from app.extensions import db_session, podium
 from app.models import Challenge, User
-from app.services.analysis_view import latest_analysis
-from app.services.errors import ServiceError
-from app.services.leaderboard import build_leaderboard
-from app.services.submissions import (
+from app.queries.analyses import latest_analysis
+from app.queries.leaderboard import build_leaderboard
+from app.queries.phases import get_phase
+from app.queries.submission_summary import submission_summary
+from app.usecases.submissions import (
     SubmissionRefused,
-    get_phase,
     get_submission,
     list_submissions,
     receive_container_submission,
     upload_tmp_dir,
 )
-from app.services.uploads import spool_upload
-from app.services.users import user_for_token
-from app.submission_views import submission_summary
-from app.web_context import db_session, podium
+from app.usecases.uploads import spool_upload
+from app.usecases.users import user_for_token
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/assets")
@@ -78,20 +78,20 @@ def ready():  # type: ignore[no-untyped-def]
     from app.tasks.queues import redis_connection
 
     checks: dict[str, str] = {}
-    runtime = podium().runtime
+    resources = podium().resources
     try:
-        with runtime.session() as db:
+        with resources.session() as db:
             db.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a readiness probe reports, it does not raise
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        redis_connection(runtime.settings).ping()
+        redis_connection(resources.settings).ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
     try:
-        runtime.store.exists("readiness-probe")
+        resources.store.exists("readiness-probe")
         checks["storage"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["storage"] = f"error: {type(exc).__name__}"
@@ -124,7 +124,7 @@ def public_file(slug: str, name: str):  # type: ignore[no-untyped-def]
         match = next((f for f in found.public_files if f["name"] == name), None)
     if match is None:
         abort(404)
-    data = podium().runtime.store.get_bytes(match["key"])
+    data = podium().resources.store.get_bytes(match["key"])
     return data, 200, {"Content-Type": "application/octet-stream",
                        "Content-Disposition": f'attachment; filename="{name}"'}
 
@@ -168,7 +168,7 @@ def figure(slug: str, phase_slug: str, name: str):  # type: ignore[no-untyped-de
         key = analysis.figures.get(name) if analysis else None
     if key is None:
         abort(404)
-    return podium().runtime.store.get_bytes(key), 200, {"Content-Type": "image/svg+xml"}
+    return podium().resources.store.get_bytes(key), 200, {"Content-Type": "image/svg+xml"}
 
 
 @web.route("/login", methods=["GET", "POST"])
@@ -214,9 +214,9 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
                 flash("Choose an image archive to upload (docker save IMAGE | gzip > algorithm.tar.gz).")
             else:
                 upload = spool_upload(file.stream, max_bytes=phase.max_upload_mb * 1024**2,
-                                      tmp_dir=upload_tmp_dir(context.runtime.settings.data_dir))
+                                      tmp_dir=upload_tmp_dir(context.resources.settings.data_dir))
                 try:
-                    created = receive_container_submission(db, context.runtime.store, context.enqueue,
+                    created = receive_container_submission(db, context.resources.store, context.enqueue,
                                                            phase=phase, user=user, upload=upload,
                                                            comment=request.form.get("comment", ""))
                     return redirect(url_for("web.submission", submission_id=created.id))

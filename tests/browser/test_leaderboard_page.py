@@ -13,7 +13,7 @@ from waitress.server import create_server
 
 from app import create_app
 from app.config import Settings
-from app.runtime import Runtime
+from app.resources import Resources
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example, drain_queue, make_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,10 +38,10 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, runtime: Runtime,
+def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, resources: Resources,
                                                  settings: Settings, baseline_archives) -> None:  # type: ignore[no-untyped-def]
-    apply_example(runtime)
-    token = make_user(runtime, "form-user")
+    apply_example(resources)
+    token = make_user(resources, "form-user")
     page = browser.new_page()
     page.goto(f"{site}/challenges/{CHALLENGE}")
     assert "Breast cancer diagnosis" in page.text_content("h1")
@@ -71,7 +71,7 @@ def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, ru
     page.close()
 
 
-def test_a_wrong_token_is_refused_in_the_form(site: str, browser: Browser, runtime: Runtime) -> None:
+def test_a_wrong_token_is_refused_in_the_form(site: str, browser: Browser, resources: Resources) -> None:
     page = browser.new_page()
     page.goto(f"{site}/login")
     page.fill("input[name=token]", "pod_wrong")

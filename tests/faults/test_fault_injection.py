@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.migrate import upgrade
+from app.db_migrations import upgrade
 from app.models import EvaluationRun, Score, Submission, SubmissionState
-from app.runtime import Runtime
+from app.resources import Resources
 from tests.faults.conftest import SLOW_SECONDS, fault_settings, wait_for
 from tests.fixtures.seaweedfs import start_seaweedfs
 from tests.integration.helpers import apply_example, make_user, submit_archive
@@ -20,29 +20,29 @@ from tests.integration.helpers import apply_example, make_user, submit_archive
 S = SubmissionState
 
 
-def _prepare(settings, archive: Path, count: int = 1) -> tuple[Runtime, list[int]]:  # type: ignore[no-untyped-def]
+def _prepare(settings, archive: Path, count: int = 1) -> tuple[Resources, list[int]]:  # type: ignore[no-untyped-def]
     upgrade(settings.database_url)
-    runtime = Runtime(settings)
-    apply_example(runtime)
+    resources = Resources(settings)
+    apply_example(resources)
     client = create_app(settings).test_client()
-    token = make_user(runtime, "survivor")
+    token = make_user(resources, "survivor")
     ids = []
     for _ in range(count):
         status, body = submit_archive(client, token, archive)
         assert status == 201, body
         ids.append(body["id"])
-    return runtime, ids
+    return resources, ids
 
 
-def _submission(runtime: Runtime, submission_id: int) -> Submission:
-    with runtime.session() as session:
+def _submission(resources: Resources, submission_id: int) -> Submission:
+    with resources.session() as session:
         return session.get(Submission, submission_id)
 
 
-def _assert_scored_once(runtime: Runtime, submission_id: int) -> Submission:
-    submission = _submission(runtime, submission_id)
+def _assert_scored_once(resources: Resources, submission_id: int) -> Submission:
+    submission = _submission(resources, submission_id)
     assert submission.state == S.SUCCEEDED, submission.failure_message
-    with runtime.session() as session:
+    with resources.session() as session:
         runs = session.scalars(select(EvaluationRun).where(EvaluationRun.submission_id == submission_id)).all()
         assert len(runs) == 1
         assert session.scalar(select(func.count(Score.id)).where(Score.run_id == runs[0].id)) == 2
@@ -56,7 +56,7 @@ def _containers_of(client: docker.DockerClient, submission_id: int) -> list:  # 
 
 def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_worker, docker_client) -> None:  # type: ignore[no-untyped-def]
     settings, env = fault_settings(tmp_path, monkeypatch)
-    runtime, [sid] = _prepare(settings, slow_archive)
+    resources, [sid] = _prepare(settings, slow_archive)
     first = start_worker(env)
     wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
     first.kill9()
@@ -64,8 +64,8 @@ def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_w
     assert len(orphan) == 1  # the engine keeps running the dead worker's container
 
     start_worker(env)
-    wait_for(lambda: _submission(runtime, sid).state.is_final, 90, "the submission to finish elsewhere")
-    submission = _assert_scored_once(runtime, sid)
+    wait_for(lambda: _submission(resources, sid).state.is_final, 90, "the submission to finish elsewhere")
+    submission = _assert_scored_once(resources, sid)
     assert submission.attempts == 2 and submission.infrastructure_faults == 1
     assert not submission.failure_is_infrastructure
     wait_for(lambda: _containers_of(docker_client, sid) == [], 20, "the orphaned container to go")
@@ -76,13 +76,13 @@ def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_w
 def test_redis_restart_loses_no_queued_submission(tmp_path, monkeypatch, private_redis, slow_archive,  # type: ignore[no-untyped-def]
                                                   start_worker) -> None:
     settings, env = fault_settings(tmp_path, monkeypatch, REDIS_URL=private_redis.url)
-    runtime, ids = _prepare(settings, slow_archive, count=2)
+    resources, ids = _prepare(settings, slow_archive, count=2)
     private_redis.stop()
     private_redis.start()  # an empty Redis: the queue is gone
     start_worker(env)
-    wait_for(lambda: all(_submission(runtime, i).state.is_final for i in ids), 120, "both submissions")
+    wait_for(lambda: all(_submission(resources, i).state.is_final for i in ids), 120, "both submissions")
     for submission_id in ids:
-        _assert_scored_once(runtime, submission_id)
+        _assert_scored_once(resources, submission_id)
 
 
 def test_an_s3_outage_is_retried_until_storage_returns(tmp_path, monkeypatch, slow_archive,  # type: ignore[no-untyped-def]
@@ -91,14 +91,14 @@ def test_an_s3_outage_is_retried_until_storage_returns(tmp_path, monkeypatch, sl
     try:
         settings, env = fault_settings(tmp_path, monkeypatch, STORAGE_URL="s3://podium-faults",
                                        S3_ENDPOINT_URL=s3.endpoint, MAX_INFRASTRUCTURE_FAULTS="10")
-        runtime, [sid] = _prepare(settings, slow_archive)
+        resources, [sid] = _prepare(settings, slow_archive)
         s3.stop()
         start_worker(env)
-        wait_for(lambda: _submission(runtime, sid).infrastructure_faults >= 1, 60, "a storage fault")
-        assert _submission(runtime, sid).state in (S.QUEUED, S.RUNNING)
+        wait_for(lambda: _submission(resources, sid).infrastructure_faults >= 1, 60, "a storage fault")
+        assert _submission(resources, sid).state in (S.QUEUED, S.RUNNING)
         s3.start()
-        wait_for(lambda: _submission(runtime, sid).state.is_final, 120, "the submission to finish")
-        submission = _assert_scored_once(runtime, sid)
+        wait_for(lambda: _submission(resources, sid).state.is_final, 120, "the submission to finish")
+        submission = _assert_scored_once(resources, sid)
         assert submission.infrastructure_faults >= 1
     finally:
         s3.stop()
@@ -110,11 +110,11 @@ def test_an_s3_outage_past_the_retry_budget_fails_as_the_platforms_fault(tmp_pat
     try:
         settings, env = fault_settings(tmp_path, monkeypatch, STORAGE_URL="s3://podium-faults",
                                        S3_ENDPOINT_URL=s3.endpoint, MAX_INFRASTRUCTURE_FAULTS="2")
-        runtime, [sid] = _prepare(settings, slow_archive)
+        resources, [sid] = _prepare(settings, slow_archive)
         s3.stop()
         start_worker(env)
-        wait_for(lambda: _submission(runtime, sid).state.is_final, 120, "the retry budget to run out")
-        submission = _submission(runtime, sid)
+        wait_for(lambda: _submission(resources, sid).state.is_final, 120, "the retry budget to run out")
+        submission = _submission(resources, sid)
         assert submission.state == S.FAILED and submission.failure_is_infrastructure
         assert submission.infrastructure_faults == 2
         assert submission.failure_message.startswith(
@@ -126,14 +126,14 @@ def test_an_s3_outage_past_the_retry_budget_fails_as_the_platforms_fault(tmp_pat
 def test_a_docker_engine_restart_during_a_run(tmp_path, monkeypatch, slow_archive, start_worker,  # type: ignore[no-untyped-def]
                                               docker_client) -> None:
     settings, env = fault_settings(tmp_path, monkeypatch, MAX_INFRASTRUCTURE_FAULTS="5")
-    runtime, [sid] = _prepare(settings, slow_archive)
+    resources, [sid] = _prepare(settings, slow_archive)
     start_worker(env)
     wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
     subprocess.run(["pkill", "-KILL", "-x", "dockerd"], check=True)  # the engine crashes mid-run
     wait_for(lambda: subprocess.run(["pgrep", "-x", "dockerd"]).returncode != 0, 60, "dockerd to stop")
     subprocess.run(["bash", "scripts/ensure-docker.sh"], check=True, cwd=Path(__file__).resolve().parents[2])
-    wait_for(lambda: _submission(runtime, sid).state.is_final, 180, "the submission to finish")
-    submission = _assert_scored_once(runtime, sid)
+    wait_for(lambda: _submission(resources, sid).state.is_final, 180, "the submission to finish")
+    submission = _assert_scored_once(resources, sid)
     assert submission.infrastructure_faults >= 1
 
 
@@ -146,11 +146,11 @@ def postgres_cluster() -> str:
 def test_a_postgresql_restart_during_a_run(tmp_path, monkeypatch, postgres_url, postgres_cluster,  # type: ignore[no-untyped-def]
                                            slow_archive, start_worker, docker_client) -> None:
     settings, env = fault_settings(tmp_path, monkeypatch, DATABASE_URL=postgres_url, LEASE_SECONDS="30")
-    runtime, [sid] = _prepare(settings, slow_archive)
+    resources, [sid] = _prepare(settings, slow_archive)
     start_worker(env)
     wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
-    runtime.engine.dispose()
+    resources.engine.dispose()
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", postgres_cluster, "main", "restart"],
                    check=True, timeout=120)
-    wait_for(lambda: _submission(runtime, sid).state.is_final, 120 + SLOW_SECONDS, "the submission to finish")
-    _assert_scored_once(runtime, sid)
+    wait_for(lambda: _submission(resources, sid).state.is_final, 120 + SLOW_SECONDS, "the submission to finish")
+    _assert_scored_once(resources, sid)

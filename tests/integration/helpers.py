@@ -9,22 +9,22 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from app.config import Settings
-from app.runtime import Runtime
-from app.services.challenges import apply_challenge
-from app.services.users import create_user
+from app.resources import Resources
 from app.tasks.worker import queued_job_count, run_worker
+from app.usecases.apply_challenge import apply_challenge
+from app.usecases.users import create_user
 from tests.conftest import EXAMPLE_CHALLENGE
 
 CHALLENGE, PHASE = "breast-cancer-wisconsin", "test"
 
 
-def apply_example(runtime: Runtime) -> None:
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, EXAMPLE_CHALLENGE)
+def apply_example(resources: Resources) -> None:
+    with resources.session() as session:
+        apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
 
 
-def make_user(runtime: Runtime, name: str) -> str:
-    with runtime.session() as session:
+def make_user(resources: Resources, name: str) -> str:
+    with resources.session() as session:
         _, token = create_user(session, name)
     return token
 
@@ -53,9 +53,9 @@ def drain_queue(settings: Settings) -> None:
     assert queued_job_count(settings) == 0
 
 
-def stored_predictions(runtime: Runtime, submission_id: int) -> dict[str, float]:
-    keys = runtime.store.list(f"submissions/{submission_id}/outputs/")
-    return {key.split("/")[3]: float(json.loads(runtime.store.get_bytes(key)))
+def stored_predictions(resources: Resources, submission_id: int) -> dict[str, float]:
+    keys = resources.store.list(f"submissions/{submission_id}/outputs/")
+    return {key.split("/")[3]: float(json.loads(resources.store.get_bytes(key)))
             for key in keys if key.endswith("/malignancy-likelihood.json")}
 
 

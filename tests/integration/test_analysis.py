@@ -9,33 +9,33 @@ from sklearn.metrics import roc_auc_score
 
 from app import create_app
 from app.config import Settings
-from app.runtime import Runtime
-from app.services.challenges import apply_challenge
-from app.services.submissions import get_phase
+from app.queries.phases import get_phase
+from app.resources import Resources
+from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import MULTISITE_CHALLENGE
 from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
 
 SLUG, PHASE = "breast-multisite", "test"
 
 
-def _submit(client, runtime: Runtime, user: str, archive) -> int:  # type: ignore[no-untyped-def]
-    status, body = submit_archive(client, make_user(runtime, user), archive, challenge=SLUG, phase=PHASE)
+def _submit(client, resources: Resources, user: str, archive) -> int:  # type: ignore[no-untyped-def]
+    status, body = submit_archive(client, make_user(resources, user), archive, challenge=SLUG, phase=PHASE)
     assert status == 201, body
     return body["id"]
 
 
-def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, settings: Settings,
+def test_the_worker_publishes_statistics_with_the_leaderboard(resources: Resources, settings: Settings,
                                                               multisite_archives) -> None:  # type: ignore[no-untyped-def]
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, MULTISITE_CHALLENGE)
+    with resources.session() as session:
+        apply_challenge(session, resources.store, MULTISITE_CHALLENGE)
     client = create_app(settings).test_client()
-    strong = _submit(client, runtime, "vendor-a", multisite_archives["logistic-regression"].archive)
-    weak = _submit(client, runtime, "vendor-b", multisite_archives["single-feature"].archive)
+    strong = _submit(client, resources, "vendor-a", multisite_archives["logistic-regression"].archive)
+    weak = _submit(client, resources, "vendor-b", multisite_archives["single-feature"].archive)
     drain_queue(settings)  # scores both, then analyses the phase
 
-    from app.services.analysis_view import latest_analysis
+    from app.queries.analyses import latest_analysis
 
-    with runtime.session() as session:
+    with resources.session() as session:
         analysis = latest_analysis(session, get_phase(session, SLUG, PHASE))
         assert analysis is not None and sorted(analysis.submission_ids) == sorted([strong, weak])
         document, figures = analysis.document, analysis.figures
@@ -55,7 +55,7 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, 
     rows = list(csv.DictReader((MULTISITE_CHALLENGE / "data" / "test" / "cases.csv").open()))
     labels = {r["case_id"]: json.loads((MULTISITE_CHALLENGE / "data" / "test" / "ground_truth" / r["case_id"]
                                         / "malignant.json").read_text()) for r in rows}
-    predictions = stored_predictions(runtime, strong)
+    predictions = stored_predictions(resources, strong)
     by_site = {g["group"]: g for g in document["breakdowns"]["site"]["vendor-a"]}
     assert set(by_site) == {"site-a", "site-b", "site-c"}
     for site, group in by_site.items():
@@ -74,7 +74,7 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, 
     readers = {c["reader"]: c for c in document["readers"]["vendor-a"]["comparisons"]}
     assert set(readers) == {"reader-1", "reader-2"}
     assert set(figures) >= {"roc.svg", "roc-site-a.svg", "forest-site.svg", "ranks.svg"}
-    assert runtime.store.get_bytes(figures["roc.svg"]).startswith(b"<?xml")
+    assert resources.store.get_bytes(figures["roc.svg"]).startswith(b"<?xml")
     assert np.isfinite(readers["reader-1"]["sensitivity"]["value"])
 
     page = client.get(f"/challenges/{SLUG}/{PHASE}/leaderboard").data.decode()
@@ -91,11 +91,11 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(runtime: Runtime, 
     import io
     import zipfile
 
-    from app.services.users import create_user
+    from app.usecases.users import create_user
 
-    with runtime.session() as session:
+    with resources.session() as session:
         _, admin = create_user(session, "organiser", is_admin=True)
-    outsider = make_user(runtime, "outsider")
+    outsider = make_user(resources, "outsider")
     url = f"/api/v1/challenges/{SLUG}/phases/{PHASE}/cases.csv"
     assert client.get(url, headers={"Authorization": f"Bearer {outsider}"}).status_code == 403
     table = client.get(url, headers={"Authorization": f"Bearer {admin}"}).data.decode().splitlines()

@@ -13,8 +13,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from app import create_app
 from app.config import Settings
-from app.migrate import upgrade
-from app.runtime import Runtime
+from app.db_migrations import upgrade
+from app.resources import Resources
 from app.tasks.worker import queued_job_count
 from tests.conftest import podium_environment
 from tests.integration.helpers import (
@@ -46,10 +46,10 @@ def backend_settings(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_a_container_submission_is_scored_and_ranked(backend_settings: Settings, baseline_archives) -> None:  # type: ignore[no-untyped-def]
     settings = backend_settings
     upgrade(settings.database_url)
-    runtime = Runtime(settings)
-    apply_example(runtime)
+    resources = Resources(settings)
+    apply_example(resources)
     client = create_app(settings).test_client()
-    strong, weak = make_user(runtime, "radboud-ai-lab"), make_user(runtime, "acme-vendor")
+    strong, weak = make_user(resources, "radboud-ai-lab"), make_user(resources, "acme-vendor")
 
     status, first = submit_archive(client, strong, baseline_archives["logistic-regression"].archive, "lr")
     assert status == 201, first
@@ -70,7 +70,7 @@ def test_a_container_submission_is_scored_and_ranked(backend_settings: Settings,
     assert [row["participant"] for row in board["rows"]] == ["radboud-ai-lab", "acme-vendor"]
     labels = hidden_labels()
     for row in board["rows"]:
-        predictions = stored_predictions(runtime, row["submission_id"])
+        predictions = stored_predictions(resources, row["submission_id"])
         assert sorted(predictions) == sorted(labels)
         cases = sorted(labels)
         y = np.array([labels[c] for c in cases])
@@ -88,14 +88,14 @@ def test_a_container_submission_is_scored_and_ranked(backend_settings: Settings,
     page = client.get(f"/challenges/{CHALLENGE}/{PHASE}/leaderboard")
     assert page.status_code == 200
     assert b"radboud-ai-lab" in page.data and b"acme-vendor" in page.data
-    runtime.close()
+    resources.close()
 
 
-def test_a_crashing_container_fails_with_its_last_stderr_line(runtime: Runtime, settings: Settings,
+def test_a_crashing_container_fails_with_its_last_stderr_line(resources: Resources, settings: Settings,
                                                                crashing_archive: Path) -> None:
-    apply_example(runtime)
+    apply_example(resources)
     client = create_app(settings).test_client()
-    token = make_user(runtime, "crasher")
+    token = make_user(resources, "crasher")
     status, submission = submit_archive(client, token, crashing_archive)
     assert status == 201, submission
     drain_queue(settings)
@@ -108,7 +108,7 @@ def test_a_crashing_container_fails_with_its_last_stderr_line(runtime: Runtime, 
     log = client.get(f"/api/v1/submissions/{submission['id']}/logs/stdout",
                      headers={"Authorization": f"Bearer {token}"})
     assert log.data == b"loading model\n"
-    other = make_user(runtime, "someone-else")
+    other = make_user(resources, "someone-else")
     assert client.get(f"/api/v1/submissions/{submission['id']}",
                       headers={"Authorization": f"Bearer {other}"}).status_code == 404
 
@@ -119,11 +119,11 @@ def test_a_crashing_container_fails_with_its_last_stderr_line(runtime: Runtime, 
     ("empty tar", "no manifest.json"),
 ])
 def test_a_corrupt_archive_is_refused_at_upload_and_nothing_is_queued(
-        runtime: Runtime, settings: Settings, tmp_path: Path, crashing_archive: Path, damage: str,
+        resources: Resources, settings: Settings, tmp_path: Path, crashing_archive: Path, damage: str,
         reason: str) -> None:
-    apply_example(runtime)
+    apply_example(resources)
     client = create_app(settings).test_client()
-    token = make_user(runtime, "uploader")
+    token = make_user(resources, "uploader")
     archive = tmp_path / "broken.tar.gz"
     good = crashing_archive.read_bytes()
     archive.write_bytes({"garbage": b"this is not an image", "cut in half": good[: len(good) // 2],
@@ -134,11 +134,11 @@ def test_a_corrupt_archive_is_refused_at_upload_and_nothing_is_queued(
     assert queued_job_count(settings) == 0
     result = get_submission(client, token, body["submission_id"])
     assert result["state"] == "failed"
-    assert runtime.store.list(f"submissions/{body['submission_id']}/") == []
+    assert resources.store.list(f"submissions/{body['submission_id']}/") == []
 
 
-def test_uploads_need_a_valid_token(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
-    apply_example(runtime)
+def test_uploads_need_a_valid_token(resources: Resources, settings: Settings, tmp_path: Path) -> None:
+    apply_example(resources)
     client = create_app(settings).test_client()
     archive = tmp_path / "x.tar"
     archive.write_bytes(b"x")
@@ -147,16 +147,16 @@ def test_uploads_need_a_valid_token(runtime: Runtime, settings: Settings, tmp_pa
     assert "Authorization: Bearer" in body["error"]
 
 
-def test_repeatedly_refused_uploads_are_rate_limited(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
-    from app.services.submissions import get_phase as phase_of
-    from app.services.submissions import refused_upload_limit
+def test_repeatedly_refused_uploads_are_rate_limited(resources: Resources, settings: Settings, tmp_path: Path) -> None:
+    from app.queries.phases import get_phase as phase_of
+    from app.usecases.submissions import refused_upload_limit
 
-    apply_example(runtime)
+    apply_example(resources)
     client = create_app(settings).test_client()
-    token = make_user(runtime, "hammer")
+    token = make_user(resources, "hammer")
     archive = tmp_path / "garbage.tar.gz"
     archive.write_bytes(b"not an image at all")
-    with runtime.session() as session:
+    with resources.session() as session:
         limit = refused_upload_limit(phase_of(session, CHALLENGE, PHASE))
     for _ in range(limit):
         assert submit_archive(client, token, archive)[0] == 400

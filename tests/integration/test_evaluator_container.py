@@ -14,8 +14,8 @@ from sqlalchemy import select
 from app import create_app
 from app.config import Settings
 from app.models import CaseOutcome, EvaluationRun
-from app.runtime import Runtime
-from app.services.challenges import apply_challenge
+from app.resources import Resources
+from app.usecases.apply_challenge import apply_challenge
 from runners.images import save_image
 from tests.conftest import EXAMPLE_CHALLENGE
 from tests.fixtures.docker_engine import build_image
@@ -71,15 +71,15 @@ def _challenge_with_evaluator(tmp_path: Path, archive: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["honest", "lying"])
-def test_an_organiser_evaluator_scores_in_the_sandbox(kind: str, runtime: Runtime, settings: Settings,
+def test_an_organiser_evaluator_scores_in_the_sandbox(kind: str, resources: Resources, settings: Settings,
                                                       tmp_path: Path, docker_client, python_base_image,  # type: ignore[no-untyped-def]
                                                       baseline_archives) -> None:
     script = BRIER_EVALUATOR if kind == "honest" else LYING_EVALUATOR
     archive = _evaluator_archive(docker_client, python_base_image, script, tmp_path, f"evaluator-{kind}")
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, _challenge_with_evaluator(tmp_path, archive))
+    with resources.session() as session:
+        apply_challenge(session, resources.store, _challenge_with_evaluator(tmp_path, archive))
     client = create_app(settings).test_client()
-    token = make_user(runtime, "lab")
+    token = make_user(resources, "lab")
     status, body = submit_archive(client, token, baseline_archives["logistic-regression"].archive)
     assert status == 201, body
     drain_queue(settings)
@@ -89,16 +89,16 @@ def test_an_organiser_evaluator_scores_in_the_sandbox(kind: str, runtime: Runtim
         assert result["failure_is_infrastructure"] is True
         assert result["failure_message"].startswith("the challenge's evaluation program failed")
         assert "ground truth" not in result["failure_message"]
-        organiser_log = runtime.store.get_bytes(f"submissions/{body['id']}/logs/evaluator-error.txt").decode()
+        organiser_log = resources.store.get_bytes(f"submissions/{body['id']}/logs/evaluator-error.txt").decode()
         assert "'brier_mean' is missing or not a finite number" in organiser_log
         return
     assert result["state"] == "succeeded", result
     labels = hidden_labels()
-    predictions = stored_predictions(runtime, body["id"])
+    predictions = stored_predictions(resources, body["id"])
     expected = np.mean([(predictions[c] - labels[c]) ** 2 for c in labels])
     assert result["scores"]["brier_mean"]["value"] == pytest.approx(expected, abs=1e-12)
     assert "auroc" in result["scores"]  # built-in metrics still run beside the evaluator
-    with runtime.session() as session:
+    with resources.session() as session:
         run = session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == body["id"]))
         outcomes = session.scalars(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).all()
         assert len(outcomes) == 228 and all("brier" in o.values for o in outcomes)

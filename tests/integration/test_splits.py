@@ -18,8 +18,8 @@ from app import create_app
 from app.config import Settings
 from app.models import Phase
 from app.models._types import utcnow
-from app.runtime import Runtime
-from app.services.challenges import apply_challenge
+from app.resources import Resources
+from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import EXAMPLE_CHALLENGE
 from tests.integration.helpers import (
     CHALLENGE,
@@ -51,18 +51,18 @@ def _split_challenge(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return folder, split
 
 
-def test_private_scores_appear_only_after_the_phase_closes(runtime: Runtime, settings: Settings, tmp_path: Path,
+def test_private_scores_appear_only_after_the_phase_closes(resources: Resources, settings: Settings, tmp_path: Path,
                                                            baseline_archives) -> None:  # type: ignore[no-untyped-def]
     folder, split = _split_challenge(tmp_path)
-    with runtime.session() as session:
-        apply_challenge(session, runtime.store, folder)
+    with resources.session() as session:
+        apply_challenge(session, resources.store, folder)
     client = create_app(settings).test_client()
-    token = make_user(runtime, "kaggler")
+    token = make_user(resources, "kaggler")
     status, body = submit_archive(client, token, baseline_archives["single-feature"].archive)
     assert status == 201, body
     drain_queue(settings)
 
-    labels, predictions = hidden_labels(), stored_predictions(runtime, body["id"])
+    labels, predictions = hidden_labels(), stored_predictions(resources, body["id"])
 
     def auroc(part: str) -> float:
         cases = [c for c in labels if split[c] == part]
@@ -78,7 +78,7 @@ def test_private_scores_appear_only_after_the_phase_closes(runtime: Runtime, set
     analysis = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/analysis").get_json()
     assert analysis["subset"] == "public" and analysis["cases"] == sum(v == "public" for v in split.values())
 
-    with runtime.session() as session:  # the phase closes
+    with resources.session() as session:  # the phase closes
         session.execute(update(Phase).values(closes_at=utcnow() - timedelta(seconds=1)))
     board = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()
     assert board["subset"] == "private"

@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from app.config import Settings
-from app.runtime import Runtime
+from app.resources import Resources
 from runners.docker_runner import SCOPE_ENV
 from runners.output_area import AREA_PREFIX, mounted_areas
 from tests.security.images import HostileImages
@@ -56,12 +56,12 @@ def worker_addresses() -> list[str]:
 
 
 @pytest.fixture
-def platform(runtime: Runtime, settings: Settings, docker_client: docker.DockerClient, tmp_path: Path,
+def platform(resources: Resources, settings: Settings, docker_client: docker.DockerClient, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     # Other test sessions share this engine; with a scope of its own, their housekeeping (orphaned
     # containers) leaves this test's containers alone, and this test's leaves theirs.
     monkeypatch.setenv(SCOPE_ENV, f"security-{secrets.token_hex(6)}")
-    instance = Platform(runtime, settings)
+    instance = Platform(resources, settings)
     yield instance
     containers = [c.name for sid in instance.submissions
                   for c in docker_client.containers.list(all=True, filters={"label": f"podium.submission={sid}"})]

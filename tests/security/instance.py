@@ -14,10 +14,11 @@ from rq.registry import FailedJobRegistry
 from app import create_app
 from app.config import Settings
 from app.models import Submission, SubmissionState, User
-from app.runtime import Runtime
-from app.services.submissions import get_phase, upload_tmp_dir
+from app.queries.phases import get_phase
+from app.resources import Resources
 from app.tasks.queues import evaluation_queue
 from app.tasks.worker import queued_job_count
+from app.usecases.submissions import upload_tmp_dir
 from runners.output_area import mounted_areas
 from tests.integration.helpers import (
     CHALLENGE,
@@ -41,13 +42,13 @@ class TestSet:
 
 @dataclass
 class Platform:
-    runtime: Runtime
+    resources: Resources
     settings: Settings
     client: FlaskClient = field(init=False)
     submissions: dict[int, str] = field(default_factory=dict)  # id -> token of its owner
 
     def __post_init__(self) -> None:
-        apply_example(self.runtime)
+        apply_example(self.resources)
         self.client = create_app(self.settings).test_client()
         self._reserve_unique_ids()
 
@@ -58,7 +59,7 @@ class Platform:
         attempt" by that label, on an engine that other test sessions share: without this, submission 1
         of another session's database could take down this session's submission 1.
         """
-        with self.runtime.session() as session:
+        with self.resources.session() as session:
             phase = get_phase(session, CHALLENGE, PHASE)
             user = User(username="id-reservation", display_name="id reservation")
             session.add(user)
@@ -67,18 +68,18 @@ class Platform:
                                    state=SubmissionState.FAILED, failure_message="reserves an id range"))
 
     def participant(self, name: str) -> str:
-        return make_user(self.runtime, name)
+        return make_user(self.resources, name)
 
     def set_limits(self, **limits: Any) -> None:
         """Change the phase's limits (time_limit_seconds=..., max_upload_mb=..., ...)."""
-        with self.runtime.session() as session:
+        with self.resources.session() as session:
             phase = get_phase(session, CHALLENGE, PHASE)
             for name, value in limits.items():
                 assert hasattr(phase, name), name
                 setattr(phase, name, value)
 
     def test_set(self) -> TestSet:
-        with self.runtime.session() as session:
+        with self.resources.session() as session:
             test_set = get_phase(session, CHALLENGE, PHASE).current_test_set
             assert test_set is not None
             return TestSet(test_set.storage_prefix, test_set.content_hash, [c.case_key for c in test_set.cases])

@@ -43,7 +43,7 @@ def test_filling_output_and_scratch_space_is_contained(platform: Platform, hosti
     # Nothing of the oversized runs reached storage, and the worker's disk barely moved (shared with
     # other work on this machine, hence the generous bound: the attacks wrote 16 MiB, 1 TiB and 100000 files).
     for name in ("fill-output", "sparse-output", "many-files"):
-        assert platform.runtime.store.list(f"submissions/{ids[name]}/outputs/") == [], name
+        assert platform.resources.store.list(f"submissions/{ids[name]}/outputs/") == [], name
     assert shutil.disk_usage(platform.settings.data_dir).used - disk_before < 512 * MIB
     other = platform.result(neighbour)
     assert other["state"] == "succeeded", other["failure_message"]
@@ -81,7 +81,7 @@ def test_links_and_special_files_in_output_are_reported_never_followed(platform:
     assert f"mknod: /output/{cases[7]}/mem: Operation not permitted" in stdout  # no CAP_MKNOD
     assert f"setuid bit set on /output/{cases[6]}/{OUTPUT}" in stdout  # allowed on its own file, refused here
     # Only regular files were stored; what the links point at was never read.
-    store = platform.runtime.store
+    store = platform.resources.store
     for index in (0, 1, 2, 3, 4, 5, 6, 8):
         assert store.list(f"submissions/{submission}/outputs/{cases[index]}/") == [], cases[index]
     assert store.get_bytes(f"submissions/{submission}/outputs/{cases[7]}/{OUTPUT}") == b"0.5"

@@ -80,7 +80,7 @@ def test_markup_in_a_failure_message_is_shown_as_text(platform: Platform, hostil
     markup = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
     result = platform.result(submission)
     assert result["failure_message"] == f"the container exited with code 1: {markup}"
-    with platform.runtime.session() as session:
+    with platform.resources.session() as session:
         user_id = session.scalar(select(User.id).where(User.username == "marker"))
     with platform.client.session_transaction() as web_session:
         web_session["user_id"], web_session["username"] = user_id, "marker"

@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.config import Settings
-from app.services.staging import stage_ground_truth
+from app.pipeline.staging import stage_ground_truth
 from runners.sandbox import SandboxPolicy
 from tests.conftest import EXAMPLE_CHALLENGE
 from tests.security.images import HostileImages
@@ -86,7 +86,7 @@ def _listening(port: int) -> bool:
 def _plant(platform: Platform, canary: bytes) -> Path:
     """The canary next to everything a participant must never see: storage, data folder, staged truth."""
     test_set = platform.test_set()
-    store = platform.runtime.store
+    store = platform.resources.store
     store.put_bytes(f"{test_set.storage_prefix}/ground_truth/canary.bin", canary)
     (platform.settings.data_dir / "canary.bin").write_bytes(canary)
     truth = stage_ground_truth(store, storage_prefix=test_set.storage_prefix, content_hash=test_set.content_hash,

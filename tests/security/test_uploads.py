@@ -100,7 +100,7 @@ def test_hostile_archives_are_refused_at_upload_and_never_queued(platform: Platf
         outcomes[name] = (status, body["error"])
         submission = platform.result(body["submission_id"])
         assert (submission["state"], submission["failure_message"]) == ("failed", body["error"]), name
-        assert platform.runtime.store.list(f"submissions/{body['submission_id']}/") == [], name
+        assert platform.resources.store.list(f"submissions/{body['submission_id']}/") == [], name
     status, body = platform.refuse(token, gzip_bomb(tmp_path / "bomb.tar.gz"))
 
     assert outcomes == {name: (400, PREFIX + reason) for name, (_make, reason) in REFUSED.items()}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import ArtifactStore, InvalidKey, ObjectNotFound, StorageError, open_store
+from app.storage import ArtifactStore, InvalidKey, ObjectNotFound, StorageError
+from app.storage.factory import open_store
 
 
 @pytest.fixture(params=["local", "s3"])

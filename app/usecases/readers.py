@@ -7,8 +7,8 @@ import io
 
 from sqlalchemy.orm import Session
 
+from app.errors import ServiceError
 from app.models import Phase
-from app.services.errors import ServiceError
 from app.storage import ArtifactStore
 
 MAX_READER_FILE_BYTES = 50 * 1024 * 1024

@@ -16,15 +16,15 @@ from pathlib import Path
 import click
 import requests
 
-from app.baselines import build_baselines
-from app.client import PodiumClient
+from app.cli.baselines import build_baselines
+from app.cli.client import PodiumClient
+from app.cli.leaderboard_text import format_leaderboard
 from app.config import Settings
-from app.leaderboard_text import format_leaderboard
-from app.migrate import upgrade
-from app.runtime import Runtime
-from app.services.challenges import apply_challenge
-from app.services.errors import Conflict
-from app.services.users import create_user, issue_token
+from app.db_migrations import upgrade
+from app.errors import Conflict
+from app.resources import Resources
+from app.usecases.apply_challenge import apply_challenge
+from app.usecases.users import create_user, issue_token
 from runners.docker_runner import DockerRunner
 
 DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor"}
@@ -34,19 +34,19 @@ MULTISITE = Path("challenges/breast-multisite")
 def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True) -> None:
     started = time.monotonic()
     upgrade(settings.database_url)
-    runtime = Runtime(settings)
+    resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url)
     challenge_paths = [challenge_path] + ([MULTISITE] if MULTISITE.is_dir() and challenge_path != MULTISITE else [])
     plans = []
     for path in challenge_paths:
-        with runtime.session() as session:
-            report = apply_challenge(session, runtime.store, path)
+        with resources.session() as session:
+            report = apply_challenge(session, resources.store, path)
         click.echo(report.summary())
         built = build_baselines(path, settings.data_dir / "baselines" / report.slug, runner)
         plans.append((report.slug, report.phases[0].slug, built))
     usernames = sorted({DEMO_PARTICIPANTS.get(b.name, b.name) for _, _, built in plans for b in built})
-    tokens = _participant_tokens(runtime, usernames)
-    runtime.close()
+    tokens = _participant_tokens(resources, usernames)
+    resources.close()
 
     web = _ensure_web(settings)
     submitted = []
@@ -83,9 +83,9 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
         os.kill(web, 15)
 
 
-def _participant_tokens(runtime: Runtime, usernames: list[str]) -> dict[str, str]:
+def _participant_tokens(resources: Resources, usernames: list[str]) -> dict[str, str]:
     tokens = {}
-    with runtime.session() as session:
+    with resources.session() as session:
         for username in usernames:
             try:
                 _, tokens[username] = create_user(session, username)

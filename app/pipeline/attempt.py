@@ -4,7 +4,7 @@ The database is the source of truth. The attempt takes a lease (QUEUED → RUNNI
 renews it with a heartbeat while it works, and every later write checks that it still holds the lease:
 a job delivered twice, or a zombie attempt, does no harm. The session is closed while the container
 runs. A participant's fault ends the submission at once; an infrastructure fault sends it back to the
-queue with a backoff (see app.services.recovery).
+queue with a backoff (see app.pipeline.recovery).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from app.challenge_spec import Interface
+from app.challenge_yaml import Interface
 from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
 from app.models._types import utcnow
-from app.runtime import Runtime
-from app.services.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
-from app.services.evaluator import EvaluatorFailed, run_evaluator
-from app.services.leases import Heartbeat, acquire
-from app.services.recovery import after_infrastructure_fault
-from app.services.scoring import ScoringConfigurationError, ScoringResult, score_outputs
-from app.services.staging import stage_ground_truth, stage_inputs
-from app.services.states import transition
+from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
+from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
+from app.pipeline.leases import Heartbeat, acquire
+from app.pipeline.recovery import after_infrastructure_fault
+from app.pipeline.scoring import ScoringConfigurationError, ScoringResult, score_outputs
+from app.pipeline.staging import stage_ground_truth, stage_inputs
+from app.resources import Resources
+from app.transitions import transition
 from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunResult
 from runners.outputs import collect_outputs, read_output_bytes
@@ -66,36 +66,36 @@ class EvaluationPlan:
     policy: SandboxPolicy
 
 
-def evaluate_submission(runtime: Runtime, runner: DockerRunner, submission_id: int, worker_name: str) -> str:
+def evaluate_submission(resources: Resources, runner: DockerRunner, submission_id: int, worker_name: str) -> str:
     """Run and score a queued submission; returns what happened (for logs)."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
-    if not acquire(runtime, submission_id, owner):
+    if not acquire(resources, submission_id, owner):
         return "skipped: not queued, not due yet, or taken by another worker"
-    with Heartbeat(runtime, submission_id, owner):
+    with Heartbeat(resources, submission_id, owner):
         try:
-            with runtime.session() as session:
+            with resources.session() as session:
                 plan = _plan(session, submission_id, owner)
-            return _attempt(runtime, runner, plan, worker_name)
+            return _attempt(resources, runner, plan, worker_name)
         except LeaseLost:
             return "stopped: another attempt holds the submission"
         except ScoringConfigurationError as exc:
             log.error("submission %s: the phase cannot be scored: %s", submission_id, exc)
-            return after_infrastructure_fault(runtime, submission_id, owner=owner, reason=str(exc), retry=False)
+            return after_infrastructure_fault(resources, submission_id, owner=owner, reason=str(exc), retry=False)
         except Exception as exc:
             log.exception("submission %s: infrastructure fault", submission_id)
-            return after_infrastructure_fault(runtime, submission_id, owner=owner, reason=_describe(exc))
+            return after_infrastructure_fault(resources, submission_id, owner=owner, reason=_describe(exc))
 
 
-def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worker_name: str) -> str:
+def _attempt(resources: Resources, runner: DockerRunner, plan: EvaluationPlan, worker_name: str) -> str:
     submission_id = plan.submission_id
     runner.cleanup({"podium.submission": str(submission_id)})  # a dead attempt's container, if any
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{submission_id}-",
-                                     dir=_ensure(runtime.settings.worker_cache_dir / "runs")))
+                                     dir=_ensure(resources.settings.worker_cache_dir / "runs")))
     image_id: str | None = None
     archive_tags_added: list[str] = []
     try:
-        store = runtime.store
-        cache = runtime.settings.worker_cache_dir
+        store = resources.store
+        cache = resources.settings.worker_cache_dir
         input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
                                  cases=[(key, inputs) for _, key, inputs in plan.cases],
                                  input_paths=[i.relative_path for i in plan.inputs], cache_root=cache)
@@ -105,26 +105,26 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
         try:
             image_id = runner.load_image(archive, label=str(submission_id))
         except ImageLoadError as exc:
-            return _fail(runtime, plan, S.RUNNING, f"the image could not be loaded: {exc}")
+            return _fail(resources, plan, S.RUNNING, f"the image could not be loaded: {exc}")
         archive.unlink()
         output_dir = work_dir / "output"
         output_dir.mkdir()
         result = runner.run(image_id, input_dir=input_dir, output_dir=output_dir, policy=plan.policy,
                             name=f"podium-{submission_id}-{uuid.uuid4().hex[:8]}",
                             labels={"podium.submission": str(submission_id)})
-        run_id = _record_run(runtime, plan, result, worker_name)
+        run_id = _record_run(resources, plan, result, worker_name)
         if not result.succeeded:
-            return _fail(runtime, plan, S.RUNNING, result.failure_message() or "the run failed")
+            return _fail(resources, plan, S.RUNNING, result.failure_message() or "the run failed")
         listing = collect_outputs(output_dir, plan.policy.output_bytes)
         if listing.too_many_files:
-            return _fail(runtime, plan, S.RUNNING, "the container wrote too many files to /output")
+            return _fail(resources, plan, S.RUNNING, "the container wrote too many files to /output")
         if listing.over_limit:
-            return _fail(runtime, plan, S.RUNNING,
+            return _fail(resources, plan, S.RUNNING,
                          f"the outputs exceed this phase's limit of {plan.policy.output_bytes // 1024**2} MiB")
         for relative, path in listing.files.items():
             store.put_file(f"submissions/{submission_id}/outputs/{relative}", path)
 
-        with runtime.session() as session:
+        with resources.session() as session:
             if not transition(session, submission_id, S.RUNNING, S.SCORING, owner=plan.owner):
                 raise LeaseLost()
         truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
@@ -138,12 +138,12 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
                                 subsets=_split(plan))
         if scoring.ok and plan.evaluator:
             try:
-                _add_evaluator_scores(runtime, runner, plan, scoring, listing.files, truth_dir, work_dir)
+                _add_evaluator_scores(resources, runner, plan, scoring, listing.files, truth_dir, work_dir)
             except EvaluatorFailed as exc:
                 log.error("submission %s: the organiser's evaluator failed: %s", submission_id, exc)
                 store.put_bytes(f"submissions/{submission_id}/logs/evaluator-error.txt", str(exc).encode())
-                return _fail(runtime, plan, S.SCORING, EVALUATOR_PARTICIPANT_MESSAGE, infrastructure=True)
-        return _store_scores(runtime, plan, run_id, scoring)
+                return _fail(resources, plan, S.SCORING, EVALUATOR_PARTICIPANT_MESSAGE, infrastructure=True)
+        return _store_scores(resources, plan, run_id, scoring)
     finally:
         if image_id is not None:
             try:
@@ -155,17 +155,17 @@ def _attempt(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, worke
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _add_evaluator_scores(runtime: Runtime, runner: DockerRunner, plan: EvaluationPlan, scoring: ScoringResult,
+def _add_evaluator_scores(resources: Resources, runner: DockerRunner, plan: EvaluationPlan, scoring: ScoringResult,
                           output_files: dict[str, Path], truth_dir: Path, work_dir: Path) -> None:
     """Run the organiser's evaluation container and merge its aggregates and per-case values."""
     declared = {f"{case}/{o.relative_path}" for case in plan.case_metadata for o in plan.outputs}
-    result = run_evaluator(runtime.store, runner, evaluator=plan.evaluator or {}, submission_id=plan.submission_id,
+    result = run_evaluator(resources.store, runner, evaluator=plan.evaluator or {}, submission_id=plan.submission_id,
                            cases=list(plan.case_metadata.items()),
                            prediction_files={k: v for k, v in output_files.items() if k in declared},
                            truth_dir=truth_dir, work_dir=work_dir, policy=plan.policy)
     prefix = f"submissions/{plan.submission_id}/logs"
-    runtime.store.put_bytes(f"{prefix}/evaluator-stdout.txt", result.stdout)
-    runtime.store.put_bytes(f"{prefix}/evaluator-stderr.txt", result.stderr)
+    resources.store.put_bytes(f"{prefix}/evaluator-stdout.txt", result.stdout)
+    resources.store.put_bytes(f"{prefix}/evaluator-stderr.txt", result.stderr)
     for name, value in result.aggregates.items():
         scoring.scores[name] = MetricResult(value=value, detail="organiser evaluation container")
     for case in scoring.cases:
@@ -223,13 +223,13 @@ def _check_lease(session: Session, plan: EvaluationPlan) -> None:
         raise LeaseLost()
 
 
-def _record_run(runtime: Runtime, plan: EvaluationPlan, result: RunResult, worker_name: str) -> int:
+def _record_run(resources: Resources, plan: EvaluationPlan, result: RunResult, worker_name: str) -> int:
     """Store the logs and (re)create the run row for this submission and test set: idempotent."""
-    store = runtime.store
+    store = resources.store
     prefix = f"submissions/{plan.submission_id}/logs"
     store.put_bytes(f"{prefix}/stdout.txt", result.stdout)
     store.put_bytes(f"{prefix}/stderr.txt", result.stderr)
-    with runtime.session() as session:
+    with resources.session() as session:
         _check_lease(session, plan)
         session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == plan.submission_id,
                                                     EvaluationRun.test_set_id == plan.test_set_id))
@@ -243,10 +243,10 @@ def _record_run(runtime: Runtime, plan: EvaluationPlan, result: RunResult, worke
         return run.id
 
 
-def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: ScoringResult) -> str:
+def _store_scores(resources: Resources, plan: EvaluationPlan, run_id: int, scoring: ScoringResult) -> str:
     """Per-case outcomes and scores, and the final state, in one transaction that checks the lease."""
     case_ids = {key: row_id for row_id, key, _ in plan.cases}
-    with runtime.session() as session:
+    with resources.session() as session:
         _check_lease(session, plan)
         run = session.get(EvaluationRun, run_id)
         session.execute(delete(CaseOutcome).where(CaseOutcome.run_id == run_id))
@@ -273,10 +273,10 @@ def _store_scores(runtime: Runtime, plan: EvaluationPlan, run_id: int, scoring: 
     return S.SUCCEEDED.value
 
 
-def _fail(runtime: Runtime, plan: EvaluationPlan, expected: SubmissionState, message: str, *,
+def _fail(resources: Resources, plan: EvaluationPlan, expected: SubmissionState, message: str, *,
           infrastructure: bool = False) -> str:
     """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's)."""
-    with runtime.session() as session:
+    with resources.session() as session:
         if not transition(session, plan.submission_id, expected, S.FAILED, owner=plan.owner,
                           failure_message=message, failure_is_infrastructure=infrastructure,
                           lease_owner=None, lease_expires_at=None):
@@ -307,8 +307,3 @@ def _tail(text: str, lines: int = 40) -> str:
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def latest_run(session: Session, submission_id: int) -> EvaluationRun | None:
-    return session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == submission_id)
-                          .order_by(EvaluationRun.id.desc()).limit(1))

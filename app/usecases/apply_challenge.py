@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.challenge_spec import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
+from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
 from app.models import Case, Challenge, Phase, TestSet
-from app.services.readers import reader_file_problems
-from app.services.test_sets import TestSetContent, read_test_set
 from app.storage import ArtifactStore
+from app.usecases.readers import reader_file_problems
+from app.usecases.test_set_folder import TestSetContent, read_test_set
 from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
 
 PREPARE_TIMEOUT_SECONDS = 1800

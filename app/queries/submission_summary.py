@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.models import Submission
-from app.services.evaluation import latest_run
-from app.services.leaderboard import visible_subset
+from app.queries.leaderboard import visible_subset
+from app.queries.runs import latest_run
 
 
 def submission_summary(session: Session, submission: Submission) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import ServiceError
 from app.models import EvaluationRun, Phase, Score, Submission, SubmissionState, User
 from app.models._types import utcnow
-from app.services.errors import ServiceError
 from evaluation.registry import get_metric
 
 

@@ -16,34 +16,34 @@ from sqlalchemy import or_, update
 
 from app.models import Submission, SubmissionState
 from app.models._types import utcnow
-from app.runtime import Runtime
+from app.resources import Resources
 
 log = logging.getLogger(__name__)
 S = SubmissionState
 
 
-def acquire(runtime: Runtime, submission_id: int, owner: str) -> bool:
+def acquire(resources: Resources, submission_id: int, owner: str) -> bool:
     """QUEUED → RUNNING for this attempt, if it is due (not waiting for a retry backoff)."""
     now = utcnow()
-    with runtime.session() as session:
+    with resources.session() as session:
         result = session.execute(
             update(Submission)
             .where(Submission.id == submission_id, Submission.state == S.QUEUED,
                    or_(Submission.retry_at.is_(None), Submission.retry_at <= now))
             .values(state=S.RUNNING, lease_owner=owner, updated_at=now, attempts=Submission.attempts + 1,
-                    lease_expires_at=now + timedelta(seconds=runtime.settings.lease_seconds))
+                    lease_expires_at=now + timedelta(seconds=resources.settings.lease_seconds))
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def renew(runtime: Runtime, submission_id: int, owner: str) -> bool:
-    with runtime.session() as session:
+def renew(resources: Resources, submission_id: int, owner: str) -> bool:
+    with resources.session() as session:
         result = session.execute(
             update(Submission)
             .where(Submission.id == submission_id, Submission.lease_owner == owner,
                    Submission.state.in_((S.RUNNING, S.SCORING)))
-            .values(lease_expires_at=utcnow() + timedelta(seconds=runtime.settings.lease_seconds))
+            .values(lease_expires_at=utcnow() + timedelta(seconds=resources.settings.lease_seconds))
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -52,8 +52,8 @@ def renew(runtime: Runtime, submission_id: int, owner: str) -> bool:
 class Heartbeat:
     """Renews a lease every third of its length in a background thread while the block runs."""
 
-    def __init__(self, runtime: Runtime, submission_id: int, owner: str) -> None:
-        self.runtime = runtime
+    def __init__(self, resources: Resources, submission_id: int, owner: str) -> None:
+        self.resources = resources
         self.submission_id = submission_id
         self.owner = owner
         self._stop = threading.Event()
@@ -70,10 +70,10 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        interval = max(0.5, self.runtime.settings.lease_seconds / 3)
+        interval = max(0.5, self.resources.settings.lease_seconds / 3)
         while not self._stop.wait(interval):
             try:
-                if not renew(self.runtime, self.submission_id, self.owner):
+                if not renew(self.resources, self.submission_id, self.owner):
                     # Either the attempt has just finished, or another attempt took over.
                     self.lost = True
                     return

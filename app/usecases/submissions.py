@@ -9,12 +9,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Challenge, Phase, Submission, SubmissionState, User
+from app.errors import Forbidden, NotFound, RateLimited, ServiceError
+from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
-from app.services.errors import Forbidden, NotFound, RateLimited, ServiceError
-from app.services.states import transition
-from app.services.uploads import SpooledUpload
 from app.storage import ArtifactStore
+from app.transitions import transition
+from app.usecases.uploads import SpooledUpload
 from runners.image_archive import ImageArchiveLimits, InvalidImageArchive, validate_image_archive
 
 S = SubmissionState
@@ -27,15 +27,6 @@ class SubmissionRefused(ServiceError):
     def __init__(self, message: str, submission_id: int) -> None:
         super().__init__(message)
         self.submission_id = submission_id
-
-
-def get_phase(session: Session, challenge_slug: str, phase_slug: str) -> Phase:
-    phase = session.scalar(
-        select(Phase).join(Challenge).where(Challenge.slug == challenge_slug, Phase.slug == phase_slug)
-    )
-    if phase is None:
-        raise NotFound(f"no phase {phase_slug!r} in challenge {challenge_slug!r}")
-    return phase
 
 
 def check_can_submit(session: Session, phase: Phase, user: User) -> None:

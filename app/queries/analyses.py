@@ -10,7 +10,7 @@ from app.models import Phase, PhaseAnalysis
 
 def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
     """The newest analysis of what viewers may see now (never a private-part analysis of an open phase)."""
-    from app.services.leaderboard import visible_subset
+    from app.queries.leaderboard import visible_subset
 
     found = newest_analysis(session, phase)
     if found is not None and found.document.get("subset", "all") != visible_subset(phase):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from app.services.errors import TooLarge
+from app.errors import TooLarge
 
 CHUNK_BYTES = 1 << 20
 

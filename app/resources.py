@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_session_factory, session_scope
-from app.storage import ArtifactStore, open_store
+from app.storage import ArtifactStore
+from app.storage.factory import open_store
 
 
 @dataclass
-class Runtime:
+class Resources:
     settings: Settings
 
     @cached_property

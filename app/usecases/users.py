@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import Conflict, ServiceError
 from app.models import User
-from app.services.errors import Conflict, ServiceError
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,79}$")
 TOKEN_PREFIX = "pod_"

@@ -10,10 +10,10 @@ import zipfile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import Forbidden
 from app.models import CaseOutcome, EvaluationRun, Phase, Submission, SubmissionState, User
-from app.services.analysis_view import latest_analysis
-from app.services.errors import Forbidden
-from app.services.leaderboard import build_leaderboard
+from app.queries.analyses import latest_analysis
+from app.queries.leaderboard import build_leaderboard
 from app.storage import ArtifactStore
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import or_, select
 
 from app.models import Submission, SubmissionState
 from app.models._types import utcnow
-from app.runtime import Runtime
-from app.services.states import transition
+from app.resources import Resources
+from app.transitions import transition
 
 log = logging.getLogger(__name__)
 S = SubmissionState
@@ -29,11 +29,11 @@ INFRASTRUCTURE_MESSAGE = ("the platform failed while evaluating this submission 
                           "your fault and does not count against your submission limit")
 
 
-def after_infrastructure_fault(runtime: Runtime, submission_id: int, *, owner: str | None, reason: str,
+def after_infrastructure_fault(resources: Resources, submission_id: int, *, owner: str | None, reason: str,
                                retry: bool = True) -> str:
     """Queue the submission again after a backoff, or fail it once the retry budget is spent."""
-    settings = runtime.settings
-    with runtime.session() as session:
+    settings = resources.settings
+    with resources.session() as session:
         submission = session.get(Submission, submission_id)
         if submission is None or submission.state not in (S.RUNNING, S.SCORING):
             return "nothing to do"
@@ -60,25 +60,25 @@ class ReconcileReport:
     orphans_removed: list[int] = field(default_factory=list)
 
 
-def reconcile(runtime: Runtime, *, enqueue: Callable[[int], None], job_pending: Callable[[int], bool],
+def reconcile(resources: Resources, *, enqueue: Callable[[int], None], job_pending: Callable[[int], bool],
               remove_orphans: Callable[[Callable[[int], bool]], list[int]] | None = None) -> ReconcileReport:
     report = ReconcileReport()
     now = utcnow()
-    with runtime.session() as session:
+    with resources.session() as session:
         expired = session.execute(
             select(Submission.id, Submission.lease_owner).where(
                 Submission.state.in_((S.RUNNING, S.SCORING)), Submission.lease_expires_at < now)
         ).all()
     for submission_id, owner in expired:
-        outcome = after_infrastructure_fault(runtime, submission_id, owner=owner,
+        outcome = after_infrastructure_fault(resources, submission_id, owner=owner,
                                              reason="the worker running it stopped responding")
         if outcome != "skipped: the lease moved on":
             report.expired.append(submission_id)
 
     if remove_orphans is not None:
-        report.orphans_removed = remove_orphans(lambda sid: holds_live_lease(runtime, sid))
+        report.orphans_removed = remove_orphans(lambda sid: holds_live_lease(resources, sid))
 
-    with runtime.session() as session:
+    with resources.session() as session:
         due = session.scalars(
             select(Submission.id).where(Submission.state == S.QUEUED,
                                         or_(Submission.retry_at.is_(None), Submission.retry_at <= utcnow()))
@@ -94,8 +94,8 @@ def reconcile(runtime: Runtime, *, enqueue: Callable[[int], None], job_pending: 
     return report
 
 
-def holds_live_lease(runtime: Runtime, submission_id: int) -> bool:
-    with runtime.session() as session:
+def holds_live_lease(resources: Resources, submission_id: int) -> bool:
+    with resources.session() as session:
         submission = session.get(Submission, submission_id)
         return (submission is not None and submission.state in (S.RUNNING, S.SCORING)
                 and submission.lease_expires_at is not None and submission.lease_expires_at > utcnow())

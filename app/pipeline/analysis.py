@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis
 from app.models._types import utcnow
-from app.runtime import Runtime
-from app.services.figures import forest_plot, rank_plot, roc_plot
-from app.services.leaderboard import build_leaderboard, visible_subset
-from app.services.staging import stage_ground_truth
+from app.pipeline.figures import forest_plot, rank_plot, roc_plot
+from app.pipeline.staging import stage_ground_truth
+from app.queries.leaderboard import build_leaderboard, visible_subset
+from app.resources import Resources
 from evaluation.base import MetricInput
 from evaluation.breakdown import breakdown
 from evaluation.operating_points import operating_points
@@ -41,9 +41,9 @@ class _Entry:
     predictions: dict[str, dict[str, Any]]  # case key -> output slug -> value
 
 
-def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
+def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
     """Compute and store the phase's statistics; None when nothing is scored yet or nothing changed."""
-    with runtime.session() as session:
+    with resources.session() as session:
         phase = session.get(Phase, phase_id)
         if phase is None or phase.current_test_set is None:
             return None
@@ -68,17 +68,17 @@ def analyse_phase(runtime: Runtime, phase_id: int) -> PhaseAnalysis | None:
         storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
         slug = f"{phase.challenge.slug}/{phase.slug}"
 
-    truth_dir = stage_ground_truth(runtime.store, storage_prefix=storage_prefix, content_hash=content_hash,
+    truth_dir = stage_ground_truth(resources.store, storage_prefix=storage_prefix, content_hash=content_hash,
                                    case_ids=[key for key, _ in cases],
                                    truth_paths=[t["relative_path"] for t in truths],
-                                   cache_root=runtime.settings.worker_cache_dir)
+                                   cache_root=resources.settings.worker_cache_dir)
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
-    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, runtime)
+    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources)
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
-    figures = _figures(runtime, phase_id, document)
-    with runtime.session() as session:
+    figures = _figures(resources, phase_id, document)
+    with resources.session() as session:
         analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,
                                  document=document, figures=figures, created_at=utcnow())
         session.add(analysis)
@@ -103,7 +103,7 @@ def _entries(session: Session, phase: Phase) -> list[_Entry]:
 
 def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
-              runtime: Runtime) -> dict[str, Any]:
+              resources: Resources) -> dict[str, Any]:
     # A paired bootstrap needs the same cases for everyone: under the "exclude" policy, the cases every
     # entry has a value for.
     cases = [(key, meta) for key, meta in cases if all(key in e.predictions for e in entries)]
@@ -147,7 +147,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
                 replicates=replicates).as_dict()
     readers_key = settings.get("readers_key")
     if readers_key and binary:
-        readers = _reader_calls(runtime, readers_key, keys)
+        readers = _reader_calls(resources, readers_key, keys)
         positive_at = settings.get("readers", {}).get("positive_at", 1.0)
         for label, data in primary.items():
             document["readers"][label] = compare_readers(data.predictions, data.targets, readers,
@@ -172,8 +172,8 @@ def _site_curves(primary: dict[str, MetricInput], sites: np.ndarray) -> dict[str
     return curves
 
 
-def _reader_calls(runtime: Runtime, key: str, case_keys: list[str]) -> dict[str, np.ndarray]:
-    rows = list(csv.DictReader(io.StringIO(runtime.store.get_bytes(key).decode())))
+def _reader_calls(resources: Resources, key: str, case_keys: list[str]) -> dict[str, np.ndarray]:
+    rows = list(csv.DictReader(io.StringIO(resources.store.get_bytes(key).decode())))
     position = {k: i for i, k in enumerate(case_keys)}
     readers: dict[str, np.ndarray] = {}
     for row in rows:
@@ -197,7 +197,7 @@ def _roc_points(scores: np.ndarray, targets: np.ndarray) -> dict[str, list[float
     return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
 
 
-def _figures(runtime: Runtime, phase_id: int, document: dict[str, Any]) -> dict[str, str]:
+def _figures(resources: Resources, phase_id: int, document: dict[str, Any]) -> dict[str, str]:
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     figures: dict[str, bytes] = {}
     if document.get("curves"):
@@ -212,6 +212,6 @@ def _figures(runtime: Runtime, phase_id: int, document: dict[str, Any]) -> dict[
     keys = {}
     for name, svg in figures.items():
         key = f"analyses/phase-{phase_id}/{stamp}/{name}"
-        runtime.store.put_bytes(key, svg)
+        resources.store.put_bytes(key, svg)
         keys[name] = key
     return keys

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from app.challenge_spec import Interface
-from app.services.test_sets import check_json_value
+from app.challenge_yaml import Interface
+from app.interface_values import check_json_value
 from evaluation.base import MetricInput, MetricResult
 from evaluation.registry import get_metric
 

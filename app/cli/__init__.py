@@ -34,7 +34,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema (SQLite or PostgreSQL)."""
-    from app.migrate import current_revision, upgrade
+    from app.db_migrations import current_revision, upgrade
 
     settings = _settings()
     upgrade(settings.database_url, revision)
@@ -50,19 +50,19 @@ def challenge() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def challenge_apply(path: Path) -> None:
     """Create or update the challenge in PATH (a folder with challenge.yaml) and upload its test set."""
-    from app.challenge_spec import ChallengeSpecError
-    from app.runtime import Runtime
-    from app.services.challenges import apply_challenge
-    from app.services.test_sets import TestSetError
+    from app.challenge_yaml import ChallengeSpecError
+    from app.resources import Resources
+    from app.usecases.apply_challenge import apply_challenge
+    from app.usecases.test_set_folder import TestSetError
 
-    runtime = Runtime(_settings())
+    resources = Resources(_settings())
     try:
-        with runtime.session() as session:
-            report = apply_challenge(session, runtime.store, path)
+        with resources.session() as session:
+            report = apply_challenge(session, resources.store, path)
     except (ChallengeSpecError, TestSetError) as exc:
         raise click.ClickException(f"{exc}\nNothing was changed.") from None
     finally:
-        runtime.close()
+        resources.close()
     click.echo(report.summary())
 
 
@@ -76,18 +76,18 @@ def user() -> None:
 @click.option("--admin", is_flag=True, help="Site administrator.")
 def user_create(username: str, admin: bool) -> None:
     """Create a user and print its API token (shown only once)."""
-    from app.runtime import Runtime
-    from app.services.errors import ServiceError
-    from app.services.users import create_user
+    from app.errors import ServiceError
+    from app.resources import Resources
+    from app.usecases.users import create_user
 
-    runtime = Runtime(_settings())
+    resources = Resources(_settings())
     try:
-        with runtime.session() as session:
+        with resources.session() as session:
             _, token = create_user(session, username, is_admin=admin)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        runtime.close()
+        resources.close()
     click.echo(token)
 
 
@@ -95,18 +95,18 @@ def user_create(username: str, admin: bool) -> None:
 @click.argument("username")
 def user_token(username: str) -> None:
     """Replace USERNAME's API token and print the new one."""
-    from app.runtime import Runtime
-    from app.services.errors import ServiceError
-    from app.services.users import issue_token
+    from app.errors import ServiceError
+    from app.resources import Resources
+    from app.usecases.users import issue_token
 
-    runtime = Runtime(_settings())
+    resources = Resources(_settings())
     try:
-        with runtime.session() as session:
+        with resources.session() as session:
             token = issue_token(session, username)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        runtime.close()
+        resources.close()
     click.echo(token)
 
 
@@ -124,17 +124,17 @@ def worker(burst: bool) -> None:
 @click.argument("phase_slug")
 def analyse(challenge_slug: str, phase_slug: str) -> None:
     """Recompute a phase's statistics now (CIs, rank uncertainty, per-site results, operating points)."""
-    from app.runtime import Runtime
-    from app.services.analysis import analyse_phase
-    from app.services.submissions import get_phase
+    from app.pipeline.analysis import analyse_phase
+    from app.queries.phases import get_phase
+    from app.resources import Resources
 
-    runtime = Runtime(_settings())
+    resources = Resources(_settings())
     try:
-        with runtime.session() as session:
+        with resources.session() as session:
             phase_id = get_phase(session, challenge_slug, phase_slug).id
-        analysis = analyse_phase(runtime, phase_id)
+        analysis = analyse_phase(resources, phase_id)
     finally:
-        runtime.close()
+        resources.close()
     click.echo("nothing new to analyse" if analysis is None else f"analysis {analysis.id} stored")
 
 
@@ -170,20 +170,20 @@ def web(host: str | None, port: int | None, threads: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
     """Print a phase's leaderboard."""
-    from app.leaderboard_text import format_leaderboard
-    from app.runtime import Runtime
-    from app.services.errors import ServiceError
-    from app.services.leaderboard import build_leaderboard
-    from app.services.submissions import get_phase
+    from app.cli.leaderboard_text import format_leaderboard
+    from app.errors import ServiceError
+    from app.queries.leaderboard import build_leaderboard
+    from app.queries.phases import get_phase
+    from app.resources import Resources
 
-    runtime = Runtime(_settings())
+    resources = Resources(_settings())
     try:
-        with runtime.session() as session:
+        with resources.session() as session:
             board = build_leaderboard(session, get_phase(session, challenge_slug, phase_slug), sort).as_dict()
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        runtime.close()
+        resources.close()
     click.echo(json.dumps(board, indent=2) if as_json else format_leaderboard(board))
 
 
@@ -193,7 +193,7 @@ def leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json:
               help="Where to write the archives (default: PODIUM_DATA_DIR/baselines).")
 def baselines(challenge_path: Path, out_dir: Path | None) -> None:
     """Train, build and save a challenge's baseline algorithm containers as upload-ready archives."""
-    from app.baselines import build_baselines
+    from app.cli.baselines import build_baselines
     from runners.docker_runner import DockerRunner
 
     settings = _settings()
@@ -227,7 +227,7 @@ def check_image(archive: Path) -> None:
 def submit(archive: Path, challenge_slug: str, phase_slug: str, url: str | None, token: str, comment: str,
            wait: bool) -> None:
     """Upload an algorithm image archive (docker save IMAGE | gzip) through the REST API."""
-    from app.client import PodiumClient, PodiumClientError
+    from app.cli.client import PodiumClient, PodiumClientError
 
     client = PodiumClient(url or _settings().public_url, token)
     try:
@@ -253,7 +253,7 @@ def submit(archive: Path, challenge_slug: str, phase_slug: str, url: str | None,
               help="Leave the web site running when the demo ends.")
 def demo(challenge_path: Path, keep_web: bool) -> None:
     """Apply the example challenge, submit its baselines through the API, score them, print the leaderboard."""
-    from app.demo import run_demo
+    from app.cli.demo import run_demo
 
     run_demo(_settings(), challenge_path, keep_web=keep_web)
 

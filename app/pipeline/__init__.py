@@ -1,0 +1,1 @@
+"""The worker's pipeline: attempt, stage, run, collect, score, persist; and the phase analysis."""

@@ -1,0 +1,18 @@
+"""Finding a phase by the slugs in a URL or a command."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.models import Challenge, Phase
+
+
+def get_phase(session: Session, challenge_slug: str, phase_slug: str) -> Phase:
+    phase = session.scalar(
+        select(Phase).join(Challenge).where(Challenge.slug == challenge_slug, Phase.slug == phase_slug)
+    )
+    if phase is None:
+        raise NotFound(f"no phase {phase_slug!r} in challenge {challenge_slug!r}; check the address")
+    return phase

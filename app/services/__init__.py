@@ -1,1 +1,0 @@
-"""Use cases. Each takes a SQLAlchemy Session (and a store where needed); no Flask imports here."""
