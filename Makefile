@@ -30,6 +30,7 @@ test: setup images
 
 lint: setup
 	$(BIN)/ruff check app evaluation runners tests bench scripts challenges
+	$(BIN)/lint-imports
 
 web: setup
 	$(BIN)/podium web

@@ -75,7 +75,7 @@ def ping():  # type: ignore[no-untyped-def]
 
 @web.get("/ready")
 def ready():  # type: ignore[no-untyped-def]
-    from app.tasks.queues import redis_connection
+    from redis import Redis
 
     checks: dict[str, str] = {}
     resources = podium().resources
@@ -86,7 +86,8 @@ def ready():  # type: ignore[no-untyped-def]
     except Exception as exc:  # noqa: BLE001 - a readiness probe reports, it does not raise
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        redis_connection(resources.settings).ping()
+        with Redis.from_url(resources.settings.redis_url, socket_connect_timeout=2, socket_timeout=2) as redis:
+            redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
