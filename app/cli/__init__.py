@@ -257,6 +257,3 @@ def demo(challenge_path: Path, keep_web: bool) -> None:
 
     run_demo(_settings(), challenge_path, keep_web=keep_web)
 
-
-if __name__ == "__main__":
-    main()

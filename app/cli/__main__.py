@@ -1,0 +1,5 @@
+"""`python -m app.cli` runs the `podium` command."""
+
+from app.cli import main
+
+main()
