@@ -10,7 +10,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -243,7 +243,10 @@ class DockerRunner:
                         refs.extend(_LOADED_REF_RE.findall(text))
                         renamed.extend(_RENAMED_RE.findall(text))
                 for ref in refs:  # resolved before any tag is given back
-                    ids.add(self.client.images.get(ref).id)
+                    loaded_id = self.client.images.get(ref).id
+                    if loaded_id is None:  # never happens: the engine always reports an image's id
+                        raise RunnerError(f"the Docker engine reported no id for the loaded image {ref}")
+                    ids.add(loaded_id)
             finally:
                 self._restore_tags(renamed)
         except docker.errors.APIError as exc:
@@ -466,7 +469,7 @@ class DockerRunner:
             memory_limit_bytes=policy.memory_bytes,
         )
 
-    def _wait(self, container: Container, deadline: float) -> dict[str, Any] | None:
+    def _wait(self, container: Container, deadline: float) -> Mapping[str, Any] | None:
         """The wait response once the container stopped, or None when the deadline passed first."""
         while True:
             remaining = deadline - time.monotonic()
@@ -518,7 +521,8 @@ class DockerRunner:
         return how many."""
         if not label_selector:
             raise ValueError("cleanup needs at least one label, or it would remove every container")
-        filters = {"label": [f"{key}={value}" for key, value in label_selector.items()]}
+        labels = [f"{key}={value}" for key, value in label_selector.items()]
+        filters: dict[str, str | list[str] | bool] = {"label": labels}
         removed = 0
         try:
             for container in self.client.containers.list(all=True, filters=filters, ignore_removed=True):

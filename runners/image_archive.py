@@ -25,7 +25,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, Self, cast
 
 __all__ = [
     "ImageArchiveInfo",
@@ -54,6 +54,12 @@ _EXTENDED_HEADER_TYPES = (
     tarfile.XGLTYPE,
     tarfile.SOLARIS_XHDTYPE,
 )
+# tarfile's finer header errors: defined by tarfile but not exported, so typeshed's stub leaves them out.
+_END_OF_ARCHIVE_ERRORS: tuple[type[tarfile.HeaderError], ...] = (
+    vars(tarfile)["EOFHeaderError"],
+    vars(tarfile)["EmptyHeaderError"],
+)
+_TRUNCATED_HEADER_ERROR: type[tarfile.HeaderError] = vars(tarfile)["TruncatedHeaderError"]
 _SHA256_NAME = re.compile(r"^(?:blobs/sha256/)?([0-9a-f]{64})(?:\.json)?$")
 
 REQUIRED_OS = "linux"
@@ -249,12 +255,12 @@ class _StrictTarInfo(tarfile.TarInfo):
     extended headers (tarfile reads those into memory)."""
 
     @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
         try:
             return super().fromtarfile(tarfile_)
-        except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
+        except _END_OF_ARCHIVE_ERRORS:
             raise  # a zero block or the end of the data: the regular end of the archive
-        except tarfile.TruncatedHeaderError as exc:
+        except _TRUNCATED_HEADER_ERROR as exc:
             raise InvalidImageArchive(_truncated_message()) from exc
         except tarfile.HeaderError as exc:
             if tarfile_.offset == 0:
@@ -266,7 +272,9 @@ class _StrictTarInfo(tarfile.TarInfo):
             raise InvalidImageArchive(
                 _corrupt_message(f"an extended tar header is {_human(self.size)} long, which no image needs")
             )
-        return super()._proc_member(tarfile_)  # type: ignore[misc]
+        # _proc_member is private to tarfile, so typeshed's TarInfo does not declare it.
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        return member
 
 
 # --------------------------------------------------------------------------------------- the one pass
@@ -291,7 +299,8 @@ def _scan(stream: _GzipStream | _PlainStream, limits: ImageArchiveLimits) -> _Ar
     archive = _Archive()
     count = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo, bufsize=_CHUNK) as tar:
+        # In stream mode ("r|") tarfile only ever calls read(); typeshed's fileobj type asks for a whole file.
+        with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_StrictTarInfo, bufsize=_CHUNK) as tar:
             for info in tar:
                 count += 1
                 if count > limits.max_members:

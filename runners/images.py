@@ -21,6 +21,8 @@ def build_image(client: docker.DockerClient, context_dir: Path, tag: str) -> str
         lines = [entry.get("stream", "") or entry.get("error", "") for entry in exc.build_log]
         tail = "".join(lines).strip().splitlines()[-10:]
         raise RunnerError(f"building {tag} from {context_dir} failed: {exc.msg}\n" + "\n".join(tail)) from exc
+    if image.id is None:  # never happens: the engine always reports an image's id
+        raise RunnerError(f"the Docker engine reported no id for the image built as {tag}")
     return image.id
 
 

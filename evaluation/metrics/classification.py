@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import rankdata
 
 from evaluation.base import InputKind, MetricInput, MetricInputError, MetricResult
@@ -198,25 +199,25 @@ def sensitivity_at_specificity_from_counts(counts: np.ndarray, target: float) ->
 _TN, _FP, _FN, _TP = 0, 1, 2, 3
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: float) -> np.ndarray:
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: float) -> NDArray[np.float64]:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denominator > 0, numerator / denominator, empty)
 
 
-def sensitivity_from_cells(cells: np.ndarray) -> np.ndarray:
+def sensitivity_from_cells(cells: np.ndarray) -> NDArray[np.float64]:
     return _ratio(cells[:, _TP], cells[:, _TP] + cells[:, _FN], np.nan)
 
 
-def specificity_from_cells(cells: np.ndarray) -> np.ndarray:
+def specificity_from_cells(cells: np.ndarray) -> NDArray[np.float64]:
     return _ratio(cells[:, _TN], cells[:, _TN] + cells[:, _FP], np.nan)
 
 
-def ppv_from_cells(cells: np.ndarray) -> np.ndarray:
+def ppv_from_cells(cells: np.ndarray) -> NDArray[np.float64]:
     """TP / (TP + FP); 0 when nothing is called positive (scikit-learn's ``zero_division`` default)."""
     return _ratio(cells[:, _TP], cells[:, _TP] + cells[:, _FP], 0.0)
 
 
-def balanced_accuracy_from_cells(cells: np.ndarray) -> np.ndarray:
+def balanced_accuracy_from_cells(cells: np.ndarray) -> NDArray[np.float64]:
     return (specificity_from_cells(cells) + sensitivity_from_cells(cells)) / 2
 
 
@@ -361,7 +362,11 @@ class _ThresholdMetric(_SetLevelScalarMetric):
     """A confusion-matrix statistic at option ``threshold`` (a case is positive when prediction >= threshold)."""
 
     options = ("threshold",)
-    from_cells: ClassVar[Callable[[np.ndarray], np.ndarray]]
+
+    @staticmethod
+    def from_cells(cells: np.ndarray) -> np.ndarray:
+        """The statistic per row of confusion-matrix cells (shape (rows, 4)); set by each subclass."""
+        raise NotImplementedError
 
     def _rows(self, data: MetricInput, indices: np.ndarray | None) -> np.ndarray:
         threshold = _float_option(data, self.name, "threshold", 0.5, -np.inf, np.inf)
@@ -425,4 +430,6 @@ class BrierScore(CaseMeanMetric):
     def per_case(self, data: MetricInput) -> np.ndarray:
         check_options(data, self.name, ())
         _check_scores(data, self.name, need=(), probabilities=True)
-        return (data.predictions.astype(np.float64) - data.targets) ** 2
+        predictions = np.asarray(data.predictions, dtype=np.float64)
+        targets = np.asarray(data.targets, dtype=np.float64)  # 0/1 (checked above), so exact as float64
+        return (predictions - targets) ** 2

@@ -21,11 +21,13 @@ the reference holds a lesion. Definitions of the four metrics are in docs/metric
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage, sparse
 from scipy.optimize import linear_sum_assignment
 
@@ -173,11 +175,14 @@ def evaluate_detections(data: MetricInput, min_overlap: float) -> DetectionTable
 
 # --- statistics per bootstrap row ----------------------------------------------------------------------------
 
-def _lesion_curve_counts(table: DetectionTable, indices: np.ndarray | None, statistic) -> np.ndarray:
+def _lesion_curve_counts(table: DetectionTable, indices: np.ndarray | None,
+                         statistic: Callable[[np.ndarray, np.ndarray, bool, np.ndarray], np.ndarray]) -> np.ndarray:
     """``statistic`` of per-row (distinct score, is_lesion) counts of the lesion entries of the drawn cases.
 
     A case drawn k times contributes its entries k times (as picai_eval's bootstrap over a subject list does):
-    per-row case counts (rows, n) times the sparse (case -> entry category) matrix.
+    per-row case counts (rows, n) times the sparse (case -> entry category) matrix. ``statistic`` is called with
+    those counts, the distinct scores (ascending), whether the lowest of them is 0.0 (missed lesions) and the
+    number of cases in each row.
     """
     codes, n_codes, thresholds = score_codes(table.score, table.is_lesion)
     membership = sparse.csr_matrix((np.ones(codes.size), (table.entry_case, codes)),
@@ -191,7 +196,7 @@ def _lesion_curve_counts(table: DetectionTable, indices: np.ndarray | None, stat
     return rowwise_counts(from_case_counts, np.arange(table.n_cases), table.n_cases, indices, width=n_codes)
 
 
-def lesion_ap_rows(table: DetectionTable, indices: np.ndarray | None) -> np.ndarray:
+def lesion_ap_rows(table: DetectionTable, indices: np.ndarray | None) -> NDArray[np.float64]:
     """Lesion-level average precision; missed lesions count in recall only (their precision is taken as 0)."""
     if table.score.size == 0:
         return np.full(1 if indices is None else np.atleast_2d(indices).shape[0], np.nan)
@@ -226,7 +231,7 @@ def froc_rows(table: DetectionTable, indices: np.ndarray | None, fp_per_case: tu
     return _lesion_curve_counts(table, indices, statistic)
 
 
-def case_auroc_rows(table: DetectionTable, indices: np.ndarray | None) -> np.ndarray:
+def case_auroc_rows(table: DetectionTable, indices: np.ndarray | None) -> NDArray[np.float64]:
     codes, n_codes, _ = score_codes(table.case_score, table.has_lesion)
     return rowwise_counts(auroc_from_counts, codes, n_codes, indices)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from evaluation.base import InputKind, MetricInput, MetricInputError, MetricResult
 from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
@@ -45,7 +46,7 @@ class CaseMeanMetric:
         raise NotImplementedError
 
     @staticmethod
-    def aggregate(mean: np.ndarray) -> np.ndarray:
+    def aggregate(mean: NDArray[np.float64]) -> np.ndarray:
         """The aggregate from the mean of the per-case values (identity for a plain mean)."""
         return mean
 
@@ -74,7 +75,7 @@ class CaseMeanMetric:
         return self._rows(self._values(data), indices)
 
 
-def _check_real(data: MetricInput, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_real(data: MetricInput, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     predictions, targets = data.predictions, data.targets
     if (not isinstance(predictions, np.ndarray) or not isinstance(targets, np.ndarray)
             or predictions.shape != targets.shape or predictions.ndim != 1):
@@ -114,5 +115,5 @@ class RootMeanSquaredError(CaseMeanMetric):
         return (predictions - targets) ** 2
 
     @staticmethod
-    def aggregate(mean: np.ndarray) -> np.ndarray:
+    def aggregate(mean: NDArray[np.float64]) -> np.ndarray:
         return np.sqrt(mean)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage
 
 from evaluation.base import InputKind, MetricInput, MetricInputError
@@ -124,9 +125,10 @@ def _union_box(a: np.ndarray, b: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
-def _surface(mask: np.ndarray) -> np.ndarray:
+def _surface(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
-    return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
+    eroded: NDArray[np.bool_] = ndimage.binary_erosion(mask, structure=structure, border_value=0)
+    return mask & ~eroded
 
 
 def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Spacing | None = None
