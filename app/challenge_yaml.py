@@ -55,8 +55,11 @@ class Interface(_Strict):
         return self
 
 
+MAX_TIME_LIMIT_SECONDS = 86_400  # the longest container run a phase may allow (24 h)
+
+
 class Limits(_Strict):
-    time_limit_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    time_limit_seconds: Annotated[int, Field(ge=1, le=MAX_TIME_LIMIT_SECONDS)] = 600
     memory_mb: Annotated[int, Field(ge=16, le=262_144)] = 1024
     cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
     pids: Annotated[int, Field(ge=8, le=32_768)] = 128

@@ -40,6 +40,8 @@ class Settings:
     max_infrastructure_faults: int = 3
     retry_backoff_seconds: int = 10
     reconcile_seconds: int = 15
+    # An upload still being checked or stored after this long was abandoned (its web process died).
+    stale_upload_seconds: int = 3600
     # Labels this installation's containers; housekeeping never touches another installation's (or another
     # test database's) containers on a shared engine. Default: derived from the database URL.
     runner_scope: str = ""
@@ -79,6 +81,7 @@ class Settings:
             max_infrastructure_faults=_get_int(env, "MAX_INFRASTRUCTURE_FAULTS", 3, minimum=1),
             retry_backoff_seconds=_get_int(env, "RETRY_BACKOFF_SECONDS", 10, minimum=0),
             reconcile_seconds=_get_int(env, "RECONCILE_SECONDS", 15, minimum=1),
+            stale_upload_seconds=_get_int(env, "STALE_UPLOAD_SECONDS", 3600, minimum=60),
             runner_scope=_get(env, "RUNNER_SCOPE",
                               "podium-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]),
         )

@@ -1,14 +1,28 @@
-"""Submission state transitions, compare-and-set in the database.
+"""The submission state machine: every change of a submission's state, as one named compare-and-set.
 
-`UPDATE submissions SET state = :new WHERE id = :id AND state = :expected` succeeds for exactly one
-caller, so a job delivered twice, or two workers racing, do no harm.
+Each function here is one transition. It runs
+`UPDATE submissions SET <its own fixed columns> WHERE id = :id AND state IN (:from) [AND lease_owner = :owner]`
+and returns True when it moved the submission, False when the submission was not in a state it starts
+from (another process moved it first: a job delivered twice, two workers racing, a cancel). None of them
+commits: the caller's transaction decides, and should commit at once when other processes must see the
+new state.
+
+    received -> validating -> queued -> running -> scoring -> succeeded
+         \\           \\          \\  ^      \\         \\-> failed (participant's fault, or the platform's
+          \\           \\          \\  \\_______\\_________/        after its retry budget)
+           \\___________\\__________\\__________\\________-> cancelled (participant or organiser)
+
+The lease columns (lease_owner, lease_expires_at) say which attempt holds a running or scoring submission;
+they are written only here.
 """
 
 from __future__ import annotations
 
+import enum
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from app.models import Submission, SubmissionState
@@ -26,32 +40,142 @@ ALLOWED_TRANSITIONS: dict[SubmissionState, frozenset[SubmissionState]] = {
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
 }
+ACTIVE: tuple[SubmissionState, ...] = (S.RUNNING, S.SCORING)
+CANCELLABLE: tuple[SubmissionState, ...] = (S.RECEIVED, S.VALIDATING, S.QUEUED, S.RUNNING, S.SCORING)
+_RELEASE_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt at running a submission ended (the worker logs it; the job returns it)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # final: the participant's fault, or the platform's after its retry budget
+    REQUEUED = "requeued"  # an infrastructure fault; queued again after a backoff
+    SKIPPED = "skipped"  # not queued, not due yet, or taken by another worker
+    STOPPED = "stopped"  # another attempt holds the submission now, or it was cancelled
 
 
 class IllegalTransition(ValueError):
-    pass
+    """A transition the state machine does not have (a programming error, never a race)."""
 
 
-def transition(session: Session, submission_id: int, expected: SubmissionState | tuple[SubmissionState, ...],
-               new: SubmissionState, *, owner: str | None = None, commit: bool = True, **fields: Any) -> bool:
-    """Move a submission from `expected` to `new`; False when it was not in `expected` (someone else won).
-
-    Commits at once (unless commit=False, to join a larger transaction), so that the new state is
-    visible to other processes. With `owner`, the update also requires that attempt to hold the lease.
-    """
-    expected_states = expected if isinstance(expected, tuple) else (expected,)
-    for state in expected_states:
+def _compare_and_set(session: Session, submission_id: int, expected: tuple[SubmissionState, ...],
+                     new: SubmissionState, values: dict[str, Any], *, owner: str | None = None,
+                     conditions: tuple[ColumnElement[bool], ...] = ()) -> bool:
+    for state in expected:
         if new not in ALLOWED_TRANSITIONS[state]:
             raise IllegalTransition(f"a submission cannot go from {state.value} to {new.value}")
-    values: dict[str, Any] = {"state": new, "updated_at": utcnow(), **fields}
+    now = utcnow()
+    row: dict[str, Any] = {"state": new, "updated_at": now, **values}
     if new.is_final:
-        values.setdefault("finished_at", utcnow())
-    conditions = [Submission.id == submission_id, Submission.state.in_(expected_states)]
+        row["finished_at"] = now
+    where = [Submission.id == submission_id, Submission.state.in_(expected), *conditions]
     if owner is not None:  # only the attempt holding the lease may move it on
-        conditions.append(Submission.lease_owner == owner)
+        where.append(Submission.lease_owner == owner)
+    result = session.execute(update(Submission).where(*where).values(**row)
+                             .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+# ---- receiving an upload (web process) ------------------------------------------------------------
+
+def start_validation(session: Session, submission_id: int) -> bool:
+    """received -> validating: the upload is complete and its archive is being checked."""
+    return _compare_and_set(session, submission_id, (S.RECEIVED,), S.VALIDATING, {})
+
+
+def refuse_upload(session: Session, submission_id: int, message: str) -> bool:
+    """validating -> failed: the archive is not a usable image (the participant's fault)."""
+    return _compare_and_set(session, submission_id, (S.VALIDATING,), S.FAILED,
+                            {"failure_message": message, "failure_is_infrastructure": False})
+
+
+def abandon_upload(session: Session, submission_id: int, message: str) -> bool:
+    """received or validating -> failed: the platform could not store the upload (never the participant's)."""
+    return _compare_and_set(session, submission_id, (S.RECEIVED, S.VALIDATING), S.FAILED,
+                            {"failure_message": message, "failure_is_infrastructure": True})
+
+
+def queue_upload(session: Session, submission_id: int, *, upload_key: str, image_config_digest: str,
+                 image_tags: str) -> bool:
+    """validating -> queued: the archive is stored; a worker may run it."""
+    return _compare_and_set(session, submission_id, (S.VALIDATING,), S.QUEUED,
+                            {"upload_key": upload_key, "image_config_digest": image_config_digest,
+                             "image_tags": image_tags[:500]})
+
+
+# ---- an attempt (worker process) ------------------------------------------------------------------
+
+def start_attempt(session: Session, submission_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """queued -> running for the attempt `owner`, with a lease, if it is due (its retry backoff is over)."""
+    now = utcnow()
+    return _compare_and_set(
+        session, submission_id, (S.QUEUED,), S.RUNNING,
+        {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds),
+         "attempts": Submission.attempts + 1},
+        conditions=(or_(Submission.retry_at.is_(None), Submission.retry_at <= now),))
+
+
+def renew_lease(session: Session, submission_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease of the attempt `owner` (no state change); False when it no longer holds it."""
     result = session.execute(
-        update(Submission).where(*conditions).values(**values).execution_options(synchronize_session=False)
-    )
-    if commit:
-        session.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined]
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.lease_owner == owner, Submission.state.in_(ACTIVE))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def holds_lease(session: Session, submission_id: int, *, owner: str) -> bool:
+    """Inside the caller's transaction: whether `owner` still holds the submission (locks the row)."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.lease_owner == owner, Submission.state.in_(ACTIVE))
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def begin_scoring(session: Session, submission_id: int, *, owner: str) -> bool:
+    """running -> scoring: the container ran and its outputs are stored."""
+    return _compare_and_set(session, submission_id, (S.RUNNING,), S.SCORING, {}, owner=owner)
+
+
+def succeed(session: Session, submission_id: int, *, owner: str) -> bool:
+    """scoring -> succeeded: scores are stored (in the same transaction); the lease is released."""
+    return _compare_and_set(session, submission_id, (S.SCORING,), S.SUCCEEDED, dict(_RELEASE_LEASE), owner=owner)
+
+
+def fail(session: Session, submission_id: int, *, owner: str, message: str, infrastructure: bool = False) -> bool:
+    """running or scoring -> failed, final: the participant's fault (or, with infrastructure=True, the
+    organiser's evaluation container's, which never counts against the participant)."""
+    return _compare_and_set(session, submission_id, ACTIVE, S.FAILED,
+                            {"failure_message": message, "failure_is_infrastructure": infrastructure,
+                             **_RELEASE_LEASE}, owner=owner)
+
+
+def requeue_after_fault(session: Session, submission_id: int, *, owner: str | None, faults: int,
+                        retry_at: datetime) -> bool:
+    """running or scoring -> queued after an infrastructure fault, not to be run before retry_at."""
+    return _compare_and_set(session, submission_id, ACTIVE, S.QUEUED,
+                            {"infrastructure_faults": faults, "retry_at": retry_at, **_RELEASE_LEASE}, owner=owner)
+
+
+def fail_after_faults(session: Session, submission_id: int, *, owner: str | None, faults: int, message: str) -> bool:
+    """running or scoring -> failed when the platform's retry budget is spent (never the participant's fault)."""
+    return _compare_and_set(session, submission_id, ACTIVE, S.FAILED,
+                            {"infrastructure_faults": faults, "failure_message": message,
+                             "failure_is_infrastructure": True, **_RELEASE_LEASE}, owner=owner)
+
+
+# ---- people ---------------------------------------------------------------------------------------
+
+def cancel(session: Session, submission_id: int, *, message: str) -> bool:
+    """Any unfinished state -> cancelled. A running attempt loses its lease and stops its container."""
+    return _compare_and_set(session, submission_id, CANCELLABLE, S.CANCELLED,
+                            {"failure_message": message, "failure_is_infrastructure": False, **_RELEASE_LEASE})

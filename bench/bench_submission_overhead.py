@@ -49,7 +49,7 @@ def main() -> None:
     with resources.session() as session:
         apply_challenge(session, resources.store, CHALLENGE)
         _, token = create_user(session, "bench", display_name="bench")
-    runner = DockerRunner.from_env()
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     archive = build_baselines(CHALLENGE, work / "baselines", runner)[0]
     client = create_app(settings).test_client()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import stat
@@ -12,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,13 +38,19 @@ log = logging.getLogger(__name__)
 
 ROLE_LABEL = "podium.role"
 # Which Podium installation a container belongs to, on an engine several of them share (test sessions,
-# staging and production): housekeeping only ever touches containers of its own scope.
+# staging and production): housekeeping only ever touches containers of its own scope. Every runner and every
+# orphan sweep names its scope explicitly; nothing here reads it from the environment.
 SCOPE_LABEL = "podium.scope"
+# The variable app.config.Settings reads the installation's scope from (the runner itself never reads it).
 SCOPE_ENV = "PODIUM_RUNNER_SCOPE"
 SUBMISSION_REPOSITORY = "podium-submission"
 CLIENT_TIMEOUT_SECONDS = 600
 # How long to wait for the engine to stop a killed container and for the output stream to end.
 _KILL_GRACE_SECONDS = 30.0
+# How long to wait, once a container stopped, for the engine's "die" event (it normally takes milliseconds).
+_EVENT_GRACE_SECONDS = 10.0
+_ENGINE_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
+REMOVED_MESSAGE = "the container was removed by something other than Podium during the run"
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _LOADED_ID_RE = re.compile(r"Loaded image ID: (sha256:[0-9a-f]{64})")
 _LOADED_REF_RE = re.compile(r"Loaded image: (\S+)")
@@ -76,6 +84,9 @@ class RunResult:
     not start at all because of its image (missing or non-executable entrypoint, no command).
     output_limit says which limit of /output the container hit ("16 MiB in /output"); then nothing was
     collected.
+    killed_externally: something other than this runner killed, stopped or restarted the container while it
+    ran (another installation's housekeeping, an operator's `docker kill`): an infrastructure fault, never
+    the participant's; exit_code is then whatever the engine recorded (137 for SIGKILL).
     """
 
     exit_code: int | None
@@ -91,11 +102,17 @@ class RunResult:
     memory_limit_bytes: int = 0
     start_error: str | None = None
     output_limit: str | None = None
+    killed_externally: bool = False
 
     @property
     def succeeded(self) -> bool:
         return (self.exit_code == 0 and not self.timed_out and not self.oom_killed and not self.start_error
-                and not self.output_limit)
+                and not self.output_limit and not self.killed_externally)
+
+    @property
+    def is_infrastructure_fault(self) -> bool:
+        """The run failed because of the platform, not the participant's image: retry it, never blame them."""
+        return self.killed_externally
 
     def last_stderr_line(self) -> str | None:
         for raw in reversed(self.stderr.splitlines()):
@@ -108,6 +125,8 @@ class RunResult:
         """A message the participant can act on, or None when the run succeeded."""
         if self.succeeded:
             return None
+        if self.killed_externally:
+            return "the container was stopped by something other than Podium (not a fault of the submission)"
         if self.start_error:
             return f"the container could not start: {self.start_error}"
         if self.timed_out:
@@ -186,29 +205,75 @@ class _OutputReader(threading.Thread):
         return b"".join(self._stderr)
 
 
+class _EventWatch(threading.Thread):
+    """Follows the engine's events for one container from its creation on, to tell who stopped it.
+
+    The engine logs a "kill" event whenever anyone kills, stops, restarts or force-removes a running container
+    (while it holds the container's lock, so before the container counts as stopped), and "die" once the
+    container has stopped. Events are ordered: once "die" is in, every kill that ended the run is too. The
+    stream starts at the container's creation time (engine clock), so nothing between subscribing and starting
+    the container is missed, and it is live, so no event can have dropped out of the engine's short buffer.
+    """
+
+    def __init__(self, client: docker.DockerClient, container: Container, until_after_seconds: float) -> None:
+        super().__init__(name="podium-container-events", daemon=True)
+        since = _engine_seconds(container.attrs.get("Created"))
+        # until: the stream ends by itself even if it cannot be closed (SSH) and the container is never removed.
+        until = None if since is None else since + math.ceil(until_after_seconds)
+        self._stream = client.events(since=since, until=until,
+                                     filters={"container": container.id, "type": "container"}, decode=True)
+        self.actions: list[str] = []
+        self.died = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for event in self._stream:
+                action = str(event.get("Action") or event.get("status") or "")
+                self.actions.append(action)
+                if action in ("die", "destroy"):
+                    self.died.set()
+                if action == "destroy":
+                    break
+        except BaseException as exc:  # reported to the caller through self.error, never lost
+            self.error = exc
+        finally:
+            _close_quietly(self._stream)
+
+    def close(self) -> None:
+        _close_quietly(self._stream)
+        self.join(5.0)
+
+    @property
+    def saw_kill(self) -> bool:
+        return "kill" in self.actions
+
+
 class DockerRunner:
     """Loads participants' images and runs them in the sandbox. The only code that talks to Docker."""
 
-    def __init__(self, client: docker.DockerClient, output_area: OutputAreaMode = "auto",
-                 scope: str | None = None) -> None:
+    def __init__(self, client: docker.DockerClient, output_area: OutputAreaMode = "auto", *,
+                 scope: str) -> None:
         """output_area: how /output is provided (see runners/output_area.py). "tmpfs": a private tmpfs of
         policy.output_bytes per run, mounted by this process (needs root, and the engine in the same mount
         namespace); "bind": the caller's folder itself, capped only after the run; "auto": tmpfs when this
         process runs as root, otherwise bind (with a warning).
-        scope: labels this runner's containers (podium.scope) and limits cleanup() to them; by default the
-        PODIUM_RUNNER_SCOPE environment variable, or none (then cleanup() leaves scoped containers alone).
+        scope: required, a non-empty string naming this installation on the engine: it labels this runner's
+        containers (podium.scope) and limits cleanup() to them. There is no default: a runner without one
+        could clean up another installation's running containers on a shared engine.
         """
         if output_area not in ("auto", "tmpfs", "bind"):
             raise ValueError(f"output_area must be 'auto', 'tmpfs' or 'bind', got {output_area!r}")
         self.client = client
         self.output_area = output_area
-        self.scope = scope if scope is not None else current_scope()
+        self.scope = check_scope(scope)
         self._warned_bind = False
 
     @classmethod
-    def from_env(cls, base_url: str | None = None, output_area: OutputAreaMode = "auto",
-                 scope: str | None = None) -> DockerRunner:
+    def from_env(cls, base_url: str | None = None, output_area: OutputAreaMode = "auto", *,
+                 scope: str) -> DockerRunner:
         """A runner on the engine DOCKER_HOST points at (or base_url), with a generous client timeout."""
+        check_scope(scope)  # before connecting: a missing scope is the caller's bug, not the engine's fault
         try:
             if base_url:
                 client = docker.DockerClient(base_url=base_url, timeout=CLIENT_TIMEOUT_SECONDS)
@@ -216,7 +281,7 @@ class DockerRunner:
                 client = docker.from_env(timeout=CLIENT_TIMEOUT_SECONDS)
         except docker.errors.DockerException as exc:
             raise RunnerError(f"cannot reach the Docker engine: {exc}") from exc
-        return cls(client, output_area, scope)
+        return cls(client, output_area, scope=scope)
 
     # ---- images -------------------------------------------------------------------------------
 
@@ -343,8 +408,10 @@ class DockerRunner:
         copied as links, never followed), or stays empty when that exceeded policy.output_bytes (then
         RunResult.output_limit says so). Waits until the container exits or policy.wall_time_seconds pass
         (then kills it), and always removes the container and the /output area, also on errors and
-        KeyboardInterrupt. Raises RunnerError on engine or host faults. A participant's failure (non-zero
-        exit, timeout, memory, output limit, unstartable image) is a RunResult.
+        KeyboardInterrupt. Raises RunnerError on engine or host faults, and when something other than this
+        runner removed the container mid-run. A participant's failure (non-zero exit, timeout, memory, output
+        limit, unstartable image) is a RunResult; so is a run that something other than this runner killed or
+        stopped (RunResult.killed_externally, an infrastructure fault: see is_infrastructure_fault).
         """
         input_dir = Path(input_dir).resolve()
         output_dir = Path(output_dir).resolve()
@@ -397,7 +464,7 @@ class DockerRunner:
         create_kwargs.update(
             command=command,
             name=name,
-            labels={ROLE_LABEL: "algorithm", **(labels or {}), **({SCOPE_LABEL: self.scope} if self.scope else {})},
+            labels={ROLE_LABEL: "algorithm", **(labels or {}), SCOPE_LABEL: self.scope},
             mounts=[
                 Mount(target="/input", source=str(input_dir), type="bind", read_only=True,
                       propagation="rprivate"),
@@ -423,6 +490,17 @@ class DockerRunner:
                 self._remove_container(container)
 
     def _start_and_wait(self, container: Container, policy: SandboxPolicy) -> RunResult:
+        # Subscribe to the container's events before it starts: they tell a kill this runner did not order.
+        watch = _EventWatch(self.client, container, policy.wall_time_seconds + 3 * _KILL_GRACE_SECONDS + 60)
+        watch.start()
+        try:
+            return self._watched_run(container, policy, watch)
+        except docker.errors.NotFound as exc:  # inspect, wait or start of a container someone else removed
+            raise RunnerError(REMOVED_MESSAGE) from exc
+        finally:
+            watch.close()
+
+    def _watched_run(self, container: Container, policy: SandboxPolicy, watch: _EventWatch) -> RunResult:
         # Attach before start so that no output is missed; the stream ends when the container stops.
         stream = container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True)
         reader = _OutputReader(stream, policy.log_bytes)
@@ -440,7 +518,7 @@ class DockerRunner:
             status = self._wait(container, deadline)
             if status is None:
                 timed_out = True
-                self._kill(container)
+                self._kill(container)  # the only kill this runner ever orders
                 status = self._wait(container, time.monotonic() + _KILL_GRACE_SECONDS)
             wall = time.monotonic() - started
             reader.join(_KILL_GRACE_SECONDS)
@@ -450,11 +528,25 @@ class DockerRunner:
             log.warning("container %s: output stream did not end; output may be incomplete", container.id)
         elif reader.error is not None:
             log.warning("container %s: reading output failed: %r", container.id, reader.error)
+        events_complete = timed_out or watch.died.wait(_EVENT_GRACE_SECONDS)
         container.reload()
         state = container.attrs.get("State", {})
+        if container.status in ("removing", "dead") or "destroy" in watch.actions:
+            raise RunnerError(REMOVED_MESSAGE)
         exit_code = state.get("ExitCode")
         if exit_code is None and status is not None:
             exit_code = status.get("StatusCode")
+        # After a timeout the runner killed the container itself: that run is the participant's time limit.
+        killed_externally = not timed_out and watch.saw_kill
+        if not killed_externally and not events_complete:
+            log.warning("container %s: the engine's events ended without its death (%r); cannot tell who "
+                        "stopped it", container.id, watch.error)
+            if exit_code != 0 and not state.get("OOMKilled"):  # perhaps killed from outside: never guess
+                raise RunnerError("could not tell whether something other than Podium stopped the container "
+                                  f"(it exited with code {exit_code}): the engine's event stream failed")
+        if killed_externally:
+            log.warning("container %s was killed by something other than Podium (events: %s)", container.id,
+                        ", ".join(watch.actions))
         return RunResult(
             exit_code=exit_code,
             timed_out=timed_out,
@@ -467,6 +559,7 @@ class DockerRunner:
             image_id=container.attrs.get("Image", ""),
             wall_time_limit_seconds=policy.wall_time_seconds,
             memory_limit_bytes=policy.memory_bytes,
+            killed_externally=killed_externally,
         )
 
     def _wait(self, container: Container, deadline: float) -> Mapping[str, Any] | None:
@@ -521,7 +614,7 @@ class DockerRunner:
         return how many."""
         if not label_selector:
             raise ValueError("cleanup needs at least one label, or it would remove every container")
-        labels = [f"{key}={value}" for key, value in label_selector.items()]
+        labels = [f"{key}={value}" for key, value in label_selector.items()] + [f"{SCOPE_LABEL}={self.scope}"]
         filters: dict[str, str | list[str] | bool] = {"label": labels}
         removed = 0
         try:
@@ -541,13 +634,24 @@ class DockerRunner:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def current_scope() -> str | None:
-    """The scope named by PODIUM_RUNNER_SCOPE, or None."""
-    return os.environ.get(SCOPE_ENV, "").strip() or None
+def _engine_seconds(text: object) -> int | None:
+    """Whole seconds since the epoch (rounded down) of a timestamp the engine reported, or None."""
+    match = _ENGINE_TIME_RE.fullmatch(str(text or ""))
+    if match is None:
+        return None
+    offset = "+00:00" if match.group(2) == "Z" else match.group(2)
+    return math.floor(datetime.fromisoformat(match.group(1) + offset).timestamp())
 
 
-def in_scope(labels: dict[str, str] | None, scope: str | None) -> bool:
-    """Whether a container with these labels belongs to scope (None: only containers without a scope)."""
+def check_scope(scope: object) -> str:
+    """scope itself when it is a usable runner scope (a non-empty string); ValueError otherwise."""
+    if not isinstance(scope, str) or not scope.strip():
+        raise ValueError(f"a runner scope must be a non-empty string, got {scope!r}")
+    return scope
+
+
+def in_scope(labels: dict[str, str] | None, scope: str) -> bool:
+    """Whether a container with these labels belongs to scope."""
     return (labels or {}).get(SCOPE_LABEL) == scope
 
 

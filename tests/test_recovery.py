@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from app import transitions
 from app.models import Challenge, Phase, Submission, SubmissionState
 from app.models._types import utcnow
 from app.pipeline.leases import acquire, renew
@@ -14,7 +15,6 @@ from app.pipeline.recovery import after_infrastructure_fault, reconcile
 from app.resources import Resources
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
 from app.tasks.worker import queued_job_count
-from app.transitions import transition
 from app.usecases.submissions import submissions_counted_today
 from app.usecases.users import create_user
 
@@ -82,8 +82,8 @@ def test_a_zombie_attempt_cannot_write_after_its_lease_moved_on(resources: Resou
     assert acquire(resources, sid, "successor")
     assert not renew(resources, sid, "zombie")
     with resources.session() as session:
-        assert not transition(session, sid, S.RUNNING, S.SCORING, owner="zombie")
-        assert transition(session, sid, S.RUNNING, S.SCORING, owner="successor")
+        assert not transitions.begin_scoring(session, sid, owner="zombie")
+        assert transitions.begin_scoring(session, sid, owner="successor")
 
 
 def test_the_reconciler_enqueues_due_submissions_that_no_job_carries(resources: Resources) -> None:
@@ -115,3 +115,35 @@ def test_a_heartbeat_keeps_a_lease_alive(resources: Resources) -> None:
         report = reconcile(resources, enqueue=lambda _: None, job_pending=lambda _: True)
     assert report.expired == []
     assert _state(resources, sid).state == S.RUNNING
+
+
+def _upload_in_state(resources: Resources, state: SubmissionState, age_seconds: int, username: str) -> int:
+    with resources.session() as session:
+        user, _ = create_user(session, username)
+        phase = session.query(Phase).one_or_none()
+        if phase is None:
+            challenge = Challenge(slug="c", title="C")
+            phase = Phase(challenge=challenge, slug="p", title="P", ranking_metric="auroc")
+            session.add_all([challenge, phase])
+            session.flush()
+        submission = Submission(phase_id=phase.id, user_id=user.id, state=state)
+        session.add(submission)
+        session.flush()
+        session.execute(update(Submission).where(Submission.id == submission.id)
+                        .values(updated_at=utcnow() - timedelta(seconds=age_seconds)))
+        return submission.id
+
+
+def test_stale_uploads_are_failed_as_the_platforms_fault_and_fresh_ones_left_alone(resources: Resources) -> None:
+    """Defect: a storage error (or a dead web process) while receiving an upload left it `validating` forever."""
+    stale = resources.settings.stale_upload_seconds + 5
+    stuck_validating = _upload_in_state(resources, S.VALIDATING, stale, "vera")
+    stuck_received = _upload_in_state(resources, S.RECEIVED, stale, "rita")
+    fresh = _upload_in_state(resources, S.VALIDATING, 5, "fred")
+    report = reconcile(resources, enqueue=lambda _: None, job_pending=lambda _: True)
+    assert sorted(report.abandoned_uploads) == sorted([stuck_validating, stuck_received])
+    for sid in (stuck_validating, stuck_received):
+        submission = _state(resources, sid)
+        assert submission.state == S.FAILED and submission.failure_is_infrastructure
+        assert "not your fault" in (submission.failure_message or "")
+    assert _state(resources, fresh).state == S.VALIDATING

@@ -8,23 +8,27 @@ import yaml
 from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import select
 
-from app.errors import ServiceError
+from app.errors import ServiceError, TooLarge
 from app.extensions import db_session, podium
 from app.models import Challenge, User
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard, phase_metrics
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
-from app.usecases.exports import export_zip, long_table_csv, require_organiser
+from app.storage import keys
+from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
+from app.usecases.roles import require_organiser
 from app.usecases.submissions import (
     SubmissionRefused,
+    cancel_submission,
+    check_can_submit,
     get_submission,
     list_submissions,
     receive_container_submission,
     upload_tmp_dir,
 )
-from app.usecases.uploads import spool_upload
+from app.usecases.uploads import spool_upload, upload_too_large_message
 from app.usecases.users import user_for_token
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -105,22 +109,30 @@ def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 @api.put("/challenges/<slug>/phases/<phase_slug>/readers")
 def upload_readers(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     """Organisers: human readers' scores (CSV case_id, reader, score) to compare the algorithms with."""
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_READER_FILE_BYTES:
-        raise ServiceError("the readers file is larger than 50 MiB")
     try:
         positive_at = float(request.args.get("positive_at", "1"))
     except ValueError:
         raise ServiceError("positive_at must be a number: a reader's call is positive when score >= it") from None
     with db_session() as session:
+        # Who is asking, and may they, before a byte of the body is read.
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
-        require_organiser(user, phase)
+        require_organiser(user, phase, to="upload readers' scores")
+        _refuse_if_longer_than(MAX_READER_FILE_BYTES, "the readers file is larger than 50 MiB")
+        raw = request.stream.read(MAX_READER_FILE_BYTES + 1)
+        if len(raw) > MAX_READER_FILE_BYTES:
+            raise TooLarge("the readers file is larger than 50 MiB")
         count = set_readers(session, podium().resources.store, phase, raw.decode("utf-8", "replace"), positive_at)
         phase_id = phase.id
     if podium().enqueue_analysis is not None:
         podium().enqueue_analysis(phase_id)
     return jsonify({"readers": count, "positive_at": positive_at}), 200
+
+
+def _refuse_if_longer_than(limit: int, message: str) -> None:
+    """Refuse a request whose declared length is over the limit, before reading its body."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(message)
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/cases.csv")
@@ -150,8 +162,12 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     context = podium()
     settings = context.resources.settings
     with db_session() as session:
+        # Every check that can refuse the upload runs before its body is read (up to 4 GiB).
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
+        check_can_submit(session, phase, user)
+        max_bytes = phase.max_upload_mb * 1024**2
+        _refuse_if_longer_than(max_bytes + 1024**2, upload_too_large_message(max_bytes))
         if request.mimetype == "multipart/form-data":
             file = request.files.get("image")
             if file is None:
@@ -159,14 +175,14 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
             stream, comment = file.stream, request.form.get("comment", "")
         else:
             stream, comment = request.stream, request.args.get("comment", "")
-        upload = spool_upload(stream, max_bytes=phase.max_upload_mb * 1024**2,
-                              tmp_dir=upload_tmp_dir(settings.data_dir))
+        upload = spool_upload(stream, max_bytes=max_bytes, tmp_dir=upload_tmp_dir(settings.data_dir))
         try:
-            submission = receive_container_submission(session, context.resources.store, context.enqueue,
-                                                      phase=phase, user=user, upload=upload, comment=comment)
+            receipt = receive_container_submission(session, context.resources.store, context.enqueue,
+                                                   phase=phase, user=user, upload=upload, comment=comment)
         finally:
             upload.discard()
-        return jsonify(submission_summary(session, submission)), 201
+        # 202: stored and safe, but the queue was unavailable; it will be queued without another upload.
+        return jsonify(submission_summary(session, receipt.submission)), 201 if receipt.job_queued else 202
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/submissions")
@@ -184,6 +200,15 @@ def submission(submission_id: int):  # type: ignore[no-untyped-def]
         return jsonify(submission_summary(session, get_submission(session, submission_id, user)))
 
 
+@api.post("/submissions/<int:submission_id>/cancel")
+def cancel(submission_id: int):  # type: ignore[no-untyped-def]
+    """Cancel an unfinished submission: your own, or (organisers) any of the challenge's."""
+    with db_session() as session:
+        user = _current_user(session)
+        cancelled = cancel_submission(session, submission_id, user)
+        return jsonify(submission_summary(session, cancelled)), 200
+
+
 @api.get("/submissions/<int:submission_id>/logs/<stream_name>")
 def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-untyped-def]
     if stream_name not in ("stdout", "stderr"):
@@ -191,7 +216,7 @@ def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-unt
     with db_session() as session:
         user = _current_user(session)
         found = get_submission(session, submission_id, user)
-        key = f"submissions/{found.id}/logs/{stream_name}.txt"
+        key = keys.submission_log(found.id, "stdout" if stream_name == "stdout" else "stderr")
     store = podium().resources.store
     if not store.exists(key):
         return jsonify({"error": "no log yet; the container has not run"}), 404

@@ -197,7 +197,7 @@ def baselines(challenge_path: Path, out_dir: Path | None) -> None:
     from runners.docker_runner import DockerRunner
 
     settings = _settings()
-    runner = DockerRunner.from_env(settings.docker_base_url)
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     for built in build_baselines(challenge_path, out_dir or settings.data_dir / "baselines", runner):
         click.echo(f"{built.name}: {built.archive} ({built.bytes / 1024**2:.1f} MiB)")
 
@@ -244,6 +244,21 @@ def submit(archive: Path, challenge_slug: str, phase_slug: str, url: str | None,
         raise click.ClickException(str(exc)) from None
     if submission["state"] == "failed":
         sys.exit(1)
+
+
+@main.command()
+@click.argument("submission_id", type=int)
+@click.option("--url", default=None, help="Podium site (default: PODIUM_PUBLIC_URL).")
+@click.option("--token", envvar="PODIUM_TOKEN", required=True, help="API token (or PODIUM_TOKEN).")
+def cancel(submission_id: int, url: str | None, token: str) -> None:
+    """Cancel an unfinished submission (yours, or, for organisers, any of the challenge's)."""
+    from app.cli.client import PodiumClient, PodiumClientError
+
+    try:
+        submission = PodiumClient(url or _settings().public_url, token).cancel(submission_id)
+    except PodiumClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"submission {submission['id']}: {submission['state']}")
 
 
 @main.command()

@@ -34,6 +34,10 @@ class PodiumClient:
         return self._json(self.session.get(f"{self.base_url}/api/v1/submissions/{submission_id}",
                                            timeout=self.timeout))
 
+    def cancel(self, submission_id: int) -> dict[str, Any]:
+        return self._json(self.session.post(f"{self.base_url}/api/v1/submissions/{submission_id}/cancel",
+                                            timeout=self.timeout))
+
     def leaderboard(self, challenge: str, phase: str) -> dict[str, Any]:
         return self._json(self.session.get(
             f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/leaderboard", timeout=self.timeout))
@@ -62,4 +66,6 @@ class PodiumClient:
             body = {"error": response.text[:500]}
         if response.status_code >= 400:
             raise PodiumClientError(f"HTTP {response.status_code}: {body.get('error', body)}")
+        if not isinstance(body, dict):
+            raise PodiumClientError(f"HTTP {response.status_code}: expected a JSON object, got {str(body)[:200]}")
         return body

@@ -35,7 +35,7 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
     started = time.monotonic()
     upgrade(settings.database_url)
     resources = Resources(settings)
-    runner = DockerRunner.from_env(settings.docker_base_url)
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     challenge_paths = [challenge_path] + ([MULTISITE] if MULTISITE.is_dir() and challenge_path != MULTISITE else [])
     plans = []
     for path in challenge_paths:

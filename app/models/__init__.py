@@ -1,8 +1,8 @@
 """The ORM model, one module per aggregate. Import from here."""
 
 from app.db import Base
-from app.models.challenge import Case, Challenge, Phase, PhaseAnalysis, TestSet
-from app.models.run import CaseOutcome, EvaluationRun, Score
+from app.models.challenge import Case, Challenge, MissingCasePolicy, Phase, PhaseAnalysis, TestSet
+from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.submission import Submission, SubmissionState
 from app.models.user import User
 
@@ -10,11 +10,14 @@ __all__ = [
     "Base",
     "Case",
     "CaseOutcome",
+    "CaseStatus",
     "Challenge",
     "EvaluationRun",
+    "MissingCasePolicy",
     "Phase",
     "PhaseAnalysis",
     "Score",
+    "ScoreSubset",
     "Submission",
     "SubmissionState",
     "TestSet",

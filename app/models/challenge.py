@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
 from app.models._types import UTCDateTime, utcnow
+
+
+class MissingCasePolicy(enum.StrEnum):
+    """What a missing or invalid output does to a submission (see docs/scoring.md)."""
+
+    FAIL = "fail"  # the submission fails, with a per-case message
+    WORST = "worst"  # the case gets the worst value of the output's range
+    EXCLUDE = "exclude"  # the case is left out of the scores, and the participant is told
 
 
 class Challenge(Base):
@@ -64,7 +73,7 @@ class Phase(Base):
     # Metadata column splitting the test set into "public" and "private" cases (Kaggle style), or None.
     split_column: Mapped[str | None] = mapped_column(String(100))
     # Cases without a valid output: "fail" the submission, score them "worst", or "exclude" them.
-    missing_cases: Mapped[str] = mapped_column(String(10), default="fail")
+    missing_cases: Mapped[str] = mapped_column(String(10), default="fail")  # a MissingCasePolicy
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")

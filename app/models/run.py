@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +9,22 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
 from app.models._types import UTCDateTime, utcnow
+
+
+class CaseStatus(enum.StrEnum):
+    """What a run produced for one case."""
+
+    VALID = "valid"
+    MISSING = "missing"  # no output file for the case
+    INVALID = "invalid"  # an output that does not fit its interface
+
+
+class ScoreSubset(enum.StrEnum):
+    """Which cases a score covers: all, or one part of a public/private split (see docs/scoring.md)."""
+
+    ALL = "all"
+    PUBLIC = "public"
+    PRIVATE = "private"
 
 
 class EvaluationRun(Base):
@@ -51,7 +68,7 @@ class CaseOutcome(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20))  # "valid" | "missing" | "invalid"
+    status: Mapped[str] = mapped_column(String(20))  # a CaseStatus
     message: Mapped[str] = mapped_column(Text, default="")
     prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
@@ -69,7 +86,7 @@ class Score(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
     metric: Mapped[str] = mapped_column(String(100))
-    # "all" cases, or the "public" / "private" part of a split test set (revealed when the phase closes).
+    # A ScoreSubset: all cases, or the public / private part of a split test set (private revealed at close).
     subset: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
     value: Mapped[float | None] = mapped_column(Float)
     ci_low: Mapped[float | None] = mapped_column(Float)

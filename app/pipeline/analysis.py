@@ -22,8 +22,10 @@ from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
 from app.pipeline.staging import stage_ground_truth
+from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard, visible_subset
 from app.resources import Resources
+from app.storage import keys as storage_keys
 from evaluation.base import MetricInput
 from evaluation.breakdown import breakdown
 from evaluation.operating_points import operating_points
@@ -55,8 +57,8 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                 .order_by(PhaseAnalysis.id.desc()).limit(1))
         covered = sorted(e.submission_id for e in entries)
         if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
-                and latest.document.get("subset", "all") == visible_subset(phase)
-                and latest.document.get("settings") == (phase.analysis or {})):
+                and document_of(latest).subset == visible_subset(phase)
+                and document_of(latest).settings == (phase.analysis or {})):
             return None
         # A split test set is analysed on the part viewers see now: public while open, private after.
         subset = visible_subset(phase)
@@ -77,6 +79,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources)
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
+    document = AnalysisDocument.model_validate(document).model_dump(mode="json")  # the shape readers rely on
     figures = _figures(resources, phase_id, document)
     with resources.session() as session:
         analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,
@@ -198,20 +201,21 @@ def _roc_points(scores: np.ndarray, targets: np.ndarray) -> dict[str, list[float
 
 
 def _figures(resources: Resources, phase_id: int, document: dict[str, Any]) -> dict[str, str]:
+    report = AnalysisDocument.model_validate(document)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     figures: dict[str, bytes] = {}
-    if document.get("curves"):
-        figures["roc.svg"] = roc_plot(document["curves"], "ROC, all cases", document.get("reader_points"))
-    for site, curves in (document.get("site_curves") or {}).items():
+    if report.curves:
+        figures["roc.svg"] = roc_plot(report.curves, "ROC, all cases", report.reader_points)
+    for site, curves in (report.site_curves or {}).items():
         figures[f"roc-{site}.svg"] = roc_plot(curves, f"ROC, {site}", None)
-    for column, per_entry in document.get("breakdowns", {}).items():
+    for column, per_entry in report.breakdowns.items():
         figures[f"forest-{column}.svg"] = forest_plot(per_entry, column)
-    ranking = next(iter(document.get("rankings", {}).values()), None)
+    ranking = next(iter(report.rankings.values()), None)
     if ranking:
         figures["ranks.svg"] = rank_plot(ranking)
-    keys = {}
+    stored = {}
     for name, svg in figures.items():
-        key = f"analyses/phase-{phase_id}/{stamp}/{name}"
+        key = storage_keys.analysis_figure(phase_id, stamp, name)
         resources.store.put_bytes(key, svg)
-        keys[name] = key
-    return keys
+        stored[name] = key
+    return stored

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.storage import ArtifactStore
-from runners.docker_runner import DockerRunner, ImageLoadError
+from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError
 from runners.outputs import collect_outputs, read_output_bytes
 from runners.sandbox import SandboxPolicy
 
@@ -67,6 +67,8 @@ def run_evaluator(store: ArtifactStore, runner: DockerRunner, *, evaluator: dict
                             labels={"podium.submission": str(submission_id), "podium.kind": "evaluator"})
     finally:
         runner.release_image(label)
+    if result.is_infrastructure_fault:  # stopped from outside: retried, nobody's fault
+        raise RunnerError(result.failure_message() or "the evaluation container was stopped from outside")
     if not result.succeeded:
         raise EvaluatorFailed(f"the evaluation container failed: {result.failure_message()}")
     listing = collect_outputs(output_dir, MAX_METRICS_BYTES)

@@ -2,60 +2,46 @@
 
 A worker that dies (kill -9, lost machine) stops renewing; the reconciler sees the lease expire and
 queues the submission again. Every write of an attempt checks that it still holds the lease, so a
-zombie attempt can never overwrite the results of the attempt that replaced it.
+zombie attempt can never overwrite the results of the attempt that replaced it. When the lease is lost
+while the attempt runs (the submission was cancelled, or the lease expired and moved on), the heartbeat
+calls `on_lost`, which stops the attempt's container.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import or_, update
-
-from app.models import Submission, SubmissionState
-from app.models._types import utcnow
+from app import transitions
 from app.resources import Resources
 
 log = logging.getLogger(__name__)
-S = SubmissionState
 
 
 def acquire(resources: Resources, submission_id: int, owner: str) -> bool:
-    """QUEUED → RUNNING for this attempt, if it is due (not waiting for a retry backoff)."""
-    now = utcnow()
+    """queued -> running for this attempt, if it is due (not waiting for a retry backoff)."""
     with resources.session() as session:
-        result = session.execute(
-            update(Submission)
-            .where(Submission.id == submission_id, Submission.state == S.QUEUED,
-                   or_(Submission.retry_at.is_(None), Submission.retry_at <= now))
-            .values(state=S.RUNNING, lease_owner=owner, updated_at=now, attempts=Submission.attempts + 1,
-                    lease_expires_at=now + timedelta(seconds=resources.settings.lease_seconds))
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return transitions.start_attempt(session, submission_id, owner=owner,
+                                         lease_seconds=resources.settings.lease_seconds)
 
 
 def renew(resources: Resources, submission_id: int, owner: str) -> bool:
     with resources.session() as session:
-        result = session.execute(
-            update(Submission)
-            .where(Submission.id == submission_id, Submission.lease_owner == owner,
-                   Submission.state.in_((S.RUNNING, S.SCORING)))
-            .values(lease_expires_at=utcnow() + timedelta(seconds=resources.settings.lease_seconds))
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return transitions.renew_lease(session, submission_id, owner=owner,
+                                       lease_seconds=resources.settings.lease_seconds)
 
 
 class Heartbeat:
     """Renews a lease every third of its length in a background thread while the block runs."""
 
-    def __init__(self, resources: Resources, submission_id: int, owner: str) -> None:
+    def __init__(self, resources: Resources, submission_id: int, owner: str,
+                 on_lost: Callable[[], None] | None = None) -> None:
         self.resources = resources
         self.submission_id = submission_id
         self.owner = owner
+        self.on_lost = on_lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{submission_id}", daemon=True)
         self.lost = False
@@ -73,9 +59,17 @@ class Heartbeat:
         interval = max(0.5, self.resources.settings.lease_seconds / 3)
         while not self._stop.wait(interval):
             try:
-                if not renew(self.resources, self.submission_id, self.owner):
-                    # Either the attempt has just finished, or another attempt took over.
-                    self.lost = True
-                    return
+                held = renew(self.resources, self.submission_id, self.owner)
             except Exception:  # noqa: BLE001 - the database may be briefly down; try again next beat
                 log.warning("submission %s: could not renew the lease", self.submission_id, exc_info=True)
+                continue
+            if not held:
+                # The attempt has just finished, was cancelled, or another attempt took over.
+                self.lost = True
+                if self.on_lost is not None and not self._stop.is_set():
+                    try:
+                        self.on_lost()
+                    except Exception:  # noqa: BLE001 - the attempt's own lease checks still stop it
+                        log.warning("submission %s: could not stop its container", self.submission_id,
+                                    exc_info=True)
+                return

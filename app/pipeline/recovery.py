@@ -18,13 +18,16 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
+from app import transitions
 from app.models import Submission, SubmissionState
 from app.models._types import utcnow
 from app.resources import Resources
-from app.transitions import transition
 
 log = logging.getLogger(__name__)
 S = SubmissionState
+LEASE_MOVED_ON = "skipped: the lease moved on"
+STALE_UPLOAD_MESSAGE = ("the platform stopped while checking or storing this upload; this is not your fault and "
+                        "does not count against your submission limit: please upload it again")
 INFRASTRUCTURE_MESSAGE = ("the platform failed while evaluating this submission ({reason}); this is not "
                           "your fault and does not count against your submission limit")
 
@@ -35,22 +38,20 @@ def after_infrastructure_fault(resources: Resources, submission_id: int, *, owne
     settings = resources.settings
     with resources.session() as session:
         submission = session.get(Submission, submission_id)
-        if submission is None or submission.state not in (S.RUNNING, S.SCORING):
+        if submission is None or submission.state not in transitions.ACTIVE:
             return "nothing to do"
         faults = submission.infrastructure_faults + 1
-        release = {"lease_owner": None, "lease_expires_at": None, "infrastructure_faults": faults}
         if not retry or faults >= settings.max_infrastructure_faults:
-            done = transition(session, submission_id, (S.RUNNING, S.SCORING), S.FAILED, owner=owner,
-                              failure_message=INFRASTRUCTURE_MESSAGE.format(reason=reason),
-                              failure_is_infrastructure=True, **release)
+            done = transitions.fail_after_faults(session, submission_id, owner=owner, faults=faults,
+                                                 message=INFRASTRUCTURE_MESSAGE.format(reason=reason))
             log.error("submission %s: failed after %s infrastructure fault(s): %s", submission_id, faults, reason)
-            return "failed" if done else "skipped: the lease moved on"
+            return "failed" if done else LEASE_MOVED_ON
         delay = settings.retry_backoff_seconds * 2 ** (faults - 1)
-        done = transition(session, submission_id, (S.RUNNING, S.SCORING), S.QUEUED, owner=owner,
-                          retry_at=utcnow() + timedelta(seconds=delay), **release)
+        done = transitions.requeue_after_fault(session, submission_id, owner=owner, faults=faults,
+                                               retry_at=utcnow() + timedelta(seconds=delay))
         log.warning("submission %s: infrastructure fault %s (%s); retry in %s s", submission_id, faults, reason,
                     delay)
-        return f"requeued: retry in {delay} s" if done else "skipped: the lease moved on"
+        return f"requeued: retry in {delay} s" if done else LEASE_MOVED_ON
 
 
 @dataclass
@@ -58,6 +59,7 @@ class ReconcileReport:
     expired: list[int] = field(default_factory=list)
     enqueued: list[int] = field(default_factory=list)
     orphans_removed: list[int] = field(default_factory=list)
+    abandoned_uploads: list[int] = field(default_factory=list)
 
 
 def reconcile(resources: Resources, *, enqueue: Callable[[int], None], job_pending: Callable[[int], bool],
@@ -72,8 +74,10 @@ def reconcile(resources: Resources, *, enqueue: Callable[[int], None], job_pendi
     for submission_id, owner in expired:
         outcome = after_infrastructure_fault(resources, submission_id, owner=owner,
                                              reason="the worker running it stopped responding")
-        if outcome != "skipped: the lease moved on":
+        if outcome != LEASE_MOVED_ON:
             report.expired.append(submission_id)
+
+    report.abandoned_uploads = reap_stale_uploads(resources)
 
     if remove_orphans is not None:
         report.orphans_removed = remove_orphans(lambda sid: holds_live_lease(resources, sid))
@@ -88,9 +92,9 @@ def reconcile(resources: Resources, *, enqueue: Callable[[int], None], job_pendi
         if not job_pending(submission_id):
             enqueue(submission_id)
             report.enqueued.append(submission_id)
-    if report.expired or report.enqueued or report.orphans_removed:
-        log.info("reconciler: expired %s, enqueued %s, orphaned containers removed for %s",
-                 report.expired, report.enqueued, report.orphans_removed)
+    if report.expired or report.enqueued or report.orphans_removed or report.abandoned_uploads:
+        log.info("reconciler: expired %s, enqueued %s, orphaned containers removed for %s, stale uploads "
+                 "failed %s", report.expired, report.enqueued, report.orphans_removed, report.abandoned_uploads)
     return report
 
 
@@ -99,3 +103,21 @@ def holds_live_lease(resources: Resources, submission_id: int) -> bool:
         submission = session.get(Submission, submission_id)
         return (submission is not None and submission.state in (S.RUNNING, S.SCORING)
                 and submission.lease_expires_at is not None and submission.lease_expires_at > utcnow())
+
+
+def reap_stale_uploads(resources: Resources) -> list[int]:
+    """Fail uploads whose web process died (or lost storage) while validating or storing them.
+
+    A submission stays `received` or `validating` only for as long as its archive is checked and stored
+    (a minute for the largest); one older than `stale_upload_seconds` was abandoned. It fails as the
+    platform's fault, so it never counts against the participant.
+    """
+    cutoff = utcnow() - timedelta(seconds=resources.settings.stale_upload_seconds)
+    reaped = []
+    with resources.session() as session:
+        stale = session.scalars(select(Submission.id).where(Submission.state.in_((S.RECEIVED, S.VALIDATING)),
+                                                            Submission.updated_at < cutoff)).all()
+        for submission_id in stale:
+            if transitions.abandon_upload(session, submission_id, STALE_UPLOAD_MESSAGE):
+                reaped.append(submission_id)
+    return reaped

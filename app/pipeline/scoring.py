@@ -18,6 +18,7 @@ import numpy as np
 
 from app.challenge_yaml import Interface
 from app.interface_values import check_json_value
+from app.models import CaseStatus, MissingCasePolicy
 from evaluation.base import MetricInput, MetricResult
 from evaluation.registry import get_metric
 
@@ -28,7 +29,7 @@ MAX_PROBLEMS_SHOWN = 10
 @dataclass
 class CaseScoring:
     case_key: str
-    status: str  # "valid" | "missing" | "invalid"
+    status: CaseStatus
     message: str = ""
     prediction: dict[str, Any] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)  # per-case metric values
@@ -47,7 +48,7 @@ class ScoringResult:
         return not self.problems
 
     def failure_message(self) -> str:
-        invalid = [c for c in self.cases if c.status != "valid"]
+        invalid = [c for c in self.cases if c.status != CaseStatus.VALID]
         shown = self.problems[:MAX_PROBLEMS_SHOWN]
         more = len(self.problems) - len(shown)
         head = (f"{len(invalid)} of {len(self.cases)} cases have no valid output, so the submission was not "
@@ -69,7 +70,7 @@ def score_outputs(
     rejected_files: dict[str, str],
     truth_dir: Path,
     read_output: Callable[[Path, int], bytes],
-    missing_cases: str = "fail",
+    missing_cases: str = MissingCasePolicy.FAIL,
     metadata: dict[str, dict[str, str]] | None = None,
     subsets: dict[str, set[str]] | None = None,
 ) -> ScoringResult:
@@ -91,28 +92,28 @@ def score_outputs(
     case_results: list[CaseScoring] = []
     problems: list[str] = []
     for case in case_keys:
-        result = CaseScoring(case_key=case, status="valid")
+        result = CaseScoring(case_key=case, status=CaseStatus.VALID)
         for interface in outputs:
             relative = f"{case}/{interface.relative_path}"
             value, problem = _read_output_value(output_files.get(relative), relative, interface,
                                                 rejected_files.get(relative), read_output)
             if problem:
-                result.status = "missing" if value is _MISSING else "invalid"
+                result.status = CaseStatus.MISSING if value is _MISSING else CaseStatus.INVALID
                 result.message = problem
                 problems.append(f"{case}: {problem}")
                 break
             result.prediction[interface.slug] = value
         case_results.append(result)
-    if problems and missing_cases == "fail":
+    if problems and missing_cases == MissingCasePolicy.FAIL:
         return ScoringResult(case_results, {}, problems, notes)
 
     truths = _read_truths(case_keys, ground_truth, truth_dir)
-    if problems and missing_cases == "worst":
+    if problems and missing_cases == MissingCasePolicy.WORST:
         _substitute_worst(case_results, outputs, metrics, truths)
-    scored = [c for c in case_results if c.status == "valid" or missing_cases == "worst"]
+    scored = [c for c in case_results if c.status == CaseStatus.VALID or missing_cases == MissingCasePolicy.WORST]
     if problems:
         notes.insert(0, f"{len(problems)} case(s) without a valid output were "
-                        f"{'given the worst value' if missing_cases == 'worst' else 'excluded'}")
+                        f"{'given the worst value' if missing_cases == MissingCasePolicy.WORST else 'excluded'}")
     scores: dict[str, MetricResult] = {}
     subset_scores: dict[str, dict[str, MetricResult]] = {}
     for metric_spec in metrics:
@@ -155,7 +156,7 @@ def _substitute_worst(cases: list[CaseScoring], outputs: list[Interface], metric
     """Give each unscored case the bound of the output's range farthest from its reference value."""
     interfaces = {o.slug: o for o in outputs}
     for case in cases:
-        if case.status == "valid":
+        if case.status == CaseStatus.VALID:
             continue
         for spec in metrics:
             interface = interfaces[spec["prediction"]]

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.storage import ArtifactStore
+from app.storage import ArtifactStore, keys
 
 COMPLETE_MARKER = ".podium-complete"
 
@@ -26,7 +26,7 @@ def stage_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str
         (folder / "cases.json").write_text(json.dumps(entries))
         for case_id, _ in cases:
             for relative in input_paths:
-                store.download_to(f"{storage_prefix}/inputs/{case_id}/{relative}", folder / case_id / relative)
+                store.download_to(keys.case_input(storage_prefix, case_id, relative), folder / case_id / relative)
     return _cached(cache_root / "inputs" / content_hash, fill, world_readable=True)
 
 
@@ -36,7 +36,7 @@ def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_has
     def fill(folder: Path) -> None:
         for case_id in case_ids:
             for relative in truth_paths:
-                store.download_to(f"{storage_prefix}/ground_truth/{case_id}/{relative}",
+                store.download_to(keys.case_ground_truth(storage_prefix, case_id, relative),
                                   folder / case_id / relative)
     return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False)
 

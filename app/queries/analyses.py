@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Phase, PhaseAnalysis
+from app.queries.analysis_document import document_of
 
 
 def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
@@ -13,7 +14,7 @@ def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
     from app.queries.leaderboard import visible_subset
 
     found = newest_analysis(session, phase)
-    if found is not None and found.document.get("subset", "all") != visible_subset(phase):
+    if found is not None and document_of(found).subset != visible_subset(phase):
         return None
     return found
 

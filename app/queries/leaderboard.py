@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
-from app.models import EvaluationRun, Phase, Score, Submission, SubmissionState, User
+from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, User
 from app.models._types import utcnow
 from evaluation.registry import get_metric
 
@@ -81,15 +81,15 @@ def phase_metrics(phase: Phase) -> list[dict[str, str | bool]]:
     return described
 
 
-def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | None = None) -> str:
+def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | None = None) -> ScoreSubset:
     """Which cases' scores a viewer sees: all, or for a split test set the public part while the phase
     runs and the private part once it has closed. Organisers may ask for any part at any time."""
     if phase.split_column is None:
-        return "all"
-    if organiser and requested in ("public", "private", "all"):
-        return requested
+        return ScoreSubset.ALL
+    if organiser and requested in tuple(ScoreSubset):
+        return ScoreSubset(requested)
     closed = phase.closes_at is not None and utcnow() >= phase.closes_at
-    return "private" if closed else "public"
+    return ScoreSubset.PRIVATE if closed else ScoreSubset.PUBLIC
 
 
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,

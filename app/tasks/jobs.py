@@ -1,4 +1,4 @@
-"""Job functions. They take ids, build their own resources and close them before returning."""
+"""Job functions, run by RQ in the worker. They take ids, build their own resources and close them before returning."""
 
 from __future__ import annotations
 
@@ -8,37 +8,40 @@ import socket
 
 from app.config import Settings
 from app.models import Submission
-from app.pipeline.analysis import analyse_phase
-from app.pipeline.attempt import evaluate_submission
+from app.pipeline.analysis import analyse_phase as compute_phase_analysis
+from app.pipeline.attempt import run_attempt
 from app.resources import Resources
 from app.tasks.queues import enqueue_analysis
+from app.transitions import AttemptOutcome
 from runners.docker_runner import DockerRunner
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(submission_id: int) -> str:
+def run_submission(submission_id: int) -> str:
     settings = Settings.from_env()
     resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     try:
-        outcome = evaluate_submission(resources, runner, submission_id, worker_name=worker_name())
+        outcome = run_attempt(resources, runner, submission_id, worker_name=worker_name())
         log.info("submission %s: %s", submission_id, outcome)
-        if outcome == "succeeded":
+        if outcome == AttemptOutcome.SUCCEEDED:
             with resources.session() as session:
-                phase_id = session.get(Submission, submission_id).phase_id
-            enqueue_analysis(settings, phase_id)
-        return outcome
+                submission = session.get(Submission, submission_id)
+                phase_id = submission.phase_id if submission is not None else None
+            if phase_id is not None:
+                enqueue_analysis(settings, phase_id)
+        return outcome.value
     finally:
         runner.client.close()
         resources.close()
 
 
-def analyse(phase_id: int) -> str:
+def analyse_phase(phase_id: int) -> str:
     """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here)."""
     resources = Resources(Settings.from_env())
     try:
-        analysis = analyse_phase(resources, phase_id)
+        analysis = compute_phase_analysis(resources, phase_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
     finally:
         resources.close()

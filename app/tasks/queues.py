@@ -8,10 +8,13 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from app.challenge_yaml import MAX_TIME_LIMIT_SECONDS
 from app.config import Settings
 
-# RQ's timeout only interrupts Python; a container's own deadline is enforced inside the job.
-JOB_TIMEOUT_SECONDS = 6 * 3600
+# RQ's timeout only interrupts Python; a container's own deadline is enforced inside the job. A job may run
+# the participant's container and then the organiser's evaluation container, each up to the phase's time
+# limit, plus staging, image load and scoring: RQ must never kill an attempt that is within its limits.
+JOB_TIMEOUT_SECONDS = 2 * MAX_TIME_LIMIT_SECONDS + 3600
 
 
 def redis_connection(settings: Settings) -> Redis:
@@ -53,7 +56,7 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
         if job_pending(settings, submission_id, connection):
             return
         job = evaluation_queue(settings, connection).enqueue(
-            "app.tasks.jobs.evaluate",
+            "app.tasks.jobs.run_submission",
             submission_id,
             job_id=f"evaluate-submission-{submission_id}-{uuid.uuid4().hex[:8]}",
             job_timeout=JOB_TIMEOUT_SECONDS,
@@ -67,5 +70,5 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
 
 
 def enqueue_analysis(settings: Settings, phase_id: int) -> None:
-    evaluation_queue(settings).enqueue("app.tasks.jobs.analyse", phase_id, job_timeout=3600,
+    evaluation_queue(settings).enqueue("app.tasks.jobs.analyse_phase", phase_id, job_timeout=3600,
                                        description=f"analyse phase {phase_id}", result_ttl=3600)

@@ -65,9 +65,10 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
     """When a phase with a public/private split closes, its statistics move to the private part."""
     from sqlalchemy import select
 
-    from app.models import Phase
+    from app.models import Phase, ScoreSubset
     from app.models._types import utcnow
     from app.queries.analyses import newest_analysis
+    from app.queries.analysis_document import document_of
     from app.tasks.queues import enqueue_analysis
 
     resources = Resources(settings)
@@ -78,7 +79,7 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
                                                          Phase.closes_at <= utcnow())).all()
             for phase in phases:
                 newest = newest_analysis(session, phase)
-                if newest is not None and newest.document.get("subset") != "private":
+                if newest is not None and document_of(newest).subset != ScoreSubset.PRIVATE:
                     refreshed.append(phase.id)
         for phase_id in refreshed:
             enqueue_analysis(settings, phase_id)

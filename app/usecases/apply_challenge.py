@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
 from app.models import Case, Challenge, Phase, TestSet
-from app.storage import ArtifactStore
+from app.storage import ArtifactStore, keys
 from app.usecases.readers import reader_file_problems
 from app.usecases.test_set_folder import TestSetContent, read_test_set
 from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
@@ -155,9 +155,9 @@ def _ensure_test_set(session: Session, store: ArtifactStore, challenge: Challeng
     if same is not None:
         return same, False
     version = (session.scalar(select(func.max(TestSet.version)).where(TestSet.phase_id == phase.id)) or 0) + 1
-    prefix = f"challenges/{challenge.slug}/{phase.slug}/test-sets/v{version}-{content.content_hash[:12]}"
+    prefix = keys.test_set_prefix(challenge.slug, phase.slug, version, content.content_hash)
     for relative in content.files:
-        store.put_file(f"{prefix}/{relative}", content.root / relative)
+        store.put_file(keys.test_set_file(prefix, relative), content.root / relative)
     test_set = TestSet(phase_id=phase.id, version=version, content_hash=content.content_hash,
                        storage_prefix=prefix, case_count=len(content.cases),
                        metadata_columns=content.metadata_columns)
@@ -184,7 +184,7 @@ def _check_evaluator(folder: Path, phase: PhaseSpec) -> tuple[Path, str]:
 def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, archive: Path,
                       digest: str) -> dict:
     assert spec.evaluator is not None
-    key = f"challenges/{challenge.slug}/{spec.slug}/evaluators/{digest[:16]}.tar"
+    key = keys.evaluator_archive(challenge.slug, spec.slug, digest)
     if not store.exists(key):
         store.put_file(key, archive)
     return {"archive_key": key, "sha256": digest,
@@ -220,7 +220,7 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
 def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, readers: Path | None) -> dict:
     settings = spec.analysis.model_dump(mode="json")
     if readers is not None:
-        key = f"challenges/{challenge.slug}/{spec.slug}/readers.csv"
+        key = keys.readers_file(challenge.slug, spec.slug)
         store.put_file(key, readers)
         settings["readers_key"] = key
     return settings
@@ -229,7 +229,7 @@ def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSp
 def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict]:
     listed = []
     for file in files:
-        key = f"challenges/{spec.slug}/public/{file.name}"
+        key = keys.public_file(spec.slug, file.name)
         size = store.put_file(key, file)
         listed.append({"name": file.name, "key": key, "bytes": size})
     return listed

@@ -10,16 +10,10 @@ import zipfile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Forbidden
 from app.models import CaseOutcome, EvaluationRun, Phase, Submission, SubmissionState, User
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard
 from app.storage import ArtifactStore
-
-
-def require_organiser(user: User, phase: Phase) -> None:
-    if not (user.is_admin or user.username in (phase.challenge.organisers or [])):
-        raise Forbidden("only the challenge's organisers may download per-case results")
 
 
 def long_table_csv(session: Session, phase: Phase) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
 from app.models import Phase
-from app.storage import ArtifactStore
+from app.storage import ArtifactStore, keys
 
 MAX_READER_FILE_BYTES = 50 * 1024 * 1024
 
@@ -45,7 +45,7 @@ def set_readers(session: Session, store: ArtifactStore, phase: Phase, text: str,
     problems = reader_file_problems(text, {c.case_key for c in phase.current_test_set.cases})
     if problems:
         raise ServiceError("the readers file was not accepted: " + "; ".join(problems[:10]))
-    key = f"challenges/{phase.challenge.slug}/{phase.slug}/readers.csv"
+    key = keys.readers_file(phase.challenge.slug, phase.slug)
     store.put_bytes(key, text.encode())
     phase.analysis = {**(phase.analysis or {}), "readers_key": key,
                       "readers": {"file": "uploaded", "positive_at": positive_at}}

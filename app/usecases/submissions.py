@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import Forbidden, NotFound, RateLimited, ServiceError
+from app import transitions
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceError
 from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
-from app.storage import ArtifactStore
-from app.transitions import transition
+from app.storage import ArtifactStore, StorageError, keys
+from app.usecases.roles import is_organiser
 from app.usecases.uploads import SpooledUpload
 from runners.image_archive import ImageArchiveLimits, InvalidImageArchive, validate_image_archive
 
+log = logging.getLogger(__name__)
 S = SubmissionState
 Enqueue = Callable[[int], None]
+
+
+STORAGE_DOWN_MESSAGE = ("the platform could not store your upload (storage is unavailable); this is not your "
+                        "fault and does not count against your limit: please upload it again in a few minutes")
+
+
+class StorageUnavailable(ServiceError):
+    """The platform's storage failed while receiving an upload (never the participant's fault)."""
+
+    status_code = 503
 
 
 class SubmissionRefused(ServiceError):
@@ -75,8 +89,18 @@ def refused_uploads_today(session: Session, phase: Phase, user: User) -> int:
             Submission.created_at >= since,
             Submission.state == SubmissionState.FAILED,
             Submission.upload_key.is_(None),
+            Submission.failure_is_infrastructure.is_(False),
         )
     ) or 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A stored, queued submission; `job_queued` is False when the queue could not be told (the reconciler
+    will queue it within seconds of the queue coming back: nothing is lost, and the caller must not retry)."""
+
+    submission: Submission
+    job_queued: bool
 
 
 def receive_container_submission(
@@ -88,32 +112,74 @@ def receive_container_submission(
     user: User,
     upload: SpooledUpload,
     comment: str = "",
-) -> Submission:
+) -> Receipt:
     """Validate an uploaded `docker save` archive, store it and queue it.
 
-    Raises SubmissionRefused (the submission is kept as failed, with the reason) for a bad archive.
+    Raises SubmissionRefused (the submission is kept as failed, with the reason) for a bad archive, and
+    StorageUnavailable (the submission is kept as failed by the platform, not counted) when it cannot be stored.
     """
     check_can_submit(session, phase, user)
     submission = Submission(phase_id=phase.id, user_id=user.id, state=S.RECEIVED, comment=comment[:500],
                             upload_bytes=upload.size, upload_sha256=upload.sha256)
     session.add(submission)
     session.commit()
-    transition(session, submission.id, S.RECEIVED, S.VALIDATING)
+    transitions.start_validation(session, submission.id)
+    session.commit()
     limits = ImageArchiveLimits(max_archive_bytes=phase.max_upload_mb * 1024**2)
     try:
         info = validate_image_archive(upload.path, limits)
     except InvalidImageArchive as exc:
         message = f"the upload is not a usable container image: {exc}"
-        transition(session, submission.id, S.VALIDATING, S.FAILED, failure_message=message)
+        transitions.refuse_upload(session, submission.id, message)
+        session.commit()
         raise SubmissionRefused(message, submission.id) from None
-    key = f"submissions/{submission.id}/upload.tar" + (".gz" if info.compressed else "")
-    with upload.path.open("rb") as handle:
-        store.put_stream(key, handle)
-    transition(session, submission.id, S.VALIDATING, S.QUEUED, upload_key=key,
-               image_config_digest=info.config_digest, image_tags=" ".join(info.repo_tags)[:500])
-    # The database says "queued" before Redis hears of it; if Redis is down now, the reconciler
-    # re-enqueues it later. Nothing is lost.
-    enqueue(submission.id)
+    key = keys.submission_upload(submission.id, compressed=info.compressed)
+    try:
+        with upload.path.open("rb") as handle:
+            store.put_stream(key, handle)
+    except StorageError:
+        log.exception("submission %s: could not store the upload", submission.id)
+        transitions.abandon_upload(session, submission.id, STORAGE_DOWN_MESSAGE)
+        session.commit()
+        raise StorageUnavailable(STORAGE_DOWN_MESSAGE) from None
+    transitions.queue_upload(session, submission.id, upload_key=key, image_config_digest=info.config_digest,
+                             image_tags=" ".join(info.repo_tags))
+    session.commit()
+    # The database says "queued" before the queue hears of it. If Redis is down now, the reconciler
+    # enqueues it when Redis is back; the participant must not upload again (that would be a duplicate).
+    try:
+        enqueue(submission.id)
+        job_queued = True
+    except Exception:  # noqa: BLE001 - any queue failure: the row is safe, the reconciler takes over
+        log.warning("submission %s: stored but not yet queued (the queue is unavailable); the reconciler will "
+                    "queue it", submission.id, exc_info=True)
+        job_queued = False
+    session.refresh(submission)
+    return Receipt(submission, job_queued)
+
+
+def cancel_submission(session: Session, submission_id: int, user: User) -> Submission:
+    """A participant cancels their own unfinished submission; an organiser or admin any of the phase's.
+
+    A queued submission is never run; a running one loses its lease and its worker stops the container
+    within a third of the lease length. A finished submission cannot be cancelled.
+    """
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"no submission {submission_id}")
+    organiser = is_organiser(user, submission.phase)
+    if submission.user_id != user.id and not organiser:
+        raise NotFound(f"no submission {submission_id} of yours")
+    if submission.state.is_final:
+        raise Conflict(f"submission {submission_id} has already {submission.state.value}; only unfinished "
+                       "submissions can be cancelled")
+    who = "you" if submission.user_id == user.id else f"organiser {user.username}"
+    if not transitions.cancel(session, submission_id, message=f"cancelled by {who}"):
+        session.rollback()
+        session.refresh(submission)
+        raise Conflict(f"submission {submission_id} finished ({submission.state.value}) before it could be "
+                       "cancelled")
+    session.commit()
     session.refresh(submission)
     return submission
 

@@ -35,14 +35,18 @@ def spool_upload(stream: BinaryIO, *, max_bytes: int, tmp_dir: Path) -> SpooledU
             while chunk := stream.read(CHUNK_BYTES):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise TooLarge(f"the upload is larger than this phase's limit of {_mib(max_bytes)}; "
-                                   "make the image smaller (e.g. a slimmer base image) and upload again")
+                    raise TooLarge(upload_too_large_message(max_bytes))
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return SpooledUpload(path=path, size=size, sha256=digest.hexdigest())
+
+
+def upload_too_large_message(max_bytes: int) -> str:
+    return (f"the upload is larger than this phase's limit of {_mib(max_bytes)}; "
+            "make the image smaller (e.g. a slimmer base image) and upload again")
 
 
 def _mib(n: int) -> str:

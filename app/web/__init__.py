@@ -17,21 +17,24 @@ from flask import (
 )
 from sqlalchemy import select, text
 
-from app.errors import ServiceError
+from app.errors import ServiceError, TooLarge
 from app.extensions import db_session, podium
 from app.models import Challenge, User
 from app.queries.analyses import latest_analysis
+from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.submissions import (
     SubmissionRefused,
+    cancel_submission,
+    check_can_submit,
     get_submission,
     list_submissions,
     receive_container_submission,
     upload_tmp_dir,
 )
-from app.usecases.uploads import spool_upload
+from app.usecases.uploads import spool_upload, upload_too_large_message
 from app.usecases.users import user_for_token
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -45,6 +48,47 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _inject():  # type: ignore[no-untyped-def]
         return {"current_username": session.get("username"), "csrf_token": _csrf_token()}
+
+
+ADVICE = {
+    400: "Check what you entered and try again.",
+    401: "Sign in and try again.",
+    403: "You may not do this here; the message says why.",
+    404: "Check the address, or start from the list of challenges.",
+    409: "Reload the page to see the current state.",
+    413: "Make the file smaller and upload it again.",
+    429: "Wait, then try again.",
+    503: "This is the platform's problem, not yours; try again in a few minutes.",
+}
+HEADINGS = {400: "That did not work", 401: "Please sign in", 403: "Not allowed", 404: "Not found",
+            409: "Already changed", 413: "Too large", 429: "Please wait", 503: "Temporarily unavailable"}
+
+
+@web.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    return _error_page(exc.status_code, str(exc))
+
+
+@web.app_errorhandler(413)
+def _too_large(_exc):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        return {"error": "the upload is larger than this server accepts"}, 413
+    return _error_page(413, "The upload is larger than this server accepts.")
+
+
+@web.app_errorhandler(404)
+def _not_found(exc):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        return {"error": "no such address in the API; see /api/v1/openapi.json"}, 404
+    description = getattr(exc, "description", "")
+    known = description and not description.startswith("The requested URL was not found")
+    return _error_page(404, description if known else "There is no page at this address.")
+
+
+def _error_page(status: int, message: str):  # type: ignore[no-untyped-def]
+    back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
+    return render_template("error.html", heading=HEADINGS.get(status, "That did not work"), message=message,
+                           advice=ADVICE.get(status, ""), back=back), status
 
 
 def _format_score(value: float | None) -> str:
@@ -133,15 +177,13 @@ def public_file(slug: str, name: str):  # type: ignore[no-untyped-def]
 @web.get("/challenges/<slug>/<phase_slug>/leaderboard")
 def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     with db_session() as db:
-        try:
-            phase = get_phase(db, slug, phase_slug)
-            board = build_leaderboard(db, phase, request.args.get("sort"))
-        except ServiceError as exc:
-            abort(exc.status_code, str(exc))
+        phase = get_phase(db, slug, phase_slug)
+        board = build_leaderboard(db, phase, request.args.get("sort"))
         analysis = latest_analysis(db, phase)
-        ranking = (analysis.document.get("rankings", {}).get(phase.ranking_metric) if analysis else None) or {}
-        uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
-        paired = {e["entry"]: e for e in ranking.get("entries", [])}
+        document = document_of(analysis) if analysis else AnalysisDocument()
+        ranking = document.ranking(phase.ranking_metric)
+        uncertainty = document.rank_uncertainty_by_entry(phase.ranking_metric)
+        paired = document.ranked_entries_by_entry(phase.ranking_metric)
         return render_template("leaderboard.html", phase=phase, board=board, ranking=ranking,
                                uncertainty=uncertainty, paired=paired, analysis=analysis)
 
@@ -149,22 +191,16 @@ def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 @web.get("/challenges/<slug>/<phase_slug>/analysis")
 def analysis_page(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
     with db_session() as db:
-        try:
-            phase = get_phase(db, slug, phase_slug)
-        except ServiceError as exc:
-            abort(exc.status_code, str(exc))
+        phase = get_phase(db, slug, phase_slug)
         analysis = latest_analysis(db, phase)
         return render_template("analysis.html", phase=phase, analysis=analysis,
-                               document=analysis.document if analysis else {})
+                               document=document_of(analysis) if analysis else AnalysisDocument())
 
 
 @web.get("/challenges/<slug>/<phase_slug>/figures/<name>")
 def figure(slug: str, phase_slug: str, name: str):  # type: ignore[no-untyped-def]
     with db_session() as db:
-        try:
-            phase = get_phase(db, slug, phase_slug)
-        except ServiceError as exc:
-            abort(exc.status_code, str(exc))
+        phase = get_phase(db, slug, phase_slug)
         analysis = latest_analysis(db, phase)
         key = analysis.figures.get(name) if analysis else None
     if key is None:
@@ -209,26 +245,42 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
             return redirect(url_for("web.login", next=request.path))
         phase = get_phase(db, slug, phase_slug)
         if request.method == "POST":
-            _check_csrf()
-            file = request.files.get("image")
-            if file is None or not file.filename:
-                flash("Choose an image archive to upload (docker save IMAGE | gzip > algorithm.tar.gz).")
-            else:
-                upload = spool_upload(file.stream, max_bytes=phase.max_upload_mb * 1024**2,
-                                      tmp_dir=upload_tmp_dir(context.resources.settings.data_dir))
-                try:
-                    created = receive_container_submission(db, context.resources.store, context.enqueue,
-                                                           phase=phase, user=user, upload=upload,
-                                                           comment=request.form.get("comment", ""))
-                    return redirect(url_for("web.submission", submission_id=created.id))
-                except SubmissionRefused as exc:
-                    return redirect(url_for("web.submission", submission_id=exc.submission_id))
-                except ServiceError as exc:
-                    flash(str(exc))
-                finally:
-                    upload.discard()
+            created = _receive_upload(db, context, phase, user)
+            if created is not None:
+                return redirect(url_for("web.submission", submission_id=created))
         mine = [submission_summary(db, s) for s in list_submissions(db, phase, user)]
         return render_template("submit.html", phase=phase, submissions=mine)
+
+
+def _receive_upload(db, context, phase, user) -> int | None:  # type: ignore[no-untyped-def]
+    """The submission id to show, or None (with a flashed message) when nothing was stored."""
+    try:
+        # Every check that can refuse the upload runs before the form's body (and its file) is read.
+        check_can_submit(db, phase, user)
+        max_bytes = phase.max_upload_mb * 1024**2
+        if request.content_length is not None and request.content_length > max_bytes + 1024**2:
+            raise TooLarge(upload_too_large_message(max_bytes))
+        _check_csrf()
+        file = request.files.get("image")
+        if file is None or not file.filename:
+            flash("Choose an image archive to upload (docker save IMAGE | gzip > algorithm.tar.gz).")
+            return None
+        upload = spool_upload(file.stream, max_bytes=max_bytes,
+                              tmp_dir=upload_tmp_dir(context.resources.settings.data_dir))
+    except ServiceError as exc:
+        flash(str(exc))
+        return None
+    try:
+        receipt = receive_container_submission(db, context.resources.store, context.enqueue, phase=phase,
+                                               user=user, upload=upload, comment=request.form.get("comment", ""))
+        return receipt.submission.id
+    except SubmissionRefused as exc:
+        return exc.submission_id
+    except ServiceError as exc:
+        flash(str(exc))
+        return None
+    finally:
+        upload.discard()
 
 
 @web.get("/submissions/<int:submission_id>")
@@ -237,8 +289,17 @@ def submission(submission_id: int):  # type: ignore[no-untyped-def]
         user = _logged_in_user(db)
         if user is None:
             return redirect(url_for("web.login", next=request.path))
-        try:
-            found = get_submission(db, submission_id, user)
-        except ServiceError as exc:
-            abort(exc.status_code, str(exc))
+        found = get_submission(db, submission_id, user)
         return render_template("submission.html", s=submission_summary(db, found), phase=found.phase)
+
+
+@web.post("/submissions/<int:submission_id>/cancel")
+def cancel(submission_id: int):  # type: ignore[no-untyped-def]
+    _check_csrf()
+    with db_session() as db:
+        user = _logged_in_user(db)
+        if user is None:
+            return redirect(url_for("web.login", next=url_for("web.submission", submission_id=submission_id)))
+        cancel_submission(db, submission_id, user)
+    flash(f"Submission #{submission_id} was cancelled.")
+    return redirect(url_for("web.submission", submission_id=submission_id))

@@ -24,7 +24,6 @@ from runners.seccomp import sandbox_profile_json
 
 pytestmark = pytest.mark.docker
 
-ROLE_FILTER = {"label": ["podium.role=algorithm"]}
 
 
 def _policy(**overrides: float) -> SandboxPolicy:
@@ -34,10 +33,15 @@ def _policy(**overrides: float) -> SandboxPolicy:
     return SandboxPolicy.from_limits(**limits)  # type: ignore[arg-type]
 
 
+def _scope_filter(scope: str) -> dict[str, str | list[str] | bool]:
+    """This test's algorithm containers only: other sessions may be running theirs on the same engine."""
+    return {"label": ["podium.role=algorithm", f"podium.scope={scope}"]}
+
+
 @pytest.fixture
-def runner(docker_client: docker.DockerClient) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client)
-    leftovers = docker_client.containers.list(all=True, filters=ROLE_FILTER)
+def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
+    yield DockerRunner(docker_client, scope=runner_scope)
+    leftovers = docker_client.containers.list(all=True, filters=_scope_filter(runner_scope))
     for container in leftovers:
         container.remove(force=True)
     assert leftovers == [], "a container with podium.role=algorithm was left behind"
@@ -108,6 +112,12 @@ def test_failure_messages() -> None:
     assert _result(exit_code=1, stderr=stderr).failure_message() == (
         "the container exited with code 1: [31mValueError: bad shape[0m")
     assert _result(exit_code=2).failure_message() == "the container exited with code 2"
+    stopped = _result(exit_code=137, killed_externally=True, stderr=b"Killed\n")
+    assert not stopped.succeeded and stopped.is_infrastructure_fault
+    assert stopped.failure_message() == (
+        "the container was stopped by something other than Podium (not a fault of the submission)")
+    assert not _result(exit_code=0, killed_externally=True).succeeded  # stopped, even if it then exited 0
+    assert not _result(exit_code=137).is_infrastructure_fault and not _result().is_infrastructure_fault
 
 
 # ---- runs on the engine --------------------------------------------------------------------------
@@ -218,6 +228,7 @@ def test_deadline_kills_the_container(runner: DockerRunner, busybox_image: str,
     elapsed = time.monotonic() - started
 
     assert result.timed_out and not result.succeeded
+    assert not result.killed_externally and not result.is_infrastructure_fault  # the runner's own kill
     assert 3 <= result.wall_seconds < 8 and elapsed < 12
     assert result.failure_message() == "time limit exceeded (3 s)"
     with pytest.raises(docker.errors.NotFound):
@@ -228,7 +239,7 @@ def test_memory_limit_ends_in_oom(runner: DockerRunner, python_base_image: str,
                                   io_dirs: tuple[Path, Path]) -> None:
     result = runner.run(python_base_image, input_dir=io_dirs[0], output_dir=io_dirs[1],
                         policy=_policy(memory_mb=64), command=["python3", "-c", "b = b'x' * (400 << 20)"])
-    assert result.oom_killed and not result.succeeded
+    assert result.oom_killed and not result.succeeded and not result.killed_externally
     assert result.failure_message() == "memory limit exceeded (64 MiB)"
 
 
@@ -293,9 +304,10 @@ def test_cleanup_removes_labelled_orphans(runner: DockerRunner, busybox_image: s
     marker = uuid.uuid4().hex
     for _ in range(2):
         docker_client.containers.create(busybox_image, ["sleep", "600"], network_mode="none",
-                                        labels={"podium.role": "algorithm", "podium.test": marker})
+                                        labels={"podium.role": "algorithm", "podium.test": marker,
+                                                "podium.scope": runner.scope})
     other = docker_client.containers.create(busybox_image, ["true"], network_mode="none",
-                                            labels={"podium.test": marker})
+                                            labels={"podium.test": marker, "podium.scope": runner.scope})
     try:
         assert runner.cleanup({"podium.role": "algorithm", "podium.test": marker}) == 2
         assert runner.cleanup({"podium.role": "algorithm", "podium.test": marker}) == 0
@@ -306,11 +318,11 @@ def test_cleanup_removes_labelled_orphans(runner: DockerRunner, busybox_image: s
         runner.cleanup({})
 
 
-def test_unreachable_engine_is_a_runner_error(tmp_path: Path, io_dirs: tuple[Path, Path]) -> None:
+def test_unreachable_engine_is_a_runner_error(tmp_path: Path, io_dirs: tuple[Path, Path], runner_scope: str) -> None:
     socket_url = f"unix://{tmp_path}/no-docker.sock"
     with pytest.raises(RunnerError):
-        DockerRunner.from_env(base_url=socket_url)
-    offline = DockerRunner(docker.DockerClient(base_url=socket_url, version="1.41", timeout=5))
+        DockerRunner.from_env(base_url=socket_url, scope=runner_scope)
+    offline = DockerRunner(docker.DockerClient(base_url=socket_url, version="1.41", timeout=5), scope=runner_scope)
     with pytest.raises(RunnerError, match="lost the Docker engine"):
         offline.run("any", input_dir=io_dirs[0], output_dir=io_dirs[1], policy=_policy())
     with pytest.raises(RunnerError):

@@ -29,7 +29,6 @@ from runners.sandbox import MIB, SandboxPolicy
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
-ROLE_FILTER = {"label": ["podium.role=algorithm"]}
 
 
 def _policy(**overrides: float) -> SandboxPolicy:
@@ -44,9 +43,10 @@ def _areas_under(folder: Path) -> list[Path]:
 
 
 @pytest.fixture
-def runner(docker_client: docker.DockerClient) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client, output_area="tmpfs")
-    leftovers = docker_client.containers.list(all=True, filters=ROLE_FILTER)
+def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
+    yield DockerRunner(docker_client, output_area="tmpfs", scope=runner_scope)
+    leftovers = docker_client.containers.list(
+        all=True, filters={"label": ["podium.role=algorithm", f"podium.scope={runner_scope}"]})
     assert not [c for c in leftovers if c.labels.get("podium.test") == "output-area"]
 
 
@@ -182,9 +182,9 @@ def test_a_stale_area_of_a_dead_worker_is_swept(tmp_path: Path) -> None:
 
 
 def test_bind_mode_uses_the_folder_itself_and_warns_once(docker_client: docker.DockerClient, busybox_image: str,
-                                                         io_dirs: tuple[Path, Path],
+                                                         io_dirs: tuple[Path, Path], runner_scope: str,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    runner = DockerRunner(docker_client, output_area="bind")
+    runner = DockerRunner(docker_client, output_area="bind", scope=runner_scope)
     with caplog.at_level(logging.WARNING, logger="runners.docker_runner"):
         result = _run(runner, busybox_image, io_dirs, "grep -c ' /output .* - tmpfs ' /proc/self/mountinfo; "
                       "echo 1 > /output/x")

@@ -20,8 +20,8 @@ POLICY = SandboxPolicy.from_limits(time_limit_seconds=60, memory_mb=256, cpus=1,
 
 
 @pytest.fixture
-def runner(docker_client: docker.DockerClient) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client)
+def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
+    yield DockerRunner(docker_client, scope=runner_scope)
 
 
 @pytest.fixture

@@ -1,0 +1,101 @@
+"""Persist step: the run's logs and row, per-case outcomes, scores and the final state.
+
+Every write checks, in its own transaction, that this attempt still holds the submission's lease: a job
+delivered twice, a zombie attempt or a cancelled submission never overwrites anything.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from app import transitions
+from app.models import CaseOutcome, EvaluationRun, Score
+from app.models._types import utcnow
+from app.models.run import CaseStatus, ScoreSubset
+from app.pipeline.plan import AttemptPlan
+from app.pipeline.scoring import ScoringResult
+from app.resources import Resources
+from app.storage import keys
+from app.transitions import AttemptOutcome
+from runners.docker_runner import RunResult
+
+STDERR_TAIL_LINES = 40
+
+
+class LeaseLost(RuntimeError):
+    """Another attempt holds the submission now (or it was cancelled); this one must stop without writing."""
+
+
+def _check_lease(session: Session, plan: AttemptPlan) -> None:
+    if not transitions.holds_lease(session, plan.submission_id, owner=plan.owner):
+        raise LeaseLost()
+
+
+def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worker_name: str) -> int:
+    """Store the logs and (re)create the run row for this submission and test set: idempotent."""
+    store = resources.store
+    stdout_key = keys.submission_log(plan.submission_id, "stdout")
+    stderr_key = keys.submission_log(plan.submission_id, "stderr")
+    store.put_bytes(stdout_key, result.stdout)
+    store.put_bytes(stderr_key, result.stderr)
+    with resources.session() as session:
+        _check_lease(session, plan)
+        session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == plan.submission_id,
+                                                    EvaluationRun.test_set_id == plan.test_set_id))
+        run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
+                            finished_at=utcnow(), exit_code=result.exit_code,
+                            container_seconds=result.wall_seconds, stdout_key=stdout_key, stderr_key=stderr_key,
+                            stderr_tail=_tail(result.stderr.decode("utf-8", "replace")))
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def begin_scoring(resources: Resources, plan: AttemptPlan) -> None:
+    with resources.session() as session:
+        if not transitions.begin_scoring(session, plan.submission_id, owner=plan.owner):
+            raise LeaseLost()
+
+
+def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: ScoringResult) -> AttemptOutcome:
+    """Per-case outcomes, scores and the final state, in one transaction that checks the lease."""
+    row_ids = {case.key: case.row_id for case in plan.cases}
+    with resources.session() as session:
+        _check_lease(session, plan)
+        run = session.get(EvaluationRun, run_id)
+        assert run is not None
+        session.execute(delete(CaseOutcome).where(CaseOutcome.run_id == run_id))
+        session.execute(delete(Score).where(Score.run_id == run_id))
+        for case in scoring.cases:
+            session.add(CaseOutcome(run_id=run_id, case_id=row_ids[case.case_key], status=case.status,
+                                    message=case.message, prediction=case.prediction, values=case.values))
+        run.notes = scoring.notes[:50]
+        run.cases_valid = sum(1 for c in scoring.cases if c.status == CaseStatus.VALID)
+        run.cases_invalid = len(scoring.cases) - run.cases_valid
+        if not scoring.ok:
+            if not transitions.fail(session, plan.submission_id, owner=plan.owner,
+                                    message=scoring.failure_message() or "the outputs could not be scored"):
+                raise LeaseLost()
+            return AttemptOutcome.FAILED
+        for subset, scores in [(ScoreSubset.ALL.value, scoring.scores), *scoring.subset_scores.items()]:
+            for name, result in scores.items():
+                session.add(Score(run_id=run_id, metric=name, subset=subset, value=result.value,
+                                  ci_low=result.ci_low, ci_high=result.ci_high, detail=result.detail))
+        session.flush()
+        if not transitions.succeed(session, plan.submission_id, owner=plan.owner):
+            raise LeaseLost()
+    return AttemptOutcome.SUCCEEDED
+
+
+def fail(resources: Resources, plan: AttemptPlan, message: str, *, infrastructure: bool = False) -> AttemptOutcome:
+    """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's evaluator's)."""
+    with resources.session() as session:
+        if not transitions.fail(session, plan.submission_id, owner=plan.owner, message=message,
+                                infrastructure=infrastructure):
+            raise LeaseLost()
+    return AttemptOutcome.FAILED
+
+
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -1,0 +1,55 @@
+"""Run step: load the participant's image into the engine, run it in the sandbox, release what the load added."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.pipeline.plan import AttemptPlan
+from app.storage import ArtifactStore
+from runners.docker_runner import DockerRunner, RunResult
+
+log = logging.getLogger(__name__)
+SUBMISSION_LABEL = "podium.submission"
+
+
+@dataclass
+class LoadedImage:
+    """An image this attempt loaded; release() removes exactly what the load added to the engine."""
+
+    runner: DockerRunner
+    submission_id: int
+    image_id: str
+    tags_added: list[str] = field(default_factory=list)
+
+    def release(self) -> None:
+        try:
+            self.runner.release_image(str(self.submission_id))
+            self.runner.untag(self.tags_added)
+        except Exception:  # noqa: BLE001 - cleanup must not hide the real outcome
+            log.warning("could not remove the image of submission %s", self.submission_id, exc_info=True)
+
+
+def load_image(store: ArtifactStore, runner: DockerRunner, plan: AttemptPlan, work_dir: Path) -> LoadedImage:
+    """Raises runners.docker_runner.ImageLoadError (the participant's fault) or RunnerError (the platform's)."""
+    archive = work_dir / "image.tar"
+    store.download_to(plan.upload_key, archive)
+    existing = runner.existing_tags(plan.image_tags)
+    tags_added = [t for t in plan.image_tags if t not in existing]
+    image_id = runner.load_image(archive, label=str(plan.submission_id))
+    archive.unlink()
+    return LoadedImage(runner, plan.submission_id, image_id, tags_added)
+
+
+def run_container(runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, *, input_dir: Path,
+                  output_dir: Path) -> RunResult:
+    return runner.run(image.image_id, input_dir=input_dir, output_dir=output_dir, policy=plan.policy,
+                      name=f"podium-{plan.submission_id}-{uuid.uuid4().hex[:8]}",
+                      labels={SUBMISSION_LABEL: str(plan.submission_id)})
+
+
+def stop_containers(runner: DockerRunner, submission_id: int) -> None:
+    """Stop and remove this submission's containers (a cancel, or a dead attempt's leftovers)."""
+    runner.cleanup({SUBMISSION_LABEL: str(submission_id)})

@@ -1,0 +1,48 @@
+"""The typed shape of a phase analysis (PhaseAnalysis.document), written by the worker and read by the web
+pages, the REST API and the CLI. docs/statistics.md explains each part.
+
+The nested reports are the `as_dict()` forms of the evaluation library's results (evaluation.ranking.Ranking,
+evaluation.breakdown, evaluation.operating_points, evaluation.readers); this model fixes the top level, so that
+a key misspelt by a reader or a writer fails loudly instead of reading as empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import PhaseAnalysis, ScoreSubset
+
+Curve = dict[str, list[float]]  # {"fpr": [...], "tpr": [...]}
+
+
+class AnalysisDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subset: ScoreSubset = ScoreSubset.ALL  # which cases: all, or the public/private part of a split test set
+    settings: dict[str, Any] = Field(default_factory=dict)  # the phase's analysis settings it was computed with
+    entries: list[str] = Field(default_factory=list)  # participants, one entry each
+    cases: int = 0
+    replicates: int = 0
+    ranking_scheme: str = "aggregate-then-rank"
+    rankings: dict[str, dict[str, Any]] = Field(default_factory=dict)  # metric -> Ranking.as_dict()
+    breakdowns: dict[str, dict[str, list[dict[str, Any]]]] = Field(default_factory=dict)  # column -> entry -> groups
+    operating_points: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> per-site operating points
+    readers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> comparison with the readers
+    reader_points: dict[str, Any] | None = None
+    curves: dict[str, Curve] = Field(default_factory=dict)  # entry -> ROC points
+    site_curves: dict[str, dict[str, Curve]] | None = None  # site -> entry -> ROC points
+
+    def ranking(self, metric: str) -> dict[str, Any]:
+        return self.rankings.get(metric) or {}
+
+    def rank_uncertainty_by_entry(self, metric: str) -> dict[str, dict[str, Any]]:
+        return {e["entry"]: e for e in self.ranking(metric).get("uncertainty", {}).get("entries", [])}
+
+    def ranked_entries_by_entry(self, metric: str) -> dict[str, dict[str, Any]]:
+        return {e["entry"]: e for e in self.ranking(metric).get("entries", [])}
+
+
+def document_of(analysis: PhaseAnalysis) -> AnalysisDocument:
+    return AnalysisDocument.model_validate(analysis.document)

@@ -1,0 +1,64 @@
+"""Every storage key Podium writes, in one place: what lives where in the artifact store.
+
+    challenges/<challenge>/public/<file>                          public files of a challenge
+    challenges/<challenge>/<phase>/test-sets/v<n>-<hash>/...       a test set version: cases.csv,
+        inputs/<case>/<path>, ground_truth/<case>/<path>          (hidden: workers only)
+    challenges/<challenge>/<phase>/evaluators/<digest>.tar         an organiser's evaluation container
+    challenges/<challenge>/<phase>/readers.csv                     human readers' scores
+    analyses/phase-<phase id>/<time stamp>/<figure>.svg             figures of a phase analysis
+    submissions/<id>/upload.tar[.gz]                               the participant's image archive
+    submissions/<id>/outputs/<case>/<path>                         what the container wrote
+    submissions/<id>/logs/{stdout,stderr}.txt                      the container's logs
+    submissions/<id>/logs/evaluator-{stdout,stderr,error}.txt      the organiser's evaluator's logs
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+LogStream = Literal["stdout", "stderr"]
+EvaluatorLog = Literal["evaluator-stdout", "evaluator-stderr", "evaluator-error"]
+
+
+def public_file(challenge: str, name: str) -> str:
+    return f"challenges/{challenge}/public/{name}"
+
+
+def test_set_prefix(challenge: str, phase: str, version: int, content_hash: str) -> str:
+    return f"challenges/{challenge}/{phase}/test-sets/v{version}-{content_hash[:12]}"
+
+
+def test_set_file(prefix: str, relative: str) -> str:
+    return f"{prefix}/{relative}"
+
+
+def case_input(prefix: str, case_id: str, relative: str) -> str:
+    return f"{prefix}/inputs/{case_id}/{relative}"
+
+
+def case_ground_truth(prefix: str, case_id: str, relative: str) -> str:
+    return f"{prefix}/ground_truth/{case_id}/{relative}"
+
+
+def evaluator_archive(challenge: str, phase: str, digest: str) -> str:
+    return f"challenges/{challenge}/{phase}/evaluators/{digest[:16]}.tar"
+
+
+def readers_file(challenge: str, phase: str) -> str:
+    return f"challenges/{challenge}/{phase}/readers.csv"
+
+
+def submission_upload(submission_id: int, *, compressed: bool) -> str:
+    return f"submissions/{submission_id}/upload.tar" + (".gz" if compressed else "")
+
+
+def submission_output(submission_id: int, relative: str) -> str:
+    return f"submissions/{submission_id}/outputs/{relative}"
+
+
+def submission_log(submission_id: int, stream: LogStream | EvaluatorLog) -> str:
+    return f"submissions/{submission_id}/logs/{stream}.txt"
+
+
+def analysis_figure(phase_id: int, stamp: str, name: str) -> str:
+    return f"analyses/phase-{phase_id}/{stamp}/{name}"
