@@ -31,6 +31,7 @@ test: setup images
 lint: setup
 	$(BIN)/ruff check app evaluation runners tests bench scripts challenges
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 web: setup
 	$(BIN)/podium web

@@ -1,4 +1,9 @@
-"""Podium: a platform for machine-learning challenges with hidden test sets and sandboxed containers."""
+"""Podium: a platform for machine-learning challenges with hidden test sets and sandboxed containers.
+
+`create_app` is the web process's wiring, in the Flask tutorial's shape: settings into the config, then one
+`init_app` per concern (the process's resources and queues, the pages, the API). Nothing here opens a
+connection; the modules it wires never import this package back.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ from collections.abc import Callable
 from flask import Flask
 
 from app.config import Settings
-from app.extensions import PodiumContext
-from app.resources import Resources
 
 
 def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], None] | None = None) -> Flask:
-    """Wiring only: no database or network I/O happens here."""
+    """The web site and the REST API. `enqueue` replaces the Redis queue (tests that must not run jobs)."""
+    from app import api, extensions, web
+    from app.resources import Resources
+    from app.tasks.queues import enqueue_analysis, make_enqueuer
+
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -21,16 +28,11 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
-    from app.tasks.queues import enqueue_analysis, make_enqueuer
-
-    if enqueue is None:
-        enqueue = make_enqueuer(settings)
-    app.extensions["podium"] = PodiumContext(resources=Resources(settings), enqueue=enqueue,
-                                             enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id))
-
-    from app.api import init_app as init_api
-    from app.web import init_app as init_web
-
-    init_web(app)
-    init_api(app)
+    extensions.init_app(app, extensions.PodiumContext(
+        resources=Resources(settings),
+        enqueue=enqueue or make_enqueuer(settings),
+        enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
+    ))
+    web.init_app(app)
+    api.init_app(app)
     return app

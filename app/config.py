@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 ENV_PREFIX = "PODIUM_"
@@ -86,8 +87,8 @@ class Settings:
                               "podium-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]),
         )
 
-    def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:

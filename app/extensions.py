@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # the type only: importing the resources would pull in the storage backends
@@ -26,6 +26,11 @@ class PodiumContext:
     resources: Resources
     enqueue: Callable[[int], None]
     enqueue_analysis: Callable[[int], None] | None = None
+
+
+def init_app(app: Flask, context: PodiumContext) -> None:
+    """Keep the context on the app, and release the process's connections when the app is torn down."""
+    app.extensions["podium"] = context
 
 
 def podium() -> PodiumContext:

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis
+from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis, TestSet
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
 from app.pipeline.staging import stage_ground_truth
@@ -50,7 +50,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         if phase is None or phase.current_test_set is None:
             return None
         test_set = phase.current_test_set
-        entries = _entries(session, phase)
+        entries = _entries(session, phase, test_set)
         if not entries:
             return None
         latest = session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase_id)
@@ -90,13 +90,16 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
     return analysis
 
 
-def _entries(session: Session, phase: Phase) -> list[_Entry]:
+def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
+    """The leaderboard's entries with their predictions; test_set is the phase's current one."""
     board = build_leaderboard(session, phase)
-    keys = {c.id: c.case_key for c in phase.current_test_set.cases}
+    keys = {c.id: c.case_key for c in test_set.cases}
     entries = []
     for row in board.rows:
         run = session.scalar(select(EvaluationRun).where(EvaluationRun.submission_id == row.submission_id,
-                                                         EvaluationRun.test_set_id == phase.current_test_set_id))
+                                                         EvaluationRun.test_set_id == test_set.id))
+        if run is None:  # removed since the leaderboard was read (a concurrent change): nothing to analyse
+            continue
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
         # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
         entries.append(_Entry(row.username, row.submission_id,

@@ -17,7 +17,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from app.storage import ArtifactStore
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError
@@ -72,11 +72,11 @@ def run_evaluator(store: ArtifactStore, runner: DockerRunner, *, evaluator: dict
     if not result.succeeded:
         raise EvaluatorFailed(f"the evaluation container failed: {result.failure_message()}")
     listing = collect_outputs(output_dir, MAX_METRICS_BYTES)
-    path = listing.files.get("metrics.json")
-    if path is None:
+    metrics_path = listing.files.get("metrics.json")
+    if metrics_path is None:
         raise EvaluatorFailed("the evaluation container wrote no regular file /output/metrics.json")
     try:
-        document = json.loads(read_output_bytes(path, MAX_METRICS_BYTES))
+        document = json.loads(read_output_bytes(metrics_path, MAX_METRICS_BYTES))
     except ValueError as exc:
         raise EvaluatorFailed(f"/output/metrics.json is not valid JSON or too large: {exc}") from exc
     aggregates, per_case = parse_metrics(document, [c for c, _ in cases],
@@ -111,5 +111,5 @@ def parse_metrics(document: Any, case_ids: list[str], declared: list[str]) -> tu
     return aggregates, per_case
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -19,7 +19,7 @@ import numpy as np
 from app.challenge_yaml import Interface
 from app.interface_values import check_json_value
 from app.models import CaseStatus, MissingCasePolicy
-from evaluation.base import MetricInput, MetricResult
+from evaluation.base import Metric, MetricInput, MetricResult
 from evaluation.registry import get_metric
 
 MAX_JSON_OUTPUT_BYTES = 1 << 20
@@ -32,7 +32,7 @@ class CaseScoring:
     status: CaseStatus
     message: str = ""
     prediction: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, float] = field(default_factory=dict)  # per-case metric values
+    values: dict[str, float | None] = field(default_factory=dict)  # per-case metric values (None: not finite)
 
 
 @dataclass
@@ -118,11 +118,11 @@ def score_outputs(
     subset_scores: dict[str, dict[str, MetricResult]] = {}
     for metric_spec in metrics:
         metric = get_metric(metric_spec["name"])
-        result = _compute(metric, metric_spec, scored, truths, truth_dir, ground_truth, metadata)
-        scores[metric.name] = result
-        if result.per_case is not None:
-            for case, value in zip(scored, result.per_case, strict=True):
-                case.values[metric.name] = None if not np.isfinite(value) else float(value)
+        metric_result = _compute(metric, metric_spec, scored, truths, truth_dir, ground_truth, metadata)
+        scores[metric.name] = metric_result
+        if metric_result.per_case is not None:
+            for scored_case, value in zip(scored, metric_result.per_case, strict=True):
+                scored_case.values[metric.name] = None if not np.isfinite(value) else float(value)
         for subset, members in (subsets or {}).items():
             part = [c for c in scored if c.case_key in members]
             subset_scores.setdefault(subset, {})[metric.name] = _compute(metric, metric_spec, part, truths,
@@ -130,7 +130,7 @@ def score_outputs(
     return ScoringResult(case_results, scores, [], notes, subset_scores)
 
 
-def _compute(metric, spec: dict[str, Any], scored: list[CaseScoring], truths: dict[str, dict[str, Any]],  # type: ignore[no-untyped-def]
+def _compute(metric: Metric, spec: dict[str, Any], scored: list[CaseScoring], truths: dict[str, dict[str, Any]],
              truth_dir: Path, ground_truth: list[Interface], metadata: dict[str, dict[str, str]] | None
              ) -> MetricResult:
     ids = [c.case_key for c in scored]

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_has
     return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False)
 
 
-def _cached(final: Path, fill, *, world_readable: bool) -> Path:  # type: ignore[no-untyped-def]
+def _cached(final: Path, fill: Callable[[Path], None], *, world_readable: bool) -> Path:
     if (final / COMPLETE_MARKER).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

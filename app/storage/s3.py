@@ -85,7 +85,7 @@ class S3Store:
             upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key)["UploadId"]
         except (ClientError, BotoCoreError) as exc:
             raise self._error("uploading", key, exc) from exc
-        parts = []
+        parts: list[dict[str, Any]] = []
         try:
             part = first
             while part:

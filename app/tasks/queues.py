@@ -41,7 +41,7 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
     if latest is None:
         return False
     try:
-        job = Job.fetch(latest.decode(), connection=connection)
+        job = Job.fetch(latest.decode() if isinstance(latest, bytes) else latest, connection=connection)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from app.config import Settings
 from app.pipeline.recovery import ReconcileReport, reconcile
@@ -38,18 +39,18 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
         resources.close()
 
 
-def _remove_orphans(settings: Settings, runner: DockerRunner, is_live) -> list[int]:  # type: ignore[no-untyped-def]
+def _remove_orphans(settings: Settings, runner: DockerRunner, is_live: Callable[[int], bool]) -> list[int]:
     removed = remove_orphans(runner.client, is_live, scope=settings.runner_scope)
     sweep_stale_areas()  # /output mounts of attempts killed before they could clean up
     remove_stale_run_dirs(settings, is_live)
     return removed
 
 
-def remove_stale_run_dirs(settings: Settings, is_live) -> list[str]:  # type: ignore[no-untyped-def]
+def remove_stale_run_dirs(settings: Settings, is_live: Callable[[int], bool]) -> list[str]:
     """Work folders of attempts that died with their worker (runs/run-<submission>-*)."""
     import shutil
 
-    removed = []
+    removed: list[str] = []
     runs = settings.worker_cache_dir / "runs"
     if not runs.is_dir():
         return removed
@@ -72,7 +73,7 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
     from app.tasks.queues import enqueue_analysis
 
     resources = Resources(settings)
-    refreshed = []
+    refreshed: list[int] = []
     try:
         with resources.session() as session:
             phases = session.scalars(select(Phase).where(Phase.split_column.is_not(None),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -182,7 +183,7 @@ def _check_evaluator(folder: Path, phase: PhaseSpec) -> tuple[Path, str]:
 
 
 def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, archive: Path,
-                      digest: str) -> dict:
+                      digest: str) -> dict[str, Any]:
     assert spec.evaluator is not None
     key = keys.evaluator_archive(challenge.slug, spec.slug, digest)
     if not store.exists(key):
@@ -217,7 +218,8 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
     return path
 
 
-def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec, readers: Path | None) -> dict:
+def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec,
+                       readers: Path | None) -> dict[str, Any]:
     settings = spec.analysis.model_dump(mode="json")
     if readers is not None:
         key = keys.readers_file(challenge.slug, spec.slug)
@@ -226,7 +228,7 @@ def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSp
     return settings
 
 
-def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict]:
+def _upload_public_files(store: ArtifactStore, spec: ChallengeSpec, files: list[Path]) -> list[dict[str, Any]]:
     listed = []
     for file in files:
         key = keys.public_file(spec.slug, file.name)

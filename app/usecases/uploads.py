@@ -7,7 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from app.errors import TooLarge
 
@@ -24,7 +24,7 @@ class SpooledUpload:
         self.path.unlink(missing_ok=True)
 
 
-def spool_upload(stream: BinaryIO, *, max_bytes: int, tmp_dir: Path) -> SpooledUpload:
+def spool_upload(stream: IO[bytes], *, max_bytes: int, tmp_dir: Path) -> SpooledUpload:
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=tmp_dir)
     path = Path(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -15,11 +16,14 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from app.errors import ServiceError, TooLarge
-from app.extensions import db_session, podium
-from app.models import Challenge, User
+from app.extensions import PodiumContext, db_session, podium
+from app.models import Challenge, Phase, User
 from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard
@@ -46,7 +50,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["score"] = _format_score
 
     @app.context_processor
-    def _inject():  # type: ignore[no-untyped-def]
+    def _inject() -> dict[str, Any]:
         return {"current_username": session.get("username"), "csrf_token": _csrf_token()}
 
 
@@ -65,19 +69,19 @@ HEADINGS = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
 
 
 @web.errorhandler(ServiceError)
-def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+def _service_error(exc: ServiceError) -> ResponseReturnValue:
     return _error_page(exc.status_code, str(exc))
 
 
 @web.app_errorhandler(413)
-def _too_large(_exc):  # type: ignore[no-untyped-def]
+def _too_large(_exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return {"error": "the upload is larger than this server accepts"}, 413
     return _error_page(413, "The upload is larger than this server accepts.")
 
 
 @web.app_errorhandler(404)
-def _not_found(exc):  # type: ignore[no-untyped-def]
+def _not_found(exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return {"error": "no such address in the API; see /api/v1/openapi.json"}, 404
     description = getattr(exc, "description", "")
@@ -85,7 +89,7 @@ def _not_found(exc):  # type: ignore[no-untyped-def]
     return _error_page(404, description if known else "There is no page at this address.")
 
 
-def _error_page(status: int, message: str):  # type: ignore[no-untyped-def]
+def _error_page(status: int, message: str) -> tuple[str, int]:
     back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
     return render_template("error.html", heading=HEADINGS.get(status, "That did not work"), message=message,
                            advice=ADVICE.get(status, ""), back=back), status
@@ -98,7 +102,8 @@ def _format_score(value: float | None) -> str:
 def _csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
+    token: str = session["csrf"]  # the session holds what we stored: a str
+    return token
 
 
 def _check_csrf() -> None:
@@ -107,18 +112,18 @@ def _check_csrf() -> None:
         abort(400, "the form expired; reload the page and try again")
 
 
-def _logged_in_user(db) -> User | None:  # type: ignore[no-untyped-def]
+def _logged_in_user(db: Session) -> User | None:
     user_id = session.get("user_id")
     return db.get(User, user_id) if user_id else None
 
 
 @web.get("/ping")
-def ping():  # type: ignore[no-untyped-def]
+def ping() -> ResponseReturnValue:
     return "ok", 200, {"Content-Type": "text/plain"}
 
 
 @web.get("/ready")
-def ready():  # type: ignore[no-untyped-def]
+def ready() -> ResponseReturnValue:
     from redis import Redis
 
     checks: dict[str, str] = {}
@@ -145,14 +150,14 @@ def ready():  # type: ignore[no-untyped-def]
 
 
 @web.get("/")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     with db_session() as db:
         challenges = db.scalars(select(Challenge).order_by(Challenge.title)).all()
         return render_template("index.html", challenges=challenges)
 
 
 @web.get("/challenges/<slug>")
-def challenge(slug: str):  # type: ignore[no-untyped-def]
+def challenge(slug: str) -> ResponseReturnValue:
     with db_session() as db:
         found = db.scalar(select(Challenge).where(Challenge.slug == slug))
         if found is None:
@@ -161,7 +166,7 @@ def challenge(slug: str):  # type: ignore[no-untyped-def]
 
 
 @web.get("/challenges/<slug>/files/<name>")
-def public_file(slug: str, name: str):  # type: ignore[no-untyped-def]
+def public_file(slug: str, name: str) -> ResponseReturnValue:
     with db_session() as db:
         found = db.scalar(select(Challenge).where(Challenge.slug == slug))
         if found is None:
@@ -175,7 +180,7 @@ def public_file(slug: str, name: str):  # type: ignore[no-untyped-def]
 
 
 @web.get("/challenges/<slug>/<phase_slug>/leaderboard")
-def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         board = build_leaderboard(db, phase, request.args.get("sort"))
@@ -189,7 +194,7 @@ def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 
 
 @web.get("/challenges/<slug>/<phase_slug>/analysis")
-def analysis_page(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def analysis_page(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         analysis = latest_analysis(db, phase)
@@ -198,7 +203,7 @@ def analysis_page(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 
 
 @web.get("/challenges/<slug>/<phase_slug>/figures/<name>")
-def figure(slug: str, phase_slug: str, name: str):  # type: ignore[no-untyped-def]
+def figure(slug: str, phase_slug: str, name: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         analysis = latest_analysis(db, phase)
@@ -209,7 +214,7 @@ def figure(slug: str, phase_slug: str, name: str):  # type: ignore[no-untyped-de
 
 
 @web.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     if request.method == "POST":
         _check_csrf()
         with db_session() as db:
@@ -230,14 +235,14 @@ def _safe_next(target: str | None) -> str:
 
 
 @web.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     _check_csrf()
     session.clear()
     return redirect(url_for("web.index"))
 
 
 @web.route("/challenges/<slug>/<phase_slug>/submit", methods=["GET", "POST"])
-def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def submit(slug: str, phase_slug: str) -> ResponseReturnValue:
     context = podium()
     with db_session() as db:
         user = _logged_in_user(db)
@@ -252,7 +257,7 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
         return render_template("submit.html", phase=phase, submissions=mine)
 
 
-def _receive_upload(db, context, phase, user) -> int | None:  # type: ignore[no-untyped-def]
+def _receive_upload(db: Session, context: PodiumContext, phase: Phase, user: User) -> int | None:
     """The submission id to show, or None (with a flashed message) when nothing was stored."""
     try:
         # Every check that can refuse the upload runs before the form's body (and its file) is read.
@@ -284,7 +289,7 @@ def _receive_upload(db, context, phase, user) -> int | None:  # type: ignore[no-
 
 
 @web.get("/submissions/<int:submission_id>")
-def submission(submission_id: int):  # type: ignore[no-untyped-def]
+def submission(submission_id: int) -> ResponseReturnValue:
     with db_session() as db:
         user = _logged_in_user(db)
         if user is None:
@@ -294,7 +299,7 @@ def submission(submission_id: int):  # type: ignore[no-untyped-def]
 
 
 @web.post("/submissions/<int:submission_id>/cancel")
-def cancel(submission_id: int):  # type: ignore[no-untyped-def]
+def cancel(submission_id: int) -> ResponseReturnValue:
     _check_csrf()
     with db_session() as db:
         user = _logged_in_user(db)
