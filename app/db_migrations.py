@@ -1,18 +1,35 @@
-"""Database migrations (Alembic), run as a deploy step: `podium db upgrade`. Never inside create_app."""
+"""Database migrations (Alembic), run as a deploy step: `podium db upgrade`. Never inside create_app.
+
+Alembic's folder is the `migrations` package, shipped in the wheel and found with importlib.resources, so an
+installed Podium migrates without a source checkout.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_PACKAGE = "migrations"
+
+
+def migrations_dir() -> Path:
+    """The folder of the installed `migrations` package (env.py, script.py.mako, versions/)."""
+    hint = "reinstall Podium from its wheel, or run `pip install -e .` in a checkout"
+    try:
+        path = Path(str(importlib.resources.files(MIGRATIONS_PACKAGE)))
+    except ModuleNotFoundError:
+        raise RuntimeError(f"Podium's migrations package is not installed; {hint}") from None
+    if not (path / "env.py").is_file():
+        raise RuntimeError(f"Podium's migrations package at {path} has no env.py; {hint}")
+    return path
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
     return config
 
