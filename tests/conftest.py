@@ -10,10 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from app import create_app
 from app.config import Settings
 from app.db_migrations import upgrade
 from app.resources import Resources
+from app.storage import ArtifactStore
 
 pytest_plugins = [
     "tests.fixtures.docker_engine",
@@ -56,3 +61,28 @@ def resources(settings: Settings) -> Iterator[Resources]:
     resources = Resources(settings)
     yield resources
     resources.close()
+
+
+# ---- the Flask tutorial's fixtures ----------------------------------------------------------------
+
+@pytest.fixture
+def app(settings: Settings, resources: Resources) -> Flask:
+    """The site and the API on this test's own database, storage and private Redis queue."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(resources: Resources) -> Iterator[Session]:
+    """A database session that commits when the test ends without an error."""
+    with resources.session() as db:
+        yield db
+
+
+@pytest.fixture
+def store(resources: Resources) -> ArtifactStore:
+    return resources.store

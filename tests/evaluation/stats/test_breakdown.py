@@ -10,7 +10,7 @@ import pytest
 from evaluation.base import MetricInput
 from evaluation.bootstrap import bootstrap_indices
 from evaluation.breakdown import breakdown
-from tests.evaluation_stats.metrics import AbsoluteError, SetAUROC, auroc_rows
+from tests.evaluation.stats.metrics import AbsoluteError, SetAUROC, auroc_rows
 
 
 def site_data(n: int = 300, seed: int = 0) -> MetricInput:

@@ -21,7 +21,7 @@ from evaluation.ranking import (
     rank_entries,
     rank_uncertainty,
 )
-from tests.evaluation_stats.metrics import AbsoluteError, SetAUROC, auroc_rows
+from tests.evaluation.stats.metrics import AbsoluteError, SetAUROC, auroc_rows
 
 
 def classifier_entries(strengths: list[float], n: int, seed: int) -> dict[str, MetricInput]:

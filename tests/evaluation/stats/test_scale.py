@@ -8,7 +8,7 @@ import numpy as np
 
 from evaluation.base import MetricInput
 from evaluation.ranking import rank_entries
-from tests.evaluation_stats.metrics import AbsoluteError
+from tests.evaluation.stats.metrics import AbsoluteError
 
 
 def test_ten_thousand_cases_twenty_entries_thousand_replicates_take_seconds() -> None:

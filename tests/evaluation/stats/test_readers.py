@@ -11,7 +11,7 @@ import pytest
 
 from evaluation.bootstrap import bootstrap_indices
 from evaluation.readers import compare_readers
-from tests.evaluation_stats.test_operating_points import brute_force
+from tests.evaluation.stats.test_operating_points import brute_force
 
 
 def reader_study(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
