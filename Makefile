@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup services images demo test lint web worker clean
+.PHONY: setup services images platform-image demo test lint web worker clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,9 @@ services:
 
 images: services
 	bash scripts/build-base-image.sh
+
+platform-image: setup images
+	bash scripts/build-platform-image.sh
 
 demo: setup images
 	$(BIN)/podium demo
