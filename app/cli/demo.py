@@ -59,8 +59,13 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
                        f"{submission['id']}: {submission['state']}")
             submitted.append((client, submission["id"], sent, f"{slug}/{baseline.name}"))
 
-    click.echo("running a worker until the queue is empty (scoring, then statistics) ...")
-    subprocess.run([sys.executable, "-m", "app.cli", "worker", "--burst"], check=True, env=os.environ.copy())
+    worker_log = settings.data_dir / "worker.log"
+    click.echo(f"running a worker until the queue is empty (scoring, then statistics; its log: {worker_log}) ...")
+    with worker_log.open("ab") as log:
+        finished = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--burst"], env=os.environ.copy(),
+                                  stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    if finished.returncode != 0:
+        raise click.ClickException(f"the worker failed (exit code {finished.returncode}); see {worker_log}")
     for client, submission_id, sent, name in submitted:
         result = client.wait(submission_id, timeout=600)
         message = f" ({result['failure_message']})" if result["failure_message"] else ""

@@ -58,9 +58,9 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
         job = evaluation_queue(settings, connection).enqueue(
             "app.tasks.jobs.run_submission",
             submission_id,
-            job_id=f"evaluate-submission-{submission_id}-{uuid.uuid4().hex[:8]}",
+            job_id=f"run-submission-{submission_id}-{uuid.uuid4().hex[:8]}",
             job_timeout=JOB_TIMEOUT_SECONDS,
-            description=f"evaluate submission {submission_id}",
+            description=f"run submission {submission_id}",
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
         )
