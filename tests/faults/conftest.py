@@ -18,7 +18,7 @@ import pytest
 from app.config import Settings
 from runners.images import save_image
 from tests.conftest import REPO_ROOT, podium_environment
-from tests.fixtures.docker_engine import build_image
+from tests.fixtures.docker_engine import build_image, remove_image
 
 SLOW_SECONDS = 6
 SLOW_ALGORITHM = f"""\
@@ -121,7 +121,7 @@ def slow_archive(docker_client: docker.DockerClient, python_base_image: str,
     archive = tmp_path_factory.mktemp("slow") / "slow.tar.gz"
     save_image(docker_client, tag, archive)
     yield archive
-    docker_client.images.remove(tag, force=True)
+    remove_image(docker_client, tag)
 
 
 def free_port() -> int:
