@@ -1,14 +1,25 @@
-"""REST API under /api/v1. Authenticated calls send `Authorization: Bearer <token>`."""
+"""REST API under /api/v1. Authenticated calls send `Authorization: Bearer <token>`.
+
+Every route is declared with `operation` (app/api/openapi.py): its typed parameters and answers
+(app/api/schemas.py) are validated and make up the OpenAPI document served at /api/v1/openapi.json.
+Every error answer is JSON in one shape, schemas.Error: {"error": "...", "submission_id": null}.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+import re
+from typing import Any
 
-import yaml
 from flask import Blueprint, Flask, jsonify, request
+from spectree import Response
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
-from app.errors import ServiceError, TooLarge
+from app.api import schemas
+from app.api.openapi import MAX_ID, errors, openapi_document, operation
+from app.challenge_yaml import SLUG_PATTERN
+from app.errors import NotFound, ServiceError, TooLarge
 from app.extensions import db_session, podium
 from app.models import Challenge, User
 from app.queries.analyses import latest_analysis
@@ -31,25 +42,51 @@ from app.usecases.submissions import (
 from app.usecases.uploads import spool_upload, upload_too_large_message
 from app.usecases.users import user_for_token
 
+log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+SLUG = re.compile(SLUG_PATTERN)
+SUBMISSION = "/submissions/<int:submission_id>"
+CHALLENGES, SUBMISSIONS, ORGANISERS = ("challenges",), ("submissions",), ("organisers",)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(api)
 
 
+def _error(message: str, status: int, submission_id: int | None = None):  # type: ignore[no-untyped-def]
+    return jsonify(schemas.Error(error=message, submission_id=submission_id).model_dump()), status
+
+
 @api.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
-    body = {"error": str(exc)}
-    if isinstance(exc, SubmissionRefused):
-        body["submission_id"] = exc.submission_id
-    return jsonify(body), exc.status_code
+    return _error(str(exc), exc.status_code, exc.submission_id if isinstance(exc, SubmissionRefused) else None)
 
 
 @api.errorhandler(413)
 def _too_large(_exc):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "the upload is larger than this server accepts"}), 413
+    return _error("the upload is larger than this server accepts", 413)
+
+
+@api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    """Werkzeug's errors inside a route (a malformed request; a crash, as 500) in the one error format."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    return _error(exc.description or exc.name, exc.code)
+
+
+@api.before_request
+def _refuse_impossible_addresses() -> None:
+    """Slugs no challenge or phase can have, and ids past the databases' integers, are not looked up: the
+    answer is the lookup's own 404 (a NUL byte in a slug would otherwise be a PostgreSQL error)."""
+    args = request.view_args or {}
+    slug, phase_slug, submission_id = args.get("slug"), args.get("phase_slug"), args.get("submission_id")
+    if slug is not None and phase_slug is None and not SLUG.fullmatch(slug):
+        raise NotFound(f"no challenge {slug!r}")
+    if phase_slug is not None and not (SLUG.fullmatch(slug or "") and SLUG.fullmatch(phase_slug)):
+        raise NotFound(f"no phase {phase_slug!r} in challenge {slug!r}; check the address")
+    if submission_id is not None and submission_id > MAX_ID:
+        raise NotFound(f"no submission {submission_id} of yours")
 
 
 class Unauthorized(ServiceError):
@@ -67,52 +104,71 @@ def _current_user(session) -> User:  # type: ignore[no-untyped-def]
 
 
 @api.get("/openapi.json")
+@operation(Response(HTTP_200=(schemas.OpenAPIDocument, "this document (OpenAPI 3.1)")), tags=("meta",))
 def openapi():  # type: ignore[no-untyped-def]
-    return jsonify(yaml.safe_load(OPENAPI_PATH.read_text()))
+    """This API's OpenAPI document, generated from the code."""
+    return jsonify(openapi_document())
 
 
 @api.get("/challenges")
+@operation(Response(HTTP_200=(list[schemas.Challenge], "every challenge, by slug")), tags=CHALLENGES)
 def challenges():  # type: ignore[no-untyped-def]
+    """List challenges with their phases, limits and interfaces."""
     with db_session() as session:
         rows = session.scalars(select(Challenge).order_by(Challenge.slug)).all()
         return jsonify([_challenge_json(c) for c in rows])
 
 
 @api.get("/challenges/<slug>")
+@operation(Response(HTTP_200=(schemas.Challenge, "the challenge"), **errors(404)), tags=CHALLENGES)
 def challenge(slug: str):  # type: ignore[no-untyped-def]
+    """One challenge, with its phases."""
     with db_session() as session:
         found = session.scalar(select(Challenge).where(Challenge.slug == slug))
         if found is None:
-            return jsonify({"error": f"no challenge {slug!r}"}), 404
+            raise NotFound(f"no challenge {slug!r}")
         return jsonify(_challenge_json(found))
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/leaderboard")
-def leaderboard(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+@operation(Response(HTTP_200=(schemas.Leaderboard, "the leaderboard"), **errors(400, 404)),
+           query=schemas.LeaderboardQuery, tags=CHALLENGES)
+def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery):  # type: ignore[no-untyped-def]
+    """Each participant's best succeeded submission, ranked.
+
+    400 when `sort` is not one of the phase's metrics.
+    """
     with db_session() as session:
         phase = get_phase(session, slug, phase_slug)
-        return jsonify(build_leaderboard(session, phase, request.args.get("sort")).as_dict())
+        return jsonify(build_leaderboard(session, phase, query.sort).as_dict())
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/analysis")
+@operation(Response(HTTP_200=(schemas.Analysis, "the latest analysis"), **errors(404)), tags=CHALLENGES)
 def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    """The phase's latest statistical analysis: rank uncertainty, breakdowns, operating points, readers.
+
+    404 until it has been computed (after the first scored submission).
+    """
     with db_session() as session:
         phase = get_phase(session, slug, phase_slug)
         found = latest_analysis(session, phase)
         if found is None:
-            return jsonify({"error": "no analysis yet; it is computed after the first scored submission"}), 404
+            raise NotFound("no analysis yet; it is computed after the first scored submission")
         return jsonify({"computed_at": found.created_at.isoformat(timespec="seconds"),
                         "submission_ids": found.submission_ids, "figures": sorted(found.figures),
                         **found.document})
 
 
 @api.put("/challenges/<slug>/phases/<phase_slug>/readers")
-def upload_readers(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+@operation(Response(HTTP_200=(schemas.ReadersUploaded, "stored; the analysis is computed again"),
+                    **errors(400, 401, 403, 404, 413)),
+           query=schemas.ReadersQuery, token=True, tags=ORGANISERS,
+           body={"required": True, "description": "CSV with the columns case_id, reader, score (at most 50 MiB)",
+                 "content": {"text/csv": {"schema": {"type": "string"}}}})
+def upload_readers(slug: str, phase_slug: str, query: schemas.ReadersQuery):  # type: ignore[no-untyped-def]
     """Organisers: human readers' scores (CSV case_id, reader, score) to compare the algorithms with."""
-    try:
-        positive_at = float(request.args.get("positive_at", "1"))
-    except ValueError:
-        raise ServiceError("positive_at must be a number: a reader's call is positive when score >= it") from None
+    positive_at = query.positive_at
     with db_session() as session:
         # Who is asking, and may they, before a byte of the body is read.
         user = _current_user(session)
@@ -124,8 +180,13 @@ def upload_readers(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
             raise TooLarge("the readers file is larger than 50 MiB")
         count = set_readers(session, podium().resources.store, phase, raw.decode("utf-8", "replace"), positive_at)
         phase_id = phase.id
-    if podium().enqueue_analysis is not None:
-        podium().enqueue_analysis(phase_id)
+    enqueue_analysis = podium().enqueue_analysis
+    if enqueue_analysis is not None:
+        try:
+            enqueue_analysis(phase_id)
+        except Exception:  # noqa: BLE001 - stored; the reconciler sees the changed settings and queues it
+            log.warning("phase %s: readers stored, analysis not queued (queue unavailable)", phase_id,
+                        exc_info=True)
     return jsonify({"readers": count, "positive_at": positive_at}), 200
 
 
@@ -136,7 +197,11 @@ def _refuse_if_longer_than(limit: int, message: str) -> None:
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/cases.csv")
+@operation(Response(HTTP_200=(None, "the long table: one row per submission, case and metric"),
+                    **errors(401, 403, 404)),
+           token=True, tags=ORGANISERS, raw={200: {"text/csv": {"schema": {"type": "string"}}}})
 def cases_csv(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    """Organisers: every scored case of every submission, as CSV."""
     with db_session() as session:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
@@ -147,7 +212,12 @@ def cases_csv(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/export.zip")
+@operation(Response(HTTP_200=(None, "a ZIP archive: cases.csv, leaderboard.json, analysis.json, figures/"),
+                    **errors(401, 403, 404)),
+           token=True, tags=ORGANISERS,
+           raw={200: {"application/zip": {"schema": {"type": "string", "format": "binary"}}}})
 def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    """Organisers: the phase's results in one archive."""
     with db_session() as session:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
@@ -157,8 +227,35 @@ def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
                        "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-export.zip"'}
 
 
+UPLOAD_BODY = {
+    "required": True,
+    "description": "The archive of `docker save IMAGE | gzip`: the raw request body, or the multipart form "
+                   "field `image`.",
+    "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"],
+            "properties": {"image": {"type": "string", "format": "binary"},
+                           "comment": {"type": "string", "description": "a note, kept up to 500 characters"}}}},
+    },
+}
+
+
 @api.post("/challenges/<slug>/phases/<phase_slug>/submissions")
-def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+@operation(Response(HTTP_201=(schemas.Submission, "stored and queued"),
+                    HTTP_202=(schemas.Submission, "stored, and queued as soon as the queue is back: do not upload "
+                                                  "it again"),
+                    HTTP_400=(schemas.Error, "the archive was refused: `submission_id` is the failed submission "
+                                             "it was kept as"),
+                    **errors(401, 403, 404, 413, 429, 503)),
+           query=schemas.SubmitQuery, token=True, tags=SUBMISSIONS, body=UPLOAD_BODY)
+def submit(slug: str, phase_slug: str, query: schemas.SubmitQuery):  # type: ignore[no-untyped-def]
+    """Upload an algorithm container.
+
+    The archive is checked before anything is queued: one image, linux/amd64, a readable manifest, no path
+    traversal or escaping links, no decompression bomb, under the phase's size limit. Who may submit, whether
+    the phase is open and the daily limits are checked before the upload is read.
+    """
     context = podium()
     settings = context.resources.settings
     with db_session() as session:
@@ -174,7 +271,7 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
                 raise ServiceError("attach the image archive as the form field 'image'")
             stream, comment = file.stream, request.form.get("comment", "")
         else:
-            stream, comment = request.stream, request.args.get("comment", "")
+            stream, comment = request.stream, query.comment
         upload = spool_upload(stream, max_bytes=max_bytes, tmp_dir=upload_tmp_dir(settings.data_dir))
         try:
             receipt = receive_container_submission(session, context.resources.store, context.enqueue,
@@ -186,21 +283,29 @@ def submit(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/submissions")
+@operation(Response(HTTP_200=(list[schemas.Submission], "your submissions, newest first"), **errors(401, 404)),
+           token=True, tags=SUBMISSIONS)
 def my_submissions(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+    """Your submissions to a phase."""
     with db_session() as session:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
         return jsonify([submission_summary(session, s) for s in list_submissions(session, phase, user)])
 
 
-@api.get("/submissions/<int:submission_id>")
+@api.get(SUBMISSION)
+@operation(Response(HTTP_200=(schemas.Submission, "the submission"), **errors(401, 404)),
+           token=True, tags=SUBMISSIONS)
 def submission(submission_id: int):  # type: ignore[no-untyped-def]
+    """One of your submissions, with its state, failure message, run and scores."""
     with db_session() as session:
         user = _current_user(session)
         return jsonify(submission_summary(session, get_submission(session, submission_id, user)))
 
 
-@api.post("/submissions/<int:submission_id>/cancel")
+@api.post(SUBMISSION + "/cancel")
+@operation(Response(HTTP_200=(schemas.Submission, "cancelled"), **errors(401, 404, 409)),
+           token=True, tags=SUBMISSIONS)
 def cancel(submission_id: int):  # type: ignore[no-untyped-def]
     """Cancel an unfinished submission: your own, or (organisers) any of the challenge's."""
     with db_session() as session:
@@ -209,21 +314,27 @@ def cancel(submission_id: int):  # type: ignore[no-untyped-def]
         return jsonify(submission_summary(session, cancelled)), 200
 
 
-@api.get("/submissions/<int:submission_id>/logs/<stream_name>")
+@api.get(SUBMISSION + "/logs/<stream_name>")
+@operation(Response(HTTP_200=(None, "the log (size-capped)"), **errors(401, 404)),
+           token=True, tags=SUBMISSIONS, raw={200: {"text/plain": {"schema": {"type": "string"}}}})
 def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-untyped-def]
+    """The kept stdout or stderr of the submission's container.
+
+    404 until the container has run.
+    """
     if stream_name not in ("stdout", "stderr"):
-        return jsonify({"error": "logs are 'stdout' or 'stderr'"}), 404
+        raise NotFound("logs are 'stdout' or 'stderr'")
     with db_session() as session:
         user = _current_user(session)
         found = get_submission(session, submission_id, user)
         key = keys.submission_log(found.id, "stdout" if stream_name == "stdout" else "stderr")
     store = podium().resources.store
     if not store.exists(key):
-        return jsonify({"error": "no log yet; the container has not run"}), 404
+        raise NotFound("no log yet; the container has not run")
     return store.get_bytes(key), 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
-def _challenge_json(challenge: Challenge) -> dict:
+def _challenge_json(challenge: Challenge) -> dict[str, Any]:
     return {
         "slug": challenge.slug,
         "title": challenge.title,

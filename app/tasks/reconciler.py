@@ -62,8 +62,10 @@ def remove_stale_run_dirs(settings: Settings, is_live: Callable[[int], bool]) ->
     return removed
 
 
-def refresh_closed_split_phases(settings: Settings) -> list[int]:
-    """When a phase with a public/private split closes, its statistics move to the private part."""
+def refresh_stale_analyses(settings: Settings) -> list[int]:
+    """Queue a new analysis where the newest one is out of date: a phase with a public/private split has
+    closed (its statistics move to the private part), or its analysis settings changed (new readers' scores)
+    and the analysis job could not be queued at the time."""
     from sqlalchemy import select
 
     from app.models import Phase, ScoreSubset
@@ -76,11 +78,14 @@ def refresh_closed_split_phases(settings: Settings) -> list[int]:
     refreshed: list[int] = []
     try:
         with resources.session() as session:
-            phases = session.scalars(select(Phase).where(Phase.split_column.is_not(None),
-                                                         Phase.closes_at <= utcnow())).all()
-            for phase in phases:
+            for phase in session.scalars(select(Phase)).all():
                 newest = newest_analysis(session, phase)
-                if newest is not None and document_of(newest).subset != ScoreSubset.PRIVATE:
+                if newest is None:
+                    continue
+                document = document_of(newest)
+                closed = (phase.split_column is not None and phase.closes_at is not None
+                          and phase.closes_at <= utcnow())
+                if (closed and document.subset != ScoreSubset.PRIVATE) or document.settings != (phase.analysis or {}):
                     refreshed.append(phase.id)
         for phase_id in refreshed:
             enqueue_analysis(settings, phase_id)

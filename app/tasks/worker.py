@@ -7,7 +7,7 @@ from rq import Worker
 
 from app.config import Settings
 from app.tasks.queues import evaluation_queue, redis_connection
-from app.tasks.reconciler import reconcile_once, refresh_closed_split_phases
+from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _reconcile_forever(settings: Settings, stop: threading.Event) -> None:
     while not stop.wait(settings.reconcile_seconds):
         try:
             reconcile_once(settings)
-            refresh_closed_split_phases(settings)
+            refresh_stale_analyses(settings)
         except Exception:  # noqa: BLE001 - a service may be briefly down; try again next round
             log.warning("reconciler round failed", exc_info=True)
 

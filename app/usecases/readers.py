@@ -16,7 +16,13 @@ MAX_READER_FILE_BYTES = 50 * 1024 * 1024
 
 def reader_file_problems(text: str, known_case_ids: set[str]) -> list[str]:
     """What is wrong with a readers CSV (columns case_id, reader, score); empty when it is fine."""
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _problems(csv.DictReader(io.StringIO(text)), known_case_ids)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit (131072 characters), a NUL byte
+        return [f"not a readable CSV file ({exc})"]
+
+
+def _problems(reader: csv.DictReader[str], known_case_ids: set[str]) -> list[str]:
     missing = {"case_id", "reader", "score"} - set(reader.fieldnames or [])
     if missing:
         return [f"missing column(s) {', '.join(sorted(missing))}; the columns are case_id, reader, score"]

@@ -119,7 +119,8 @@ def receive_container_submission(
     StorageUnavailable (the submission is kept as failed by the platform, not counted) when it cannot be stored.
     """
     check_can_submit(session, phase, user)
-    submission = Submission(phase_id=phase.id, user_id=user.id, state=S.RECEIVED, comment=comment[:500],
+    comment = "".join(ch for ch in comment if ch >= " " or ch in "\t\n")[:500]  # no NUL or control bytes
+    submission = Submission(phase_id=phase.id, user_id=user.id, state=S.RECEIVED, comment=comment,
                             upload_bytes=upload.size, upload_sha256=upload.sha256)
     session.add(submission)
     session.commit()

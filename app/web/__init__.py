@@ -59,12 +59,13 @@ ADVICE = {
     401: "Sign in and try again.",
     403: "You may not do this here; the message says why.",
     404: "Check the address, or start from the list of challenges.",
+    405: "Use the site's links and buttons.",
     409: "Reload the page to see the current state.",
     413: "Make the file smaller and upload it again.",
     429: "Wait, then try again.",
     503: "This is the platform's problem, not yours; try again in a few minutes.",
 }
-HEADINGS = {400: "That did not work", 401: "Please sign in", 403: "Not allowed", 404: "Not found",
+HEADINGS = {400: "That did not work", 401: "Please sign in", 403: "Not allowed", 404: "Not found", 405: "Not here",
             409: "Already changed", 413: "Too large", 429: "Please wait", 503: "Temporarily unavailable"}
 
 
@@ -73,17 +74,31 @@ def _service_error(exc: ServiceError) -> ResponseReturnValue:
     return _error_page(exc.status_code, str(exc))
 
 
+# Errors Flask raises before a route is chosen (no such address, wrong method, body over the server's cap):
+# the API's one error format under /api/, a page everywhere else.
+
+def _api_error(message: str, status: int) -> ResponseReturnValue:
+    return {"error": message, "submission_id": None}, status
+
+
 @web.app_errorhandler(413)
 def _too_large(_exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
-        return {"error": "the upload is larger than this server accepts"}, 413
+        return _api_error("the upload is larger than this server accepts", 413)
     return _error_page(413, "The upload is larger than this server accepts.")
+
+
+@web.app_errorhandler(405)
+def _wrong_method(_exc: HTTPException) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):
+        return _api_error(f"{request.method} is not allowed here; see /api/v1/openapi.json", 405)
+    return _error_page(405, f"This address does not take a {request.method} request.")
 
 
 @web.app_errorhandler(404)
 def _not_found(exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
-        return {"error": "no such address in the API; see /api/v1/openapi.json"}, 404
+        return _api_error("no such address in the API; see /api/v1/openapi.json", 404)
     description = getattr(exc, "description", "")
     known = description and not description.startswith("The requested URL was not found")
     return _error_page(404, description if known else "There is no page at this address.")

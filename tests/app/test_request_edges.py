@@ -241,3 +241,29 @@ def test_the_leaderboard_title_is_text_only(example: Resources, settings: Settin
     title = page.split("<title>")[1].split("</title>")[0]
     assert "<" not in title and "figure" not in title
     assert page.count("ranks.svg") == 1 and page.index("ranks.svg") > page.index("</title>")
+
+
+def test_readers_upload_with_the_queue_down_is_stored_and_answered(example: Resources, settings: Settings) -> None:
+    """The readers file is stored; the analysis follows when the reconciler sees the changed settings."""
+    down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
+    client = create_app(down, enqueue=lambda _: None).test_client()
+    token = make_user(example, "organiser-on-call")
+    with example.session() as session:
+        phase = session.scalars(select(Phase)).first()
+        assert phase is not None
+        phase.challenge.organisers = [*(phase.challenge.organisers or []), "organiser-on-call"]
+        case = phase.current_test_set.cases[0].case_key  # type: ignore[union-attr]
+    response = client.put(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/readers",
+                          data=f"case_id,reader,score\n{case},r1,1\n".encode(),
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"})
+    assert response.status_code == 200, response.get_json()
+    with example.session() as session:
+        assert (session.scalars(select(Phase)).first().analysis or {}).get("readers_key")  # type: ignore[union-attr]
+
+
+def test_control_bytes_never_reach_the_database_in_a_comment(  # type: ignore[no-untyped-def]
+        example: Resources, settings: Settings, crashing_archive: Path) -> None:
+    client = create_app(settings, enqueue=lambda _: None).test_client()
+    status, body = submit_archive(client, make_user(example, "nul-byte"), crashing_archive, "a\0b\x1bc")
+    assert status == 201, body
+    assert body["comment"] == "abc"

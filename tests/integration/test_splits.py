@@ -85,9 +85,9 @@ def test_private_scores_appear_only_after_the_phase_closes(resources: Resources,
     assert board["rows"][0]["scores"]["auroc"]["value"] == pytest.approx(auroc("private"), abs=1e-12)
     # The public-part analysis is no longer shown; the worker's reconciler asks for a private one.
     assert client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/analysis").status_code == 404
-    from app.tasks.reconciler import refresh_closed_split_phases
+    from app.tasks.reconciler import refresh_stale_analyses
 
-    assert refresh_closed_split_phases(settings) != []
+    assert refresh_stale_analyses(settings) != []
     drain_queue(settings)
     analysis = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/analysis").get_json()
     assert analysis["subset"] == "private"

@@ -120,7 +120,8 @@ def test_an_archive_over_the_phase_limit_is_refused_before_it_is_read(platform: 
     status, body = platform.refuse(token, big.write(tmp_path / "big.tar", compress=False))
 
     assert (status, body) == (413, {"error": "the upload is larger than this phase's limit of 1 MiB; make the image "
-                                             "smaller (e.g. a slimmer base image) and upload again"})
+                                             "smaller (e.g. a slimmer base image) and upload again",
+                                    "submission_id": None})
     mine = platform.client.get("/api/v1/challenges/breast-cancer-wisconsin/phases/test/submissions",
                                headers={"Authorization": f"Bearer {token}"}).get_json()
     assert mine == [] and platform.queued() == 0

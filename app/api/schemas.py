@@ -1,0 +1,199 @@
+"""The typed shapes of the REST API's requests and answers; the OpenAPI document is built from them.
+
+Every JSON answer of a route is validated against its model before it leaves the server (app/api/openapi.py),
+so the document cannot drift from what the code returns. The models describe the dictionaries the queries
+already build (app.queries.*); they add no field and rename none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.challenge_yaml import Interface
+from app.models import ScoreSubset, SubmissionState
+from app.queries.analysis_document import AnalysisDocument
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+class Error(BaseModel):
+    """The one error format: every 4xx and 5xx JSON answer of the API."""
+
+    error: str = Field(description="what was wrong, and what to do about it")
+    submission_id: int | None = Field(
+        description="the failed submission an upload was kept as (a refused archive); null otherwise")
+
+
+# --- request parameters ---------------------------------------------------------------------------------------
+
+
+class LeaderboardQuery(BaseModel):
+    sort: str | None = Field(None, description="a metric of the phase to sort by; the ranking metric if absent")
+
+
+class ReadersQuery(BaseModel):
+    positive_at: float = Field(1.0, allow_inf_nan=False,
+                               description="a reader's call is positive when their score is at least this")
+
+
+class SubmitQuery(BaseModel):
+    comment: str = Field("", description="a note on the submission, kept up to 500 characters (with a raw "
+                                         "body; a multipart upload sends it as the form field 'comment')")
+
+
+# --- challenges -----------------------------------------------------------------------------------------------
+
+
+class PublicFile(BaseModel):
+    name: str
+    bytes: int = Field(description="size in bytes")
+
+
+class PhaseRanking(BaseModel):
+    metric: str = Field(description="the metric the leaderboard ranks by")
+    order: Literal["descending", "ascending"]
+
+
+class PhaseLimits(BaseModel):
+    time_limit_seconds: int
+    memory_mb: int
+    cpus: float
+    pids: int
+    tmp_mb: int
+    output_mb: int
+    max_upload_mb: int
+    submissions_per_day: int
+
+
+class PhaseInterface(Interface):
+    """One input the algorithm container reads or one output it writes (as in challenge.yaml)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Phase(BaseModel):
+    slug: str
+    title: str
+    submission_kind: str = Field(description="what participants submit: 'container'")
+    run_mode: str = Field(description="how a submission runs: 'batch' (every case in one container run)")
+    opens_at: AwareDatetime | None = Field(description="submissions are accepted from then (null: open now)")
+    closes_at: AwareDatetime | None = Field(description="and until then (null: no end)")
+    metrics: list[str] = Field(description="the names of the scores the leaderboard shows")
+    ranking: PhaseRanking
+    inputs: list[PhaseInterface]
+    outputs: list[PhaseInterface]
+    limits: PhaseLimits
+
+
+class Challenge(BaseModel):
+    slug: str
+    title: str
+    description: str
+    public_files: list[PublicFile]
+    phases: list[Phase]
+
+
+# --- scores, leaderboards and analyses ------------------------------------------------------------------------
+
+
+class ScoreCell(BaseModel):
+    value: float | None
+    ci_low: float | None = Field(description="lower end of the 95% bootstrap confidence interval")
+    ci_high: float | None = Field(description="upper end of the 95% bootstrap confidence interval")
+
+
+class MetricInfo(BaseModel):
+    name: str
+    title: str
+    higher_is_better: bool
+
+
+class LeaderboardRow(BaseModel):
+    rank: int = Field(description="equal scores share a rank")
+    participant: str
+    submission_id: int
+    submitted_at: AwareDatetime
+    comment: str
+    container_seconds: float | None
+    cases_unscored: int = Field(description="cases without a valid output (excluded or scored worst, per the "
+                                            "phase's missing_cases policy)")
+    scores: dict[str, ScoreCell] = Field(description="metric name -> score")
+
+
+class Leaderboard(BaseModel):
+    """Each participant's best succeeded submission, ranked."""
+
+    challenge: str
+    phase: str
+    ranking_metric: str
+    sorted_by: str
+    missing_cases: Literal["fail", "worst", "exclude"]
+    subset: ScoreSubset = Field(description="which cases the scores cover: all, or the public (while the phase "
+                                            "runs) or private (once it closed) part of a split test set")
+    metrics: list[MetricInfo]
+    rows: list[LeaderboardRow]
+
+
+class Analysis(AnalysisDocument):
+    """The phase's latest statistical analysis (docs/statistics.md explains each part)."""
+
+    computed_at: AwareDatetime
+    submission_ids: list[int] = Field(description="the submissions it covers")
+    figures: list[str] = Field(description="names of its figures (SVG), shown on the web pages")
+
+
+# --- submissions ----------------------------------------------------------------------------------------------
+
+
+class Run(BaseModel):
+    """The submission's latest evaluation run."""
+
+    exit_code: int | None
+    container_seconds: float | None
+    cases_valid: int
+    cases_invalid: int
+    stderr_tail: str = Field(description="the last lines the container wrote to stderr")
+    notes: list[str] = Field(description="what to know although the run did not fail (ignored files, "
+                                         "excluded cases)")
+
+
+class Submission(BaseModel):
+    """A submission as its owner sees it: state, failure message, run and scores."""
+
+    id: int
+    challenge: str
+    phase: str
+    participant: str
+    state: SubmissionState
+    comment: str
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None
+    failure_message: str | None = Field(description="what went wrong and what to do (a failed submission)")
+    failure_is_infrastructure: bool = Field(description="the platform failed, not the submission (never counts "
+                                                        "against the participant's limits)")
+    upload_bytes: int | None
+    upload_sha256: str | None
+    image_tags: list[str]
+    run: Run | None
+    scores: dict[str, ScoreCell] = Field(description="metric name -> score, on the cases the participant may "
+                                                     "see (never the private part of an open phase)")
+    scores_subset: ScoreSubset | None = Field(None, description="which cases the scores cover; present once "
+                                                                "the submission has a run")
+
+
+class ReadersUploaded(BaseModel):
+    readers: int = Field(description="how many readers the file holds")
+    positive_at: float
+
+
+class OpenAPIDocument(BaseModel):
+    """This document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
