@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app import transitions
@@ -63,16 +63,7 @@ def check_can_submit(session: Session, phase: Phase, user: User) -> None:
 
 def submissions_counted_today(session: Session, phase: Phase, user: User) -> int:
     """Submissions that count against the daily limit: accepted ones not failed by the platform."""
-    since = utcnow() - timedelta(days=1)
-    return session.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.phase_id == phase.id,
-            Submission.user_id == user.id,
-            Submission.created_at >= since,
-            Submission.upload_key.is_not(None),
-            Submission.failure_is_infrastructure.is_(False),
-        )
-    ) or 0
+    return _count_last_day(session, phase, user, Submission.upload_key.is_not(None))
 
 
 def refused_upload_limit(phase: Phase) -> int:
@@ -81,16 +72,17 @@ def refused_upload_limit(phase: Phase) -> int:
 
 
 def refused_uploads_today(session: Session, phase: Phase, user: User) -> int:
+    """Uploads refused as unusable images (never stored); uploads the platform lost do not count."""
+    return _count_last_day(session, phase, user, Submission.state == SubmissionState.FAILED,
+                           Submission.upload_key.is_(None))
+
+
+def _count_last_day(session: Session, phase: Phase, user: User, *conditions: ColumnElement[bool]) -> int:
     since = utcnow() - timedelta(days=1)
     return session.scalar(
         select(func.count(Submission.id)).where(
-            Submission.phase_id == phase.id,
-            Submission.user_id == user.id,
-            Submission.created_at >= since,
-            Submission.state == SubmissionState.FAILED,
-            Submission.upload_key.is_(None),
-            Submission.failure_is_infrastructure.is_(False),
-        )
+            Submission.phase_id == phase.id, Submission.user_id == user.id, Submission.created_at >= since,
+            Submission.failure_is_infrastructure.is_(False), *conditions)
     ) or 0
 
 

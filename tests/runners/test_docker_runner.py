@@ -10,7 +10,6 @@ import tarfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -25,34 +24,11 @@ from runners.seccomp import sandbox_profile_json
 pytestmark = pytest.mark.docker
 
 
-
 def _policy(**overrides: float) -> SandboxPolicy:
     limits: dict[str, float] = dict(time_limit_seconds=30, memory_mb=128, cpus=1, pids=64, tmp_mb=16,
                                     output_mb=16, log_kb=64)
     limits.update(overrides)
     return SandboxPolicy.from_limits(**limits)  # type: ignore[arg-type]
-
-
-def _scope_filter(scope: str) -> dict[str, str | list[str] | bool]:
-    """This test's algorithm containers only: other sessions may be running theirs on the same engine."""
-    return {"label": ["podium.role=algorithm", f"podium.scope={scope}"]}
-
-
-@pytest.fixture
-def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client, scope=runner_scope)
-    leftovers = docker_client.containers.list(all=True, filters=_scope_filter(runner_scope))
-    for container in leftovers:
-        container.remove(force=True)
-    assert leftovers == [], "a container with podium.role=algorithm was left behind"
-
-
-@pytest.fixture
-def io_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
-    return input_dir, output_dir
 
 
 def _sh(script: str) -> list[str]:

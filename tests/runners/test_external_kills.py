@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -27,23 +27,6 @@ POLICY = SandboxPolicy.from_limits(time_limit_seconds=60, memory_mb=128, cpus=1,
                                    log_kb=16)
 
 Interference = Callable[[docker.DockerClient, Container], None]
-
-
-@pytest.fixture
-def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client, scope=runner_scope)
-    leftovers = docker_client.containers.list(all=True, filters={"label": f"podium.scope={runner_scope}"})
-    for container in leftovers:
-        container.remove(force=True)
-    assert leftovers == [], "a container of this test's scope was left behind"
-
-
-@pytest.fixture
-def io_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
-    return input_dir, output_dir
 
 
 class _Interferer(threading.Thread):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 
 from runners.docker_runner import DockerRunner
@@ -17,19 +15,6 @@ pytestmark = pytest.mark.docker
 
 POLICY = SandboxPolicy.from_limits(time_limit_seconds=60, memory_mb=256, cpus=1, pids=64, tmp_mb=8, output_mb=1,
                                    log_kb=64)
-
-
-@pytest.fixture
-def runner(docker_client: docker.DockerClient, runner_scope: str) -> Iterator[DockerRunner]:
-    yield DockerRunner(docker_client, scope=runner_scope)
-
-
-@pytest.fixture
-def io_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
-    return input_dir, output_dir
 
 
 def test_profile_is_dockers_default_minus_what_escapes() -> None:
