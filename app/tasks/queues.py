@@ -22,7 +22,7 @@ def redis_connection(settings: Settings) -> Redis:
                           health_check_interval=30)
 
 
-def evaluation_queue(settings: Settings, connection: Redis | None = None) -> Queue:
+def job_queue(settings: Settings, connection: Redis | None = None) -> Queue:
     return Queue(settings.queue_name, connection=connection or redis_connection(settings))
 
 
@@ -46,7 +46,7 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
-        return job.id in evaluation_queue(settings, connection).get_job_ids()
+        return job.id in job_queue(settings, connection).get_job_ids()
     return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
@@ -55,7 +55,7 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
         connection = redis_connection(settings)
         if job_pending(settings, submission_id, connection):
             return
-        job = evaluation_queue(settings, connection).enqueue(
+        job = job_queue(settings, connection).enqueue(
             "app.tasks.jobs.run_submission",
             submission_id,
             job_id=f"run-submission-{submission_id}-{uuid.uuid4().hex[:8]}",
@@ -70,5 +70,5 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
 
 
 def enqueue_analysis(settings: Settings, phase_id: int) -> None:
-    evaluation_queue(settings).enqueue("app.tasks.jobs.analyse_phase", phase_id, job_timeout=3600,
+    job_queue(settings).enqueue("app.tasks.jobs.analyse_phase", phase_id, job_timeout=3600,
                                        description=f"analyse phase {phase_id}", result_ttl=3600)

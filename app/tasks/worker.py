@@ -6,7 +6,7 @@ import threading
 from rq import Worker
 
 from app.config import Settings
-from app.tasks.queues import evaluation_queue, redis_connection
+from app.tasks.queues import job_queue, redis_connection
 from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
         thread = threading.Thread(target=_reconcile_forever, args=(settings, stop), name="reconciler", daemon=True)
         thread.start()
     connection = redis_connection(settings)
-    worker = Worker([evaluation_queue(settings, connection)], connection=connection)
+    worker = Worker([job_queue(settings, connection)], connection=connection)
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:
@@ -43,4 +43,4 @@ def _reconcile_forever(settings: Settings, stop: threading.Event) -> None:
 
 
 def queued_job_count(settings: Settings) -> int:
-    return evaluation_queue(settings).count
+    return job_queue(settings).count

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.models import Submission, SubmissionState, User
 from app.queries.phases import get_phase
 from app.resources import Resources
-from app.tasks.queues import evaluation_queue
+from app.tasks.queues import job_queue
 from app.tasks.worker import queued_job_count
 from app.usecases.submissions import upload_tmp_dir
 from runners.output_area import mounted_areas
@@ -120,7 +120,7 @@ class Platform:
         Returns the peak resident memory (bytes) of the largest process the worker forked so far.
         """
         drain_queue(self.settings)
-        queue = evaluation_queue(self.settings)
+        queue = job_queue(self.settings)
         crashed = {job.id: job.exc_info for job in map(queue.fetch_job, FailedJobRegistry(queue=queue).get_job_ids())
                    if job is not None}
         assert crashed == {}, "a job crashed the work horse"
