@@ -3,6 +3,8 @@
 Every route is declared with `operation` (app/api/openapi.py): its typed parameters and answers
 (app/api/schemas.py) are validated and make up the OpenAPI document served at /api/v1/openapi.json.
 Every error answer is JSON in one shape, schemas.Error: {"error": "...", "submission_id": null}.
+Routes are annotated `-> Any`: spectree evaluates their annotations at run time, and flask.typing's
+ResponseReturnValue cannot be evaluated outside a type checker; the answers are checked against their models.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 from spectree import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from app.api import schemas
@@ -53,22 +57,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api)
 
 
-def _error(message: str, status: int, submission_id: int | None = None):  # type: ignore[no-untyped-def]
+def _error(message: str, status: int, submission_id: int | None = None) -> ResponseReturnValue:
     return jsonify(schemas.Error(error=message, submission_id=submission_id).model_dump()), status
 
 
 @api.errorhandler(ServiceError)
-def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+def _service_error(exc: ServiceError) -> ResponseReturnValue:
     return _error(str(exc), exc.status_code, exc.submission_id if isinstance(exc, SubmissionRefused) else None)
 
 
 @api.errorhandler(413)
-def _too_large(_exc):  # type: ignore[no-untyped-def]
+def _too_large(_exc: HTTPException) -> ResponseReturnValue:
     return _error("the upload is larger than this server accepts", 413)
 
 
 @api.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
     """Werkzeug's errors inside a route (a malformed request; a crash, as 500) in the one error format."""
     if exc.code is None or exc.code < 400:
         return exc
@@ -93,7 +97,7 @@ class Unauthorized(ServiceError):
     status_code = 401
 
 
-def _current_user(session) -> User:  # type: ignore[no-untyped-def]
+def _current_user(session: Session) -> User:
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
     user = user_for_token(session, token)
@@ -105,14 +109,14 @@ def _current_user(session) -> User:  # type: ignore[no-untyped-def]
 
 @api.get("/openapi.json")
 @operation(Response(HTTP_200=(schemas.OpenAPIDocument, "this document (OpenAPI 3.1)")), tags=("meta",))
-def openapi():  # type: ignore[no-untyped-def]
+def openapi() -> Any:
     """This API's OpenAPI document, generated from the code."""
     return jsonify(openapi_document())
 
 
 @api.get("/challenges")
 @operation(Response(HTTP_200=(list[schemas.Challenge], "every challenge, by slug")), tags=CHALLENGES)
-def challenges():  # type: ignore[no-untyped-def]
+def challenges() -> Any:
     """List challenges with their phases, limits and interfaces."""
     with db_session() as session:
         rows = session.scalars(select(Challenge).order_by(Challenge.slug)).all()
@@ -121,7 +125,7 @@ def challenges():  # type: ignore[no-untyped-def]
 
 @api.get("/challenges/<slug>")
 @operation(Response(HTTP_200=(schemas.Challenge, "the challenge"), **errors(404)), tags=CHALLENGES)
-def challenge(slug: str):  # type: ignore[no-untyped-def]
+def challenge(slug: str) -> Any:
     """One challenge, with its phases."""
     with db_session() as session:
         found = session.scalar(select(Challenge).where(Challenge.slug == slug))
@@ -133,7 +137,7 @@ def challenge(slug: str):  # type: ignore[no-untyped-def]
 @api.get("/challenges/<slug>/phases/<phase_slug>/leaderboard")
 @operation(Response(HTTP_200=(schemas.Leaderboard, "the leaderboard"), **errors(400, 404)),
            query=schemas.LeaderboardQuery, tags=CHALLENGES)
-def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery):  # type: ignore[no-untyped-def]
+def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery) -> Any:
     """Each participant's best succeeded submission, ranked.
 
     400 when `sort` is not one of the phase's metrics.
@@ -145,7 +149,7 @@ def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery):  #
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/analysis")
 @operation(Response(HTTP_200=(schemas.Analysis, "the latest analysis"), **errors(404)), tags=CHALLENGES)
-def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def analysis(slug: str, phase_slug: str) -> Any:
     """The phase's latest statistical analysis: rank uncertainty, breakdowns, operating points, readers.
 
     404 until it has been computed (after the first scored submission).
@@ -166,7 +170,7 @@ def analysis(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
            query=schemas.ReadersQuery, token=True, tags=ORGANISERS,
            body={"required": True, "description": "CSV with the columns case_id, reader, score (at most 50 MiB)",
                  "content": {"text/csv": {"schema": {"type": "string"}}}})
-def upload_readers(slug: str, phase_slug: str, query: schemas.ReadersQuery):  # type: ignore[no-untyped-def]
+def upload_readers(slug: str, phase_slug: str, query: schemas.ReadersQuery) -> Any:
     """Organisers: human readers' scores (CSV case_id, reader, score) to compare the algorithms with."""
     positive_at = query.positive_at
     with db_session() as session:
@@ -200,7 +204,7 @@ def _refuse_if_longer_than(limit: int, message: str) -> None:
 @operation(Response(HTTP_200=(None, "the long table: one row per submission, case and metric"),
                     **errors(401, 403, 404)),
            token=True, tags=ORGANISERS, raw={200: {"text/csv": {"schema": {"type": "string"}}}})
-def cases_csv(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def cases_csv(slug: str, phase_slug: str) -> Any:
     """Organisers: every scored case of every submission, as CSV."""
     with db_session() as session:
         user = _current_user(session)
@@ -216,7 +220,7 @@ def cases_csv(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
                     **errors(401, 403, 404)),
            token=True, tags=ORGANISERS,
            raw={200: {"application/zip": {"schema": {"type": "string", "format": "binary"}}}})
-def export(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def export(slug: str, phase_slug: str) -> Any:
     """Organisers: the phase's results in one archive."""
     with db_session() as session:
         user = _current_user(session)
@@ -249,7 +253,7 @@ UPLOAD_BODY = {
                                              "it was kept as"),
                     **errors(401, 403, 404, 413, 429, 503)),
            query=schemas.SubmitQuery, token=True, tags=SUBMISSIONS, body=UPLOAD_BODY)
-def submit(slug: str, phase_slug: str, query: schemas.SubmitQuery):  # type: ignore[no-untyped-def]
+def submit(slug: str, phase_slug: str, query: schemas.SubmitQuery) -> Any:
     """Upload an algorithm container.
 
     The archive is checked before anything is queued: one image, linux/amd64, a readable manifest, no path
@@ -285,7 +289,7 @@ def submit(slug: str, phase_slug: str, query: schemas.SubmitQuery):  # type: ign
 @api.get("/challenges/<slug>/phases/<phase_slug>/submissions")
 @operation(Response(HTTP_200=(list[schemas.Submission], "your submissions, newest first"), **errors(401, 404)),
            token=True, tags=SUBMISSIONS)
-def my_submissions(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
+def my_submissions(slug: str, phase_slug: str) -> Any:
     """Your submissions to a phase."""
     with db_session() as session:
         user = _current_user(session)
@@ -296,7 +300,7 @@ def my_submissions(slug: str, phase_slug: str):  # type: ignore[no-untyped-def]
 @api.get(SUBMISSION)
 @operation(Response(HTTP_200=(schemas.Submission, "the submission"), **errors(401, 404)),
            token=True, tags=SUBMISSIONS)
-def submission(submission_id: int):  # type: ignore[no-untyped-def]
+def submission(submission_id: int) -> Any:
     """One of your submissions, with its state, failure message, run and scores."""
     with db_session() as session:
         user = _current_user(session)
@@ -306,7 +310,7 @@ def submission(submission_id: int):  # type: ignore[no-untyped-def]
 @api.post(SUBMISSION + "/cancel")
 @operation(Response(HTTP_200=(schemas.Submission, "cancelled"), **errors(401, 404, 409)),
            token=True, tags=SUBMISSIONS)
-def cancel(submission_id: int):  # type: ignore[no-untyped-def]
+def cancel(submission_id: int) -> Any:
     """Cancel an unfinished submission: your own, or (organisers) any of the challenge's."""
     with db_session() as session:
         user = _current_user(session)
@@ -317,7 +321,7 @@ def cancel(submission_id: int):  # type: ignore[no-untyped-def]
 @api.get(SUBMISSION + "/logs/<stream_name>")
 @operation(Response(HTTP_200=(None, "the log (size-capped)"), **errors(401, 404)),
            token=True, tags=SUBMISSIONS, raw={200: {"text/plain": {"schema": {"type": "string"}}}})
-def submission_log(submission_id: int, stream_name: str):  # type: ignore[no-untyped-def]
+def submission_log(submission_id: int, stream_name: str) -> Any:
     """The kept stdout or stderr of the submission's container.
 
     404 until the container has run.

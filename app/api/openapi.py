@@ -14,8 +14,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pydantic
 from flask import current_app
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from app.api import schemas
 from app.challenge_yaml import SLUG_PATTERN
@@ -74,7 +76,9 @@ def _refuse_invalid_request(request: Any, _response: Any, error: Exception | Non
     if error is None:
         return
     problems = []
-    for problem in error.errors(include_url=False):  # type: ignore[attr-defined]
+    details = error.errors(include_url=False) if isinstance(error, pydantic.ValidationError) else [
+        {"loc": ("request",), "msg": str(error)}]
+    for problem in details:
         name = ".".join(str(part) for part in problem["loc"])
         given = problem.get("input")
         shown = f" (got {given!r:.80})" if isinstance(given, str) else ""
@@ -96,7 +100,7 @@ spec = SpecTree(
     description=DESCRIPTION,
     openapi_version="3.1.0",
     security_schemes=[SecurityScheme(name=TOKEN, data=SecuritySchemeData(
-        type="http", scheme="bearer",  # type: ignore[arg-type]
+        type=SecureType.HTTP, scheme="bearer",
         description="an API token: `Authorization: Bearer <token>` (`podium user create NAME` makes one)"))],
     naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda _parent, child: child,
