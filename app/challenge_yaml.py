@@ -143,6 +143,9 @@ class PhaseSpec(_Strict):
     # What happens to cases without a valid output: fail the submission, score them with the worst
     # value their interface allows, or leave them out (counted and shown).
     missing_cases: Literal["fail", "worst", "exclude"] = "fail"
+    # What participants may read of their runs: "full" logs, the platform's "failure-message" only (no
+    # container output: a container can print the hidden inputs), or just the "state".
+    log_visibility: Literal["full", "failure-message", "state"] = "failure-message"
     # A cases.csv column whose values are "public" or "private": public scores are shown while the
     # phase runs, private ones when it closes (closes_at), as on Kaggle.
     split_column: str | None = None

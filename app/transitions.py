@@ -151,12 +151,14 @@ def succeed(session: Session, submission_id: int, *, owner: str) -> bool:
     return _compare_and_set(session, submission_id, (S.SCORING,), S.SUCCEEDED, dict(_RELEASE_LEASE), owner=owner)
 
 
-def fail(session: Session, submission_id: int, *, owner: str, message: str, infrastructure: bool = False) -> bool:
+def fail(session: Session, submission_id: int, *, owner: str, message: str, infrastructure: bool = False,
+         output: str | None = None) -> bool:
     """running or scoring -> failed, final: the participant's fault (or, with infrastructure=True, the
-    organiser's evaluation container's, which never counts against the participant)."""
+    organiser's evaluation container's, which never counts against the participant). `output` is what the
+    container itself said (its last stderr line), kept apart from the platform's message."""
     return _compare_and_set(session, submission_id, ACTIVE, S.FAILED,
                             {"failure_message": message, "failure_is_infrastructure": infrastructure,
-                             **_RELEASE_LEASE}, owner=owner)
+                             "failure_output": output, **_RELEASE_LEASE}, owner=owner)
 
 
 def requeue_after_fault(session: Session, submission_id: int, *, owner: str | None, faults: int,

@@ -121,8 +121,11 @@ class RunResult:
                 return line[:500]
         return None
 
-    def failure_message(self) -> str | None:
-        """A message the participant can act on, or None when the run succeeded."""
+    def failure_message(self, *, include_output: bool = True) -> str | None:
+        """A message the participant can act on, or None when the run succeeded.
+
+        include_output=False leaves out the container's own last stderr line (which may echo hidden inputs):
+        only what the platform observed."""
         if self.succeeded:
             return None
         if self.killed_externally:
@@ -137,7 +140,7 @@ class RunResult:
             return f"output limit exceeded ({self.output_limit})"
         if self.exit_code is None:
             return "the container ended without an exit code"
-        last = self.last_stderr_line()
+        last = self.last_stderr_line() if include_output else None
         message = f"the container exited with code {self.exit_code}"
         return f"{message}: {last}" if last else message
 

@@ -25,15 +25,15 @@ from app.api.openapi import MAX_ID, errors, openapi_document, operation
 from app.challenge_yaml import SLUG_PATTERN
 from app.errors import NotFound, ServiceError, TooLarge
 from app.extensions import db_session, podium
-from app.models import Challenge, User
+from app.models import Challenge, LogVisibility, User
+from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard, phase_metrics
 from app.queries.phases import get_phase
-from app.queries.submission_summary import submission_summary
+from app.queries.submission_summary import log_visibility_for, submission_summary
 from app.storage import keys
 from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
-from app.usecases.roles import require_organiser
 from app.usecases.submissions import (
     SubmissionRefused,
     cancel_submission,
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 SLUG = re.compile(SLUG_PATTERN)
 SUBMISSION = "/submissions/<int:submission_id>"
+LOG_STREAMS: dict[str, keys.LogStream | keys.EvaluatorLog] = {
+    "stdout": "stdout", "stderr": "stderr", "evaluator-stdout": "evaluator-stdout",
+    "evaluator-stderr": "evaluator-stderr", "evaluator-error": "evaluator-error"}
 CHALLENGES, SUBMISSIONS, ORGANISERS = ("challenges",), ("submissions",), ("organisers",)
 
 
@@ -283,7 +286,7 @@ def submit(slug: str, phase_slug: str, query: schemas.SubmitQuery) -> Any:
         finally:
             upload.discard()
         # 202: stored and safe, but the queue was unavailable; it will be queued without another upload.
-        return jsonify(submission_summary(session, receipt.submission)), 201 if receipt.job_queued else 202
+        return jsonify(submission_summary(session, receipt.submission, user)), 201 if receipt.job_queued else 202
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/submissions")
@@ -294,7 +297,7 @@ def my_submissions(slug: str, phase_slug: str) -> Any:
     with db_session() as session:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
-        return jsonify([submission_summary(session, s) for s in list_submissions(session, phase, user)])
+        return jsonify([submission_summary(session, s, user) for s in list_submissions(session, phase, user)])
 
 
 @api.get(SUBMISSION)
@@ -304,7 +307,7 @@ def submission(submission_id: int) -> Any:
     """One of your submissions, with its state, failure message, run and scores."""
     with db_session() as session:
         user = _current_user(session)
-        return jsonify(submission_summary(session, get_submission(session, submission_id, user)))
+        return jsonify(submission_summary(session, get_submission(session, submission_id, user), user))
 
 
 @api.post(SUBMISSION + "/cancel")
@@ -315,23 +318,30 @@ def cancel(submission_id: int) -> Any:
     with db_session() as session:
         user = _current_user(session)
         cancelled = cancel_submission(session, submission_id, user)
-        return jsonify(submission_summary(session, cancelled)), 200
+        return jsonify(submission_summary(session, cancelled, user)), 200
 
 
 @api.get(SUBMISSION + "/logs/<stream_name>")
 @operation(Response(HTTP_200=(None, "the log (size-capped)"), **errors(401, 404)),
            token=True, tags=SUBMISSIONS, raw={200: {"text/plain": {"schema": {"type": "string"}}}})
 def submission_log(submission_id: int, stream_name: str) -> Any:
-    """The kept stdout or stderr of the submission's container.
+    """The kept stdout or stderr of the submission's container; organisers also read the evaluator's
+    (evaluator-stdout, evaluator-stderr, evaluator-error).
 
-    404 until the container has run.
+    Participants read their container's logs only where the phase shows full logs (a container can print
+    the hidden inputs); elsewhere, and until the container has run, this is a 404.
     """
-    if stream_name not in ("stdout", "stderr"):
-        raise NotFound("logs are 'stdout' or 'stderr'")
+    if stream_name not in LOG_STREAMS:
+        raise NotFound(f"logs are {', '.join(LOG_STREAMS)}")
     with db_session() as session:
         user = _current_user(session)
         found = get_submission(session, submission_id, user)
-        key = keys.submission_log(found.id, "stdout" if stream_name == "stdout" else "stderr")
+        visibility = log_visibility_for(user, found)
+        organiser = is_organiser(user, found.phase)
+        if visibility != LogVisibility.FULL or (stream_name.startswith("evaluator-") and not organiser):
+            raise NotFound(f"this phase does not show participants their container's {stream_name}; "
+                           "the failure message says what went wrong")
+        key = keys.submission_log(found.id, LOG_STREAMS[stream_name])
     store = podium().resources.store
     if not store.exists(key):
         raise NotFound("no log yet; the container has not run")
@@ -354,6 +364,7 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
                 "closes_at": p.closes_at.isoformat() if p.closes_at else None,
                 "metrics": [m["name"] for m in phase_metrics(p)],
                 "ranking": {"metric": p.ranking_metric, "order": p.ranking_order},
+                "log_visibility": p.log_visibility,
                 "inputs": p.inputs,
                 "outputs": p.outputs,
                 "limits": {"time_limit_seconds": p.time_limit_seconds, "memory_mb": p.memory_mb,

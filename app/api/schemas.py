@@ -82,6 +82,9 @@ class Phase(BaseModel):
     closes_at: AwareDatetime | None = Field(description="and until then (null: no end)")
     metrics: list[str] = Field(description="the names of the scores the leaderboard shows")
     ranking: PhaseRanking
+    log_visibility: Literal["full", "failure-message", "state"] = Field(
+        description="what participants read of their runs: full logs, the platform's failure message only "
+                    "(default: a container could print the hidden inputs), or just the state")
     inputs: list[PhaseInterface]
     outputs: list[PhaseInterface]
     limits: PhaseLimits
@@ -154,7 +157,8 @@ class Run(BaseModel):
     container_seconds: float | None
     cases_valid: int
     cases_invalid: int
-    stderr_tail: str = Field(description="the last lines the container wrote to stderr")
+    stderr_tail: str = Field(description="the last lines the container wrote to stderr (empty unless the viewer may "
+                                         "read full logs)")
     notes: list[str] = Field(description="what to know although the run did not fail (ignored files, "
                                          "excluded cases)")
 
@@ -176,6 +180,9 @@ class Submission(BaseModel):
     upload_bytes: int | None
     upload_sha256: str | None
     image_tags: list[str]
+    log_visibility: Literal["full", "failure-message", "state"] = Field(
+        description="what the viewer may read of the runs: full logs, the platform's failure message only (no "
+                    "container output), or just the state; organisers always read everything")
     run: Run | None
     scores: dict[str, ScoreCell] = Field(description="metric name -> score, on the cases the participant may "
                                                      "see (never the private part of an open phase)")

@@ -1,7 +1,7 @@
 """The ORM model, one module per aggregate. Import from here."""
 
 from app.db import Base
-from app.models.challenge import Case, Challenge, MissingCasePolicy, Phase, PhaseAnalysis, TestSet
+from app.models.challenge import Case, Challenge, LogVisibility, MissingCasePolicy, Phase, PhaseAnalysis, TestSet
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.submission import Submission, SubmissionState
 from app.models.user import User
@@ -13,6 +13,7 @@ __all__ = [
     "CaseStatus",
     "Challenge",
     "EvaluationRun",
+    "LogVisibility",
     "MissingCasePolicy",
     "Phase",
     "PhaseAnalysis",

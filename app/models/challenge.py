@@ -19,6 +19,14 @@ class MissingCasePolicy(enum.StrEnum):
     EXCLUDE = "exclude"  # the case is left out of the scores, and the participant is told
 
 
+class LogVisibility(enum.StrEnum):
+    """What participants may read of their own runs (organisers always read everything)."""
+
+    FULL = "full"  # the container's stdout and stderr, and the platform's failure message
+    FAILURE_MESSAGE = "failure-message"  # only what the platform observed: no container output
+    STATE = "state"  # only the submission's state
+
+
 class Challenge(Base):
     __tablename__ = "challenges"
 
@@ -74,6 +82,9 @@ class Phase(Base):
     split_column: Mapped[str | None] = mapped_column(String(100))
     # Cases without a valid output: "fail" the submission, score them "worst", or "exclude" them.
     missing_cases: Mapped[str] = mapped_column(String(10), default="fail")  # a MissingCasePolicy
+    # What participants read of their runs: a container can print hidden inputs to its logs.
+    log_visibility: Mapped[str] = mapped_column(String(20), default=LogVisibility.FAILURE_MESSAGE,
+                                                server_default=LogVisibility.FAILURE_MESSAGE.value)
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")

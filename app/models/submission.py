@@ -45,6 +45,8 @@ class Submission(Base):
     image_tags: Mapped[str] = mapped_column(String(500), default="")
     # Shown to the participant when the submission fails: what went wrong and what to do.
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # What the container itself last wrote to stderr when it failed: shown only where the phase shows logs.
+    failure_output: Mapped[str | None] = mapped_column(Text)
     # True when the failure was the platform's, not the participant's (never counts against limits).
     failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -86,7 +86,8 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
             raise RunnerError(result.failure_message() or "the container was stopped from outside")
         run_id = persist.record_run(resources, plan, result, worker_name)
         if not result.succeeded:
-            return persist.fail(resources, plan, result.failure_message() or "the run failed")
+            return persist.fail(resources, plan, result.failure_message(include_output=False) or "the run failed",
+                                output=result.last_stderr_line() if result.exit_code not in (None, 0) else None)
         collected = collect(store, plan, output_dir)
         if collected.listing is None:
             return persist.fail(resources, plan, collected.refusal or "the outputs could not be collected")

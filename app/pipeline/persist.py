@@ -88,11 +88,12 @@ def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: 
     return AttemptOutcome.SUCCEEDED
 
 
-def fail(resources: Resources, plan: AttemptPlan, message: str, *, infrastructure: bool = False) -> AttemptOutcome:
+def fail(resources: Resources, plan: AttemptPlan, message: str, *, infrastructure: bool = False,
+         output: str | None = None) -> AttemptOutcome:
     """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's evaluator's)."""
     with resources.session() as session:
         if not transitions.fail(session, plan.submission_id, owner=plan.owner, message=message,
-                                infrastructure=infrastructure):
+                                infrastructure=infrastructure, output=output):
             raise LeaseLost()
     return AttemptOutcome.FAILED
 

@@ -145,6 +145,7 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.metrics = [m.model_dump(mode="json") for m in spec.metrics]
     phase.ranking_metric = spec.ranking.metric
     phase.missing_cases = spec.missing_cases
+    phase.log_visibility = spec.log_visibility
     phase.split_column = spec.split_column
     phase.ranking_order = spec.ranking.order
 

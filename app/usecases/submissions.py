@@ -15,8 +15,8 @@ from app import transitions
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceError
 from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
+from app.permissions import is_organiser
 from app.storage import ArtifactStore, StorageError, keys
-from app.usecases.roles import is_organiser
 from app.usecases.uploads import SpooledUpload
 from runners.image_archive import ImageArchiveLimits, InvalidImageArchive, validate_image_archive
 
@@ -178,8 +178,9 @@ def cancel_submission(session: Session, submission_id: int, user: User) -> Submi
 
 
 def get_submission(session: Session, submission_id: int, user: User) -> Submission:
+    """The submission, for its owner and the challenge's organisers (and admins); anyone else gets a 404."""
     submission = session.get(Submission, submission_id)
-    if submission is None or (submission.user_id != user.id and not user.is_admin):
+    if submission is None or (submission.user_id != user.id and not is_organiser(user, submission.phase)):
         raise NotFound(f"no submission {submission_id} of yours")
     return submission
 

@@ -268,7 +268,7 @@ def submit(slug: str, phase_slug: str) -> ResponseReturnValue:
             created = _receive_upload(db, context, phase, user)
             if created is not None:
                 return redirect(url_for("web.submission", submission_id=created))
-        mine = [submission_summary(db, s) for s in list_submissions(db, phase, user)]
+        mine = [submission_summary(db, s, user) for s in list_submissions(db, phase, user)]
         return render_template("submit.html", phase=phase, submissions=mine)
 
 
@@ -310,7 +310,7 @@ def submission(submission_id: int) -> ResponseReturnValue:
         if user is None:
             return redirect(url_for("web.login", next=request.path))
         found = get_submission(db, submission_id, user)
-        return render_template("submission.html", s=submission_summary(db, found), phase=found.phase)
+        return render_template("submission.html", s=submission_summary(db, found, user), phase=found.phase)
 
 
 @web.post("/submissions/<int:submission_id>/cancel")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from app.config import Settings
 from app.resources import Resources
@@ -21,6 +22,17 @@ CHALLENGE, PHASE = "breast-cancer-wisconsin", "test"
 def apply_example(resources: Resources) -> None:
     with resources.session() as session:
         apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
+
+
+def set_log_visibility(resources: Resources, visibility: str, challenge: str = CHALLENGE) -> None:
+    """What participants of the challenge's phases may read of their runs (an organiser's choice)."""
+    from sqlalchemy import update
+
+    from app.models import Challenge, Phase
+
+    with resources.session() as session:
+        challenge_id = session.scalar(select(Challenge.id).where(Challenge.slug == challenge))
+        session.execute(update(Phase).where(Phase.challenge_id == challenge_id).values(log_visibility=visibility))
 
 
 def make_user(resources: Resources, name: str) -> str:

@@ -25,6 +25,7 @@ from tests.integration.helpers import (
     get_submission,
     hidden_labels,
     make_user,
+    set_log_visibility,
     stored_predictions,
     submit_archive,
 )
@@ -94,6 +95,7 @@ def test_a_container_submission_is_scored_and_ranked(backend_settings: Settings,
 def test_a_crashing_container_fails_with_its_last_stderr_line(resources: Resources, settings: Settings,
                                                                crashing_archive: Path) -> None:
     apply_example(resources)
+    set_log_visibility(resources, "full")  # this phase shows participants their logs
     client = create_app(settings).test_client()
     token = make_user(resources, "crasher")
     status, submission = submit_archive(client, token, crashing_archive)
@@ -176,3 +178,41 @@ def test_check_image_tells_a_participant_before_they_upload(tmp_path: Path, cras
     bad.write_bytes(b"nope")
     refused = CliRunner().invoke(main, ["check-image", str(bad)])
     assert refused.exit_code == 1 and "not a gzip-compressed or plain tar archive" in refused.output
+
+
+def test_by_default_participants_read_the_platforms_message_and_organisers_read_everything(
+        resources: Resources, settings: Settings, crashing_archive: Path) -> None:
+    """A container can print the hidden inputs to stderr: by default its output never reaches the participant."""
+    from app.models import Challenge
+
+    apply_example(resources)
+    client = create_app(settings).test_client()
+    token, organiser = make_user(resources, "quiet-vendor"), make_user(resources, "the-organiser")
+    with resources.session() as session:
+        challenge = session.query(Challenge).filter_by(slug=CHALLENGE).one()
+        challenge.organisers = [*(challenge.organisers or []), "the-organiser"]
+    status, submission = submit_archive(client, token, crashing_archive)
+    assert status == 201, submission
+    drain_queue(settings)
+    mine = get_submission(client, token, submission["id"])
+    assert mine["state"] == "failed" and mine["log_visibility"] == "failure-message"
+    assert mine["failure_message"] == "the container exited with code 3"
+    assert mine["run"]["stderr_tail"] == "" and mine["run"]["exit_code"] == 3
+    for stream in ("stdout", "stderr", "evaluator-stderr"):
+        response = client.get(f"/api/v1/submissions/{submission['id']}/logs/{stream}",
+                              headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 404 and b"weights.pt" not in response.data
+    page = client.get(f"/api/v1/submissions/{submission['id']}", headers={"Authorization": f"Bearer {token}"})
+    assert b"weights.pt" not in page.data and b"loading model" not in page.data
+
+    theirs = get_submission(client, organiser, submission["id"])
+    assert theirs["log_visibility"] == "full"
+    assert theirs["failure_message"] == "the container exited with code 3: FileNotFoundError: /opt/model/weights.pt"
+    assert "FileNotFoundError" in theirs["run"]["stderr_tail"]
+    log = client.get(f"/api/v1/submissions/{submission['id']}/logs/stdout",
+                     headers={"Authorization": f"Bearer {organiser}"})
+    assert log.data == b"loading model\n"
+
+    set_log_visibility(resources, "state")
+    bare = get_submission(client, token, submission["id"])
+    assert bare["state"] == "failed" and bare["failure_message"] is None and bare["run"] is None

@@ -9,11 +9,11 @@ import docker
 import numpy as np
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import create_app
 from app.config import Settings
-from app.models import CaseOutcome, EvaluationRun
+from app.models import CaseOutcome, EvaluationRun, User
 from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
 from runners.images import save_image
@@ -91,6 +91,14 @@ def test_an_organiser_evaluator_scores_in_the_sandbox(kind: str, resources: Reso
         assert "ground truth" not in result["failure_message"]
         organiser_log = resources.store.get_bytes(f"submissions/{body['id']}/logs/evaluator-error.txt").decode()
         assert "'brier_mean' is missing or not a finite number" in organiser_log
+        # The organisers read it through the API; the participant never does.
+        admin = make_user(resources, "site-admin")
+        with resources.session() as session:
+            session.execute(update(User).where(User.username == "site-admin").values(is_admin=True))
+        url = f"/api/v1/submissions/{body['id']}/logs/evaluator-error"
+        through_api = client.get(url, headers={"Authorization": f"Bearer {admin}"})
+        assert through_api.status_code == 200 and through_api.data.decode() == organiser_log
+        assert client.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 404
         return
     assert result["state"] == "succeeded", result
     labels = hidden_labels()

@@ -87,6 +87,9 @@ def test_failure_messages() -> None:
     stderr = b"Traceback...\n\x1b[31mValueError: bad shape\x1b[0m\n  \n"
     assert _result(exit_code=1, stderr=stderr).failure_message() == (
         "the container exited with code 1: [31mValueError: bad shape[0m")
+    # Without the container's own words (which may echo hidden inputs): only what the platform observed.
+    assert _result(exit_code=1, stderr=stderr).failure_message(include_output=False) == (
+        "the container exited with code 1")
     assert _result(exit_code=2).failure_message() == "the container exited with code 2"
     stopped = _result(exit_code=137, killed_externally=True, stderr=b"Killed\n")
     assert not stopped.succeeded and stopped.is_infrastructure_fault

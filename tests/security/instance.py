@@ -27,6 +27,7 @@ from tests.integration.helpers import (
     drain_queue,
     get_submission,
     make_user,
+    set_log_visibility,
     submit_archive,
 )
 
@@ -49,6 +50,8 @@ class Platform:
 
     def __post_init__(self) -> None:
         apply_example(self.resources)
+        # The hostile suite reads every log a container wrote: the worst case for what a page must survive.
+        set_log_visibility(self.resources, "full")
         self.client = create_app(self.settings).test_client()
         self._reserve_unique_ids()
 
