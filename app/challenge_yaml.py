@@ -68,6 +68,7 @@ class Limits(_Strict):
     log_kb: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
     max_upload_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 2048
     submissions_per_day: Annotated[int, Field(ge=1, le=10_000)] = 5
+    submissions_total: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # over the phase's life
 
 
 class MetricSpec(_Strict):

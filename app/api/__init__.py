@@ -34,6 +34,7 @@ from app.queries.submission_summary import log_visibility_for, submission_summar
 from app.storage import keys
 from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
+from app.usecases.submission_limits import limit_status, limits_json
 from app.usecases.submissions import (
     SubmissionRefused,
     cancel_submission,
@@ -298,6 +299,17 @@ def my_submissions(slug: str, phase_slug: str) -> Any:
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
         return jsonify([submission_summary(session, s, user) for s in list_submissions(session, phase, user)])
+
+
+@api.get("/challenges/<slug>/phases/<phase_slug>/limits")
+@operation(Response(HTTP_200=(schemas.Limits, "what you have left"), **errors(401, 404)),
+           token=True, tags=SUBMISSIONS)
+def my_limits(slug: str, phase_slug: str) -> Any:
+    """How many submissions you have left in a phase today and in total, and when the next one frees."""
+    with db_session() as session:
+        user = _current_user(session)
+        status = limit_status(session, get_phase(session, slug, phase_slug), user)
+        return jsonify(limits_json(status))
 
 
 @api.get(SUBMISSION)

@@ -190,6 +190,20 @@ class Submission(BaseModel):
                                                                 "the submission has a run")
 
 
+class Limits(BaseModel):
+    """Your submission limits in a phase. Submissions refused as unusable images, and failures that were the
+    platform's fault, take no place."""
+
+    per_day: int = Field(description="submissions allowed in any 24 hours")
+    used_today: int = Field(description="submissions that take a place in the last 24 hours")
+    remaining_today: int = Field(description="how many you may submit now (the total limit included)")
+    next_frees_at: AwareDatetime | None = Field(description="when the oldest place of the last 24 hours frees")
+    total: int | None = Field(description="submissions allowed over the phase's life (null: no limit)")
+    used_total: int
+    refused_today: int = Field(description="uploads refused as unusable images in the last 24 hours")
+    refused_per_day: int = Field(description="refused uploads allowed in any 24 hours")
+
+
 class ReadersUploaded(BaseModel):
     readers: int = Field(description="how many readers the file holds")
     positive_at: float

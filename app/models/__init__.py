@@ -3,7 +3,7 @@
 from app.db import Base
 from app.models.challenge import Case, Challenge, LogVisibility, MissingCasePolicy, Phase, PhaseAnalysis, TestSet
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
-from app.models.submission import Submission, SubmissionState
+from app.models.submission import Submission, SubmissionLock, SubmissionState
 from app.models.user import User
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Score",
     "ScoreSubset",
     "Submission",
+    "SubmissionLock",
     "SubmissionState",
     "TestSet",
     "User",

@@ -70,6 +70,7 @@ class Phase(Base):
     log_kb: Mapped[int] = mapped_column(Integer, default=1024)
     max_upload_mb: Mapped[int] = mapped_column(Integer, default=2048)
     submissions_per_day: Mapped[int] = mapped_column(Integer, default=5)
+    submissions_total: Mapped[int | None] = mapped_column(Integer)  # over the phase's life; None: no limit
     # Interfaces, metrics and ranking as validated by the challenge spec (see app.challenge_yaml).
     inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

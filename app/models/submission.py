@@ -64,3 +64,15 @@ class Submission(Base):
     phase = relationship("Phase")
     user = relationship("User")
     runs = relationship("EvaluationRun", back_populates="submission", order_by="EvaluationRun.id")
+
+
+class SubmissionLock(Base):
+    """One row per participant and phase. A new submission first updates it, so the database runs one
+    participant's submissions one at a time and the limit check and the insert cannot interleave
+    (app/usecases/submission_limits.py)."""
+
+    __tablename__ = "submission_locks"
+
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

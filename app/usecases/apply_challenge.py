@@ -139,6 +139,7 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.log_kb = limits.log_kb
     phase.max_upload_mb = limits.max_upload_mb
     phase.submissions_per_day = limits.submissions_per_day
+    phase.submissions_total = limits.submissions_total
     phase.inputs = [i.model_dump(mode="json") for i in spec.inputs]
     phase.outputs = [o.model_dump(mode="json") for o in spec.outputs]
     phase.ground_truth = [g.model_dump(mode="json") for g in spec.ground_truth]

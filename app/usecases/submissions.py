@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import transitions
-from app.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceError
+from app.errors import Conflict, Forbidden, NotFound, ServiceError
 from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
 from app.permissions import is_organiser
 from app.storage import ArtifactStore, StorageError, keys
+from app.usecases.submission_limits import check_limits, claim_submission
 from app.usecases.uploads import SpooledUpload
 from runners.image_archive import ImageArchiveLimits, InvalidImageArchive, validate_image_archive
 
@@ -44,6 +44,7 @@ class SubmissionRefused(ServiceError):
 
 
 def check_can_submit(session: Session, phase: Phase, user: User) -> None:
+    """Whether the participant may submit to the phase now (cheap: run before an upload is read)."""
     now = utcnow()
     if phase.opens_at and now < phase.opens_at:
         raise Forbidden(f"phase {phase.slug!r} opens at {phase.opens_at.isoformat()}; submit after that")
@@ -51,39 +52,7 @@ def check_can_submit(session: Session, phase: Phase, user: User) -> None:
         raise Forbidden(f"phase {phase.slug!r} closed at {phase.closes_at.isoformat()}")
     if phase.current_test_set_id is None:
         raise Forbidden(f"phase {phase.slug!r} has no test set yet; ask the organisers")
-    refused = refused_uploads_today(session, phase, user)
-    if refused >= refused_upload_limit(phase):
-        raise RateLimited(f"{refused} of your uploads to phase {phase.slug!r} were refused in the last 24 hours; "
-                          "check your archive first with `podium check-image ARCHIVE`, then try again later")
-    used = submissions_counted_today(session, phase, user)
-    if used >= phase.submissions_per_day:
-        raise RateLimited(f"you have used all {phase.submissions_per_day} submissions for phase "
-                          f"{phase.slug!r} in the last 24 hours; try again later")
-
-
-def submissions_counted_today(session: Session, phase: Phase, user: User) -> int:
-    """Submissions that count against the daily limit: accepted ones not failed by the platform."""
-    return _count_last_day(session, phase, user, Submission.upload_key.is_not(None))
-
-
-def refused_upload_limit(phase: Phase) -> int:
-    """Refused uploads allowed per day: each one costs the server a full decompression of the archive."""
-    return max(10, 2 * phase.submissions_per_day)
-
-
-def refused_uploads_today(session: Session, phase: Phase, user: User) -> int:
-    """Uploads refused as unusable images (never stored); uploads the platform lost do not count."""
-    return _count_last_day(session, phase, user, Submission.state == SubmissionState.FAILED,
-                           Submission.upload_key.is_(None))
-
-
-def _count_last_day(session: Session, phase: Phase, user: User, *conditions: ColumnElement[bool]) -> int:
-    since = utcnow() - timedelta(days=1)
-    return session.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.phase_id == phase.id, Submission.user_id == user.id, Submission.created_at >= since,
-            Submission.failure_is_infrastructure.is_(False), *conditions)
-    ) or 0
+    check_limits(session, phase, user)
 
 
 @dataclass(frozen=True)
@@ -112,10 +81,8 @@ def receive_container_submission(
     """
     check_can_submit(session, phase, user)
     comment = "".join(ch for ch in comment if ch >= " " or ch in "\t\n")[:500]  # no NUL or control bytes
-    submission = Submission(phase_id=phase.id, user_id=user.id, state=S.RECEIVED, comment=comment,
-                            upload_bytes=upload.size, upload_sha256=upload.sha256)
-    session.add(submission)
-    session.commit()
+    submission = claim_submission(session, phase, user, comment=comment, upload_bytes=upload.size,
+                                  upload_sha256=upload.sha256)
     transitions.start_validation(session, submission.id)
     session.commit()
     limits = ImageArchiveLimits(max_archive_bytes=phase.max_upload_mb * 1024**2)

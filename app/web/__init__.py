@@ -29,6 +29,7 @@ from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
+from app.usecases.submission_limits import limit_status
 from app.usecases.submissions import (
     SubmissionRefused,
     cancel_submission,
@@ -269,7 +270,7 @@ def submit(slug: str, phase_slug: str) -> ResponseReturnValue:
             if created is not None:
                 return redirect(url_for("web.submission", submission_id=created))
         mine = [submission_summary(db, s, user) for s in list_submissions(db, phase, user)]
-        return render_template("submit.html", phase=phase, submissions=mine)
+        return render_template("submit.html", phase=phase, submissions=mine, limits=limit_status(db, phase, user))
 
 
 def _receive_upload(db: Session, context: PodiumContext, phase: Phase, user: User) -> int | None:

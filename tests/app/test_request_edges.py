@@ -21,7 +21,7 @@ from app.models._types import utcnow
 from app.pipeline.recovery import reconcile
 from app.resources import Resources
 from app.tasks.queues import JOB_TIMEOUT_SECONDS, job_pending, make_enqueuer, redis_connection
-from app.usecases.submissions import submissions_counted_today
+from app.usecases.submission_limits import limit_status
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example, make_user, submit_archive
 
 S = SubmissionState
@@ -105,7 +105,7 @@ def test_a_storage_failure_while_receiving_fails_as_the_platforms_fault(  # type
     with example.session() as session:
         submission = session.scalars(select(Submission)).one()
         assert submission.state == S.FAILED and submission.failure_is_infrastructure
-        assert submissions_counted_today(session, submission.phase, submission.user) == 0
+        assert limit_status(session, submission.phase, submission.user).used_today == 0
 
 
 def test_closed_phase_and_bad_token_are_refused_before_the_body_is_read(example: Resources, settings: Settings) -> None:
@@ -203,6 +203,11 @@ def test_cancel_through_the_api_is_for_the_owner_and_the_organisers(  # type: ig
     assert response.status_code == 200 and response.get_json()["state"] == "cancelled"
     again = client.post(url, headers={"Authorization": f"Bearer {owner}"})
     assert again.status_code == 409 and "already cancelled" in again.get_json()["error"]
+    # A cancelled submission still took its place; the participant sees what is left.
+    limits = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/limits",
+                        headers={"Authorization": f"Bearer {owner}"}).get_json()
+    assert limits["used_today"] == 1 and limits["remaining_today"] == limits["per_day"] - 1
+    assert limits["next_frees_at"] is not None
 
 
 def test_the_job_timeout_outlasts_the_longest_run_a_phase_may_allow(settings: Settings) -> None:

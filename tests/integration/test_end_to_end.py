@@ -151,7 +151,7 @@ def test_uploads_need_a_valid_token(resources: Resources, settings: Settings, tm
 
 def test_repeatedly_refused_uploads_are_rate_limited(resources: Resources, settings: Settings, tmp_path: Path) -> None:
     from app.queries.phases import get_phase as phase_of
-    from app.usecases.submissions import refused_upload_limit
+    from app.usecases.submission_limits import refused_upload_limit
 
     apply_example(resources)
     client = create_app(settings).test_client()

@@ -15,7 +15,7 @@ from app.pipeline.recovery import after_infrastructure_fault, reconcile
 from app.resources import Resources
 from app.tasks.queues import job_pending, make_enqueuer, redis_connection
 from app.tasks.worker import queued_job_count
-from app.usecases.submissions import submissions_counted_today
+from app.usecases.submission_limits import limit_status
 from app.usecases.users import create_user
 
 S = SubmissionState
@@ -66,7 +66,7 @@ def test_an_infrastructure_fault_is_retried_with_backoff_then_fails_without_coun
     assert "does not count against your submission limit" in submission.failure_message
     with resources.session() as session:
         s = session.get(Submission, sid)
-        assert submissions_counted_today(session, s.phase, s.user) == 0
+        assert limit_status(session, s.phase, s.user).used_today == 0
 
 
 def test_a_zombie_attempt_cannot_write_after_its_lease_moved_on(resources: Resources) -> None:
