@@ -150,6 +150,10 @@ class PhaseSpec(_Strict):
     # A cases.csv column whose values are "public" or "private": public scores are shown while the
     # phase runs, private ones when it closes (closes_at), as on Kaggle.
     split_column: str | None = None
+    # With a split: how many final submissions each participant may select, and which enter the private
+    # leaderboard for one who selected none ("best-public" or "latest").
+    final_submissions: Annotated[int, Field(ge=1, le=100)] = 2
+    final_rule: Literal["best-public", "latest"] = "best-public"
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:

@@ -33,6 +33,7 @@ from app.queries.phases import get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
 from app.storage import keys
 from app.usecases.exports import export_zip, long_table_csv
+from app.usecases.final_selection import select_final
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
 from app.usecases.submission_limits import limit_status, limits_json
 from app.usecases.submissions import (
@@ -331,6 +332,29 @@ def cancel(submission_id: int) -> Any:
         user = _current_user(session)
         cancelled = cancel_submission(session, submission_id, user)
         return jsonify(submission_summary(session, cancelled, user)), 200
+
+
+@api.post(SUBMISSION + "/final")
+@operation(Response(HTTP_200=(schemas.Submission, "the submission, now final"), **errors(401, 403, 404, 409)),
+           token=True, tags=SUBMISSIONS)
+def select_as_final(submission_id: int) -> Any:
+    """Select one of your scored submissions as final: on a phase with a private part, only final
+    submissions enter the private leaderboard (up to the phase's number; unselect one to change)."""
+    with db_session() as session:
+        user = _current_user(session)
+        chosen = select_final(session, submission_id, user, final=True)
+        return jsonify(submission_summary(session, chosen, user))
+
+
+@api.delete(SUBMISSION + "/final")
+@operation(Response(HTTP_200=(schemas.Submission, "the submission, no longer final"), **errors(401, 403, 404, 409)),
+           token=True, tags=SUBMISSIONS)
+def unselect_as_final(submission_id: int) -> Any:
+    """Take a submission out of your final ones (while the phase runs)."""
+    with db_session() as session:
+        user = _current_user(session)
+        chosen = select_final(session, submission_id, user, final=False)
+        return jsonify(submission_summary(session, chosen, user))
 
 
 @api.get(SUBMISSION + "/logs/<stream_name>")

@@ -135,6 +135,8 @@ class Leaderboard(BaseModel):
     missing_cases: Literal["fail", "worst", "exclude"]
     subset: ScoreSubset = Field(description="which cases the scores cover: all, or the public (while the phase "
                                             "runs) or private (once it closed) part of a split test set")
+    selection: str = Field(description="which submissions compete: each participant's best, or on a private "
+                                       "part only their final submissions (and the rule for those who chose none)")
     metrics: list[MetricInfo]
     rows: list[LeaderboardRow]
 
@@ -180,6 +182,9 @@ class Submission(BaseModel):
     upload_bytes: int | None
     upload_sha256: str | None
     image_tags: list[str]
+    selected_final: bool = Field(description="selected by its owner as a final submission (phases with a "
+                                             "private part rank only final submissions there)")
+    has_private_part: bool = Field(description="the phase splits its test set into a public and a private part")
     log_visibility: Literal["full", "failure-message", "state"] = Field(
         description="what the viewer may read of the runs: full logs, the platform's failure message only (no "
                     "container output), or just the state; organisers always read everything")

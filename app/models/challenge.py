@@ -27,6 +27,13 @@ class LogVisibility(enum.StrEnum):
     STATE = "state"  # only the submission's state
 
 
+class FinalRule(enum.StrEnum):
+    """Which submissions enter the private leaderboard for a participant who selected none."""
+
+    BEST_PUBLIC = "best-public"  # their best on the public part (what they could see), as Kaggle does
+    LATEST = "latest"  # their latest succeeded submissions
+
+
 class Challenge(Base):
     __tablename__ = "challenges"
 
@@ -81,6 +88,11 @@ class Phase(Base):
     ranking_metric: Mapped[str] = mapped_column(String(100))
     # Metadata column splitting the test set into "public" and "private" cases (Kaggle style), or None.
     split_column: Mapped[str | None] = mapped_column(String(100))
+    # With a split: each participant selects up to this many final submissions before the phase closes; the
+    # private leaderboard ranks only those (never the best private score of all), or final_rule's pick.
+    final_submissions: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    final_rule: Mapped[str] = mapped_column(String(20), default=FinalRule.BEST_PUBLIC,
+                                            server_default=FinalRule.BEST_PUBLIC.value)
     # Cases without a valid output: "fail" the submission, score them "worst", or "exclude" them.
     missing_cases: Mapped[str] = mapped_column(String(10), default="fail")  # a MissingCasePolicy
     # What participants read of their runs: a container can print hidden inputs to its logs.

@@ -4,6 +4,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -49,6 +50,8 @@ class Submission(Base):
     failure_output: Mapped[str | None] = mapped_column(Text)
     # True when the failure was the platform's, not the participant's (never counts against limits).
     failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
+    # Chosen by the participant as one of their final submissions (phases with a public/private split).
+    selected_final: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Infrastructure faults so far (worker died, storage or engine down); retried with backoff up to a budget.
     infrastructure_faults: Mapped[int] = mapped_column(Integer, default=0)

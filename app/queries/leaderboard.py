@@ -1,4 +1,8 @@
-"""A phase's leaderboard: each participant's best succeeded submission, sortable by any metric."""
+"""A phase's leaderboard: each participant's best succeeded submission, sortable by any metric.
+
+On the private part of a split test set, only each participant's final submissions compete
+(app/queries/final_submissions.py): never the best private score of all their submissions.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.errors import ServiceError
 from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, User
 from app.models._types import utcnow
+from app.queries.final_submissions import final_rule_text, final_submission_ids
 from evaluation.registry import get_metric
 
 
@@ -43,6 +48,7 @@ class Leaderboard:
     rows: list[LeaderboardRow]
     missing_cases: str = "fail"
     subset: str = "all"
+    selection: str = "each participant's best succeeded submission"  # which submissions compete
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,7 @@ class Leaderboard:
             "sorted_by": self.sort_metric,
             "missing_cases": self.missing_cases,
             "subset": self.subset,
+            "selection": self.selection,
             "metrics": self.metrics,
             "rows": [
                 {
@@ -115,6 +122,11 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED,
                Score.subset == subset)
     ).all()
+    selection = Leaderboard.selection
+    if subset == ScoreSubset.PRIVATE:
+        finals = final_submission_ids(session, phase)
+        rows = [row for row in rows if row[0].id in finals]
+        selection = final_rule_text(phase)
     by_submission: dict[int, LeaderboardRow] = {}
     for submission, username, run, score in rows:
         row = by_submission.setdefault(submission.id, LeaderboardRow(
@@ -145,5 +157,6 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         metrics=described,
         missing_cases=phase.missing_cases,
         subset=subset,
+        selection=selection,
         rows=ranked,
     )

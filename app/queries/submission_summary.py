@@ -46,6 +46,8 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "upload_bytes": submission.upload_bytes,
         "upload_sha256": submission.upload_sha256,
         "image_tags": submission.image_tags.split() if submission.image_tags else [],
+        "selected_final": submission.selected_final,
+        "has_private_part": submission.phase.split_column is not None,
         "log_visibility": visibility.value,
         "run": None,
         "scores": {},

@@ -147,6 +147,8 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.ranking_metric = spec.ranking.metric
     phase.missing_cases = spec.missing_cases
     phase.log_visibility = spec.log_visibility
+    phase.final_submissions = spec.final_submissions
+    phase.final_rule = spec.final_rule
     phase.split_column = spec.split_column
     phase.ranking_order = spec.ranking.order
 

@@ -115,7 +115,7 @@ def claim_submission(session: Session, phase: Phase, user: User, *, comment: str
 
     Commits: the place is taken (or RateLimited is raised and nothing is written)."""
     session.commit()  # whatever the caller read: the claim runs in a transaction of its own
-    _lock_participant(session, phase.id, user.id)
+    lock_participant(session, phase.id, user.id)
     try:
         check_limits(session, phase, user)
         submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.RECEIVED,
@@ -128,7 +128,8 @@ def claim_submission(session: Session, phase: Phase, user: User, *, comment: str
     return submission
 
 
-def _lock_participant(session: Session, phase_id: int, user_id: int) -> None:
+def lock_participant(session: Session, phase_id: int, user_id: int) -> None:
+    """Serialise this participant's changes in the phase until the transaction ends (row lock / write lock)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(insert(SubmissionLock).values(phase_id=phase_id, user_id=user_id, locked_at=utcnow())

@@ -29,6 +29,7 @@ from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
+from app.usecases.final_selection import select_final
 from app.usecases.submission_limits import limit_status
 from app.usecases.submissions import (
     SubmissionRefused,
@@ -312,6 +313,19 @@ def submission(submission_id: int) -> ResponseReturnValue:
             return redirect(url_for("web.login", next=request.path))
         found = get_submission(db, submission_id, user)
         return render_template("submission.html", s=submission_summary(db, found, user), phase=found.phase)
+
+
+@web.post("/submissions/<int:submission_id>/final")
+def final(submission_id: int) -> ResponseReturnValue:
+    _check_csrf()
+    with db_session() as db:
+        user = _logged_in_user(db)
+        if user is None:
+            return redirect(url_for("web.login", next=url_for("web.submission", submission_id=submission_id)))
+        chosen = select_final(db, submission_id, user, final=request.form.get("final") == "1")
+        flash(f"Submission #{submission_id} is {'now' if chosen.selected_final else 'no longer'} one of your final "
+              "submissions.")
+    return redirect(url_for("web.submission", submission_id=submission_id))
 
 
 @web.post("/submissions/<int:submission_id>/cancel")

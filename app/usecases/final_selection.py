@@ -1,0 +1,47 @@
+"""Participants select their final submissions for a phase's private leaderboard (app/queries/final_submissions.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Forbidden, NotFound
+from app.models import Submission, SubmissionState, User
+from app.models._types import utcnow
+from app.usecases.submission_limits import lock_participant
+
+
+def select_final(session: Session, submission_id: int, user: User, *, final: bool) -> Submission:
+    """Select (final=True) or unselect one of your succeeded submissions as final, while the phase runs.
+
+    At most `phase.final_submissions` are selected at a time; concurrent selections cannot exceed it."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.user_id != user.id:
+        raise NotFound(f"no submission {submission_id} of yours")
+    phase = submission.phase
+    if phase.split_column is None:
+        raise Conflict(f"phase {phase.slug!r} has no private part: every submission is ranked as it is")
+    if phase.closes_at is not None and utcnow() >= phase.closes_at:
+        raise Forbidden(f"phase {phase.slug!r} has closed; final submissions can no longer change")
+    if final and submission.state != SubmissionState.SUCCEEDED:
+        raise Conflict(f"submission {submission_id} is {submission.state.value}; only a scored submission can be "
+                       "final")
+    phase_id, user_id, limit = phase.id, user.id, phase.final_submissions
+    session.commit()
+    lock_participant(session, phase_id, user_id)
+    try:
+        if final:
+            selected = session.scalar(select(func.count(Submission.id)).where(
+                Submission.phase_id == phase_id, Submission.user_id == user_id,
+                Submission.selected_final.is_(True), Submission.id != submission_id)) or 0
+            if selected >= limit:
+                raise Conflict(f"you have already selected {selected} final submission(s), the most this phase "
+                               "allows; unselect one first")
+        session.execute(update(Submission).where(Submission.id == submission_id).values(selected_final=final)
+                        .execution_options(synchronize_session=False))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(submission)
+    return submission
