@@ -1,0 +1,237 @@
+"""Who may do what: every route of the site and the API, for every role, in one table.
+
+Roles: anonymous, a signed-in stranger, the participant who owns the submission, an organiser of another
+challenge, an organiser of this challenge, a site admin. (Teams join the table when they exist.)
+Another's resource is a 404, never a 403: its existence is not confirmed. Organiser-only actions on a public
+challenge are a 403. Beyond the status codes, no answer to anyone but this challenge's organisers and the
+admins contains the container's logs, the private part's scores while the phase runs, or the per-case export.
+
+A route added without a row here fails `test_every_route_is_in_the_matrix`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app import create_app
+from app.config import Settings
+from app.models import Challenge, EvaluationRun, Score, Submission, SubmissionState, User
+from app.models._types import utcnow
+from app.resources import Resources
+from app.storage import keys
+from app.usecases.users import create_user
+from tests.conftest import MULTISITE_CHALLENGE
+from tests.integration.helpers import CHALLENGE, PHASE, apply_example
+
+ROLES = ("anonymous", "stranger", "participant", "other_organiser", "organiser", "admin")
+LOG_MARKER = "SECRET-LOG-MARKER-7c1e"
+PRIVATE_SCORE = 0.4242424242
+PUBLIC_SCORE = 0.1717171717
+
+
+@dataclass
+class World:
+    app: Flask
+    tokens: dict[str, str | None]
+    submission_id: int
+    public_file: str
+
+    def api(self, role: str, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:
+        token = self.tokens[role]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.app.test_client().open(path, method=method, headers=headers, **kwargs)  # type: ignore[arg-type]
+        return response.status_code, response.data
+
+    def page(self, role: str, method: str, path: str, data: dict[str, str] | None = None) -> tuple[int, bytes]:
+        client = self.app.test_client()
+        csrf = ""
+        if self.tokens[role]:
+            csrf = sign_in(client, str(self.tokens[role]))
+        if method == "POST":
+            csrf = csrf or _csrf(client)
+            response = client.post(path, data={"csrf": csrf, **(data or {})})
+        else:
+            response = client.get(path)
+        return response.status_code, response.data
+
+
+def _csrf(client: FlaskClient) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    assert found is not None
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, token: str) -> str:
+    """Sign in on the site with an API token; returns the form token for later posts."""
+    csrf = _csrf(client)
+    response = client.post("/login", data={"token": token, "csrf": csrf})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return _csrf(client)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    from app.db_migrations import upgrade
+    from tests.conftest import podium_environment
+
+    settings = Settings.from_env(podium_environment(tmp_path_factory.mktemp("matrix")))
+    upgrade(settings.database_url)
+    resources = Resources(settings)
+    apply_example(resources)
+    from app.usecases.apply_challenge import apply_challenge
+
+    with resources.session() as session:
+        apply_challenge(session, resources.store, MULTISITE_CHALLENGE)
+    tokens: dict[str, str | None] = {"anonymous": None}
+    with resources.session() as session:
+        for role in ROLES[1:]:
+            _, tokens[role] = create_user(session, role.replace("_", "-"), is_admin=role == "admin")
+        mine = session.scalars(select(Challenge).where(Challenge.slug == CHALLENGE)).one()
+        mine.organisers = ["organiser"]
+        theirs = session.scalars(select(Challenge).where(Challenge.slug != CHALLENGE)).one()
+        theirs.organisers = ["other-organiser"]
+        phase = mine.phases[0]
+        # A split test set, still open: private scores exist but must not be shown yet.
+        phase.split_column = "site"
+        phase.closes_at = utcnow() + timedelta(days=1)
+        owner = session.scalars(select(User).where(User.username == "participant")).one()
+        submission = Submission(phase_id=phase.id, user_id=owner.id, state=SubmissionState.SUCCEEDED,
+                                upload_key="submissions/x/upload.tar", comment="mine")
+        session.add(submission)
+        session.flush()
+        run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id, exit_code=0,
+                            stderr_tail=LOG_MARKER, stdout_key="x", stderr_key="y")
+        session.add(run)
+        session.flush()
+        for subset, value in (("public", PUBLIC_SCORE), ("private", PRIVATE_SCORE), ("all", PRIVATE_SCORE)):
+            session.add(Score(run_id=run.id, metric="auroc", subset=subset, value=value))
+        submission_id = submission.id
+        public_file = mine.public_files[0]["name"]
+    for stream in ("stdout", "stderr", "evaluator-stderr"):
+        resources.store.put_bytes(keys.submission_log(submission_id, stream), f"{LOG_MARKER} {stream}".encode())
+    resources.close()
+    return World(create_app(settings, enqueue=lambda _: None), tokens, submission_id, public_file)
+
+
+ALL_OK = {role: 200 for role in ROLES}
+SIGNED_IN = {"anonymous": 401, **{role: 200 for role in ROLES[1:]}}
+ORGANISERS = {"anonymous": 401, "stranger": 403, "participant": 403, "other_organiser": 403, "organiser": 200,
+              "admin": 200}
+OWNER_OR_ORGANISERS = {"anonymous": 401, "stranger": 404, "participant": 200, "other_organiser": 404,
+                       "organiser": 200, "admin": 200}
+LOGS = {**OWNER_OR_ORGANISERS, "participant": 404}  # the phase shows participants the failure message only
+OWNER_ONLY = {"anonymous": 401, "stranger": 404, "participant": 200, "other_organiser": 404, "organiser": 404,
+              "admin": 404}  # only the owner selects final submissions
+CANCEL = {"anonymous": 401, "stranger": 404, "participant": 409, "other_organiser": 404, "organiser": 409,
+          "admin": 409}  # finished: nothing to cancel, but the owner and organisers are told so
+
+PAGES_PUBLIC = {role: 200 for role in ROLES}
+PAGE_SIGNED_IN = {"anonymous": 302, **{role: 200 for role in ROLES[1:]}}  # anonymous: to the sign-in page
+PAGE_OWNER_OR_ORGANISERS = {"anonymous": 302, "stranger": 404, "participant": 200, "other_organiser": 404,
+                            "organiser": 200, "admin": 200}
+
+P = f"/challenges/{CHALLENGE}/phases/{PHASE}"
+S = "/submissions/{id}"
+# (method, Flask rule, concrete path, expected status per role, request options)
+Row = tuple[str, str, str, dict[str, int], dict[str, object]]
+API: list[Row] = [
+    ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", ALL_OK, {}),
+    ("GET", "/api/v1/challenges", "/api/v1/challenges", ALL_OK, {}),
+    ("GET", "/api/v1/challenges/<slug>", f"/api/v1/challenges/{CHALLENGE}", ALL_OK, {}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/leaderboard", f"/api/v1{P}/leaderboard", ALL_OK, {}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/analysis", f"/api/v1{P}/analysis",
+     {role: 404 for role in ROLES}, {}),  # none computed yet, for anyone
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/cases.csv", f"/api/v1{P}/cases.csv", ORGANISERS, {}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/export.zip", f"/api/v1{P}/export.zip", ORGANISERS, {}),
+    ("PUT", "/api/v1/challenges/<slug>/phases/<phase_slug>/readers", f"/api/v1{P}/readers",
+     {**ORGANISERS, "organiser": 400, "admin": 400}, {"data": b"not,a,readers,file\n"}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/limits", f"/api/v1{P}/limits", SIGNED_IN, {}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/submissions", f"/api/v1{P}/submissions", SIGNED_IN, {}),
+    ("POST", "/api/v1/challenges/<slug>/phases/<phase_slug>/submissions", f"/api/v1{P}/submissions",
+     {"anonymous": 401, **{role: 400 for role in ROLES[1:]}},  # a refused (empty) upload, for everyone
+     {"data": b"", "content_type": "application/octet-stream"}),
+    ("GET", "/api/v1/submissions/<int:submission_id>", "/api/v1" + S, OWNER_OR_ORGANISERS, {}),
+    ("POST", "/api/v1/submissions/<int:submission_id>/cancel", "/api/v1" + S + "/cancel", CANCEL, {}),
+    ("POST", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
+    ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
+    ("GET", "/api/v1/submissions/<int:submission_id>/logs/<stream_name>", "/api/v1" + S + "/logs/stderr", LOGS, {}),
+]
+PAGES: list[Row] = [
+    ("GET", "/", "/", PAGES_PUBLIC, {}),
+    ("GET", "/ping", "/ping", PAGES_PUBLIC, {}),
+    ("GET", "/challenges/<slug>", f"/challenges/{CHALLENGE}", PAGES_PUBLIC, {}),
+    ("GET", "/challenges/<slug>/files/<name>", f"/challenges/{CHALLENGE}/files/{{file}}", PAGES_PUBLIC, {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/leaderboard", f"/challenges/{CHALLENGE}/{PHASE}/leaderboard",
+     PAGES_PUBLIC, {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/analysis", f"/challenges/{CHALLENGE}/{PHASE}/analysis", PAGES_PUBLIC,
+     {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/figures/<name>", f"/challenges/{CHALLENGE}/{PHASE}/figures/roc.svg",
+     {role: 404 for role in ROLES}, {}),  # no analysis yet
+    ("GET", "/challenges/<slug>/<phase_slug>/submit", f"/challenges/{CHALLENGE}/{PHASE}/submit", PAGE_SIGNED_IN, {}),
+    ("GET", "/submissions/<int:submission_id>", S, PAGE_OWNER_OR_ORGANISERS, {}),
+    ("POST", "/submissions/<int:submission_id>/cancel", S + "/cancel",
+     {"anonymous": 302, "stranger": 404, "participant": 409, "other_organiser": 404, "organiser": 409,
+      "admin": 409}, {}),
+    ("POST", "/submissions/<int:submission_id>/final", S + "/final",
+     {"anonymous": 302, "stranger": 404, "participant": 302, "other_organiser": 404, "organiser": 404,
+      "admin": 404}, {"data": {"final": "1"}}),  # the owner: selected, back to the page
+]
+# Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
+# files, the readiness probe.
+NOT_IN_THE_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/assets/<path:filename>"),
+                     ("GET", "/static/<path:filename>"), ("GET", "/ready"),
+                     ("POST", "/challenges/<slug>/<phase_slug>/submit")}
+
+
+def _concrete(path: str, world: World) -> str:
+    return path.replace("{id}", str(world.submission_id)).replace("{file}", world.public_file)
+
+
+def test_every_route_is_in_the_matrix(world: World) -> None:
+    routes = {(method, rule.rule) for rule in world.app.url_map.iter_rules()
+              for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    covered = {(method, rule) for method, rule, *_ in API + PAGES} | NOT_IN_THE_MATRIX
+    assert routes - covered == set(), "a route without a row in the authorization matrix"
+    assert covered - routes == set(), "a row for a route that no longer exists"
+
+
+def _leaks(body: bytes) -> list[str]:
+    text = body.decode("utf-8", "replace")
+    found = [marker for marker in (LOG_MARKER, f"{PRIVATE_SCORE:.6f}"[:8]) if marker in text]
+    if "case_id" in text and "auroc" in text and "," in text:
+        found.append("the per-case table")
+    return found
+
+
+@pytest.mark.parametrize("row", API, ids=lambda row: f"{row[0]} {row[1]}")
+def test_api(world: World, row: Row) -> None:
+    method, _, path, expected, options = row
+    seen = {role: world.api(role, method, _concrete(path, world), **options) for role in ROLES}
+    assert {role: status for role, (status, _) in seen.items()} == expected
+    for role in ("anonymous", "stranger", "participant", "other_organiser"):
+        assert _leaks(seen[role][1]) == [], f"{role} read something hidden at {method} {path}"
+
+
+@pytest.mark.parametrize("row", PAGES, ids=lambda row: f"{row[0]} {row[1]}")
+def test_pages(world: World, row: Row) -> None:
+    method, _, path, expected, options = row
+    data = options.get("data") if isinstance(options.get("data"), dict) else None
+    seen = {role: world.page(role, method, _concrete(path, world), data) for role in ROLES}  # type: ignore[arg-type]
+    assert {role: status for role, (status, _) in seen.items()} == expected
+    for role in ("anonymous", "stranger", "participant", "other_organiser"):
+        assert _leaks(seen[role][1]) == [], f"{role} read something hidden at {method} {path}"
+
+
+def test_the_organisers_do_read_what_the_others_may_not(world: World) -> None:
+    status, log = world.api("organiser", "GET", f"/api/v1/submissions/{world.submission_id}/logs/stderr")
+    assert status == 200 and LOG_MARKER.encode() in log
+    status, table = world.api("organiser", "GET", f"/api/v1{P}/cases.csv")
+    assert status == 200
+
