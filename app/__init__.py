@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
     from app import api, extensions, web
     from app.resources import Resources
     from app.tasks.queues import enqueue_analysis, make_enqueuer
+    from app.web.sessions import csrf
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -27,12 +28,14 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     extensions.init_app(app, extensions.PodiumContext(
         resources=Resources(settings),
         enqueue=enqueue or make_enqueuer(settings),
         enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
     ))
-    web.init_app(app)
+    web.init_app(app)  # the pages, with Flask-Login sessions and CSRFProtect on every form
     api.init_app(app)
+    csrf.exempt(api.api)  # bearer tokens only, never the session cookie: nothing to forge
     return app

@@ -200,7 +200,9 @@ class ChallengeSpec(_Strict):
     title: str
     description: str = ""
     prepare: str | None = None
-    organisers: list[str] = []  # usernames who see per-case results and exports
+    organisers: list[str] = []  # usernames who organise it (more can be added on the site)
+    join_policy: Literal["auto", "review"] = "auto"  # requests to join: accepted at once, or by an organiser
+    terms: str = ""  # what a participant accepts before joining (Markdown); none when empty
     public_files: list[str] = []
     phases: Annotated[list[PhaseSpec], Field(min_length=1)]
 

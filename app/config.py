@@ -46,6 +46,9 @@ class Settings:
     # Labels this installation's containers; housekeeping never touches another installation's (or another
     # test database's) containers on a shared engine. Default: derived from the database URL.
     runner_scope: str = ""
+    # Mail (password resets): SMTP when set (smtp:// or smtps://), else .eml files in data_dir/outbox.
+    smtp_url: str | None = None
+    mail_from: str = "Podium <podium@localhost>"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +67,10 @@ class Settings:
             raise SettingsError("PODIUM_STORAGE_URL: an S3 URL needs a bucket, e.g. s3://podium/prefix")
         web_port = _get_int(env, "WEB_PORT", 5000, minimum=1, maximum=65535)
         web_host = _get(env, "WEB_HOST", "127.0.0.1")
+        public_url = _get(env, "PUBLIC_URL", f"http://{web_host}:{web_port}").rstrip("/")
+        smtp_url = env.get(ENV_PREFIX + "SMTP_URL", "").strip() or None
+        if smtp_url is not None:
+            _check_scheme("SMTP_URL", smtp_url, ("smtp", "smtps"))
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -77,7 +84,7 @@ class Settings:
             worker_cache_dir=Path(_get(env, "WORKER_CACHE_DIR", str(data_dir / "worker-cache"))).resolve(),
             web_host=web_host,
             web_port=web_port,
-            public_url=_get(env, "PUBLIC_URL", f"http://{web_host}:{web_port}"),
+            public_url=public_url,
             lease_seconds=_get_int(env, "LEASE_SECONDS", 60, minimum=2),
             max_infrastructure_faults=_get_int(env, "MAX_INFRASTRUCTURE_FAULTS", 3, minimum=1),
             retry_backoff_seconds=_get_int(env, "RETRY_BACKOFF_SECONDS", 10, minimum=0),
@@ -85,6 +92,8 @@ class Settings:
             stale_upload_seconds=_get_int(env, "STALE_UPLOAD_SECONDS", 3600, minimum=60),
             runner_scope=_get(env, "RUNNER_SCOPE",
                               "podium-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]),
+            smtp_url=smtp_url,
+            mail_from=_get(env, "MAIL_FROM", f"Podium <podium@{urlparse(public_url).hostname or 'localhost'}>"),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -22,3 +22,12 @@ class TooLarge(ServiceError):
 
 class RateLimited(ServiceError):
     status_code = 429
+
+
+class InvalidFields(ServiceError):
+    """What is wrong with a request, field by field: `problems` maps a field's name to its message (a form shows
+    each next to its field); the message joins them."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from app.errors import Forbidden
-from app.models import Phase, User
+from app.models import Challenge, Phase, User
 
 
 def is_organiser(user: User, phase: Phase) -> bool:
-    return bool(user.is_admin or user.username in (phase.challenge.organisers or []))
+    return organises(user, phase.challenge)
+
+
+def organises(user: User, challenge: Challenge) -> bool:
+    """Site admins organise every challenge; a challenge's organisers are in challenge_organisers."""
+    return bool(user.is_admin or user.id in challenge.organiser_ids)
 
 
 def require_organiser(user: User, phase: Phase, *, to: str = "do this") -> None:

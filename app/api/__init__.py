@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
@@ -21,17 +22,19 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from app.api import schemas
-from app.api.openapi import MAX_ID, errors, openapi_document, operation
+from app.api.openapi import MAX_ID, InvalidRequest, errors, openapi_document, operation
 from app.challenge_yaml import SLUG_PATTERN
 from app.errors import NotFound, ServiceError, TooLarge
 from app.extensions import db_session, podium
-from app.models import Challenge, LogVisibility, User
+from app.models import ApiToken, Challenge, LogVisibility, User
+from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard, phase_metrics
 from app.queries.phases import get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
 from app.storage import keys
+from app.usecases.api_tokens import active_token, create_token, list_tokens, record_use, revoke_token, use_to_record
 from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.final_selection import select_final
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
@@ -46,7 +49,6 @@ from app.usecases.submissions import (
     upload_tmp_dir,
 )
 from app.usecases.uploads import spool_upload, upload_too_large_message
-from app.usecases.users import user_for_token
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -55,7 +57,8 @@ SUBMISSION = "/submissions/<int:submission_id>"
 LOG_STREAMS: dict[str, keys.LogStream | keys.EvaluatorLog] = {
     "stdout": "stdout", "stderr": "stderr", "evaluator-stdout": "evaluator-stdout",
     "evaluator-stderr": "evaluator-stderr", "evaluator-error": "evaluator-error"}
-CHALLENGES, SUBMISSIONS, ORGANISERS = ("challenges",), ("submissions",), ("organisers",)
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+CHALLENGES, SUBMISSIONS, ORGANISERS, TOKENS = ("challenges",), ("submissions",), ("organisers",), ("tokens",)
 
 
 def init_app(app: Flask) -> None:
@@ -90,12 +93,15 @@ def _refuse_impossible_addresses() -> None:
     answer is the lookup's own 404 (a NUL byte in a slug would otherwise be a PostgreSQL error)."""
     args = request.view_args or {}
     slug, phase_slug, submission_id = args.get("slug"), args.get("phase_slug"), args.get("submission_id")
+    token_id = args.get("token_id")
     if slug is not None and phase_slug is None and not SLUG.fullmatch(slug):
         raise NotFound(f"no challenge {slug!r}")
     if phase_slug is not None and not (SLUG.fullmatch(slug or "") and SLUG.fullmatch(phase_slug)):
         raise NotFound(f"no phase {phase_slug!r} in challenge {slug!r}; check the address")
     if submission_id is not None and submission_id > MAX_ID:
         raise NotFound(f"no submission {submission_id} of yours")
+    if token_id is not None and token_id > MAX_ID:
+        raise NotFound(f"no token {token_id} of yours")
 
 
 class Unauthorized(ServiceError):
@@ -103,13 +109,18 @@ class Unauthorized(ServiceError):
 
 
 def _current_user(session: Session) -> User:
+    """The user of the request's API token (neither revoked nor expired); its use is recorded (at most once a
+    minute, in a short transaction of its own: never a write lock held while an upload is read)."""
     header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-    user = user_for_token(session, token)
-    if user is None:
-        raise Unauthorized("send a valid API token: 'Authorization: Bearer <token>' "
-                           "(an organiser creates one with `podium user create NAME`)")
-    return user
+    secret = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    token = active_token(session, secret)
+    if token is None:
+        raise Unauthorized("send a valid API token: 'Authorization: Bearer <token>' (make one on the site's "
+                           "Tokens page; a revoked or expired token is refused)")
+    if use_to_record(token):
+        with db_session() as other:
+            record_use(other, token.id)
+    return token.user
 
 
 @api.get("/openapi.json")
@@ -382,6 +393,52 @@ def submission_log(submission_id: int, stream_name: str) -> Any:
     if not store.exists(key):
         raise NotFound("no log yet; the container has not run")
     return store.get_bytes(key), 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@api.get("/tokens")
+@operation(Response(HTTP_200=(list[schemas.Token], "your tokens that are not revoked, newest first"),
+                    **errors(401)), token=True, tags=TOKENS)
+def tokens() -> Any:
+    """Your API tokens (names, expiry, last use; never their secrets)."""
+    with db_session() as session:
+        user = _current_user(session)
+        now = utcnow()
+        return jsonify([_token_json(t, now) for t in list_tokens(session, user)])
+
+
+@api.post("/tokens")
+@operation(Response(HTTP_201=(schemas.CreatedToken, "made: its secret is in this answer, and never again"),
+                    HTTP_409=(schemas.Error, "you have too many active tokens; revoke one first"),
+                    **errors(400, 401)),
+           json=schemas.NewToken, token=True, tags=TOKENS)
+def new_token(json: schemas.NewToken) -> Any:
+    """Make another API token for yourself, expiring after `days` (90 unless given, at most 365)."""
+    if request.mimetype in FORM_MEDIA_TYPES:  # spectree reads JSON bodies only, and validates nothing else
+        raise InvalidRequest('send the token\'s name (and days) as JSON: {"name": "laptop", "days": 90}')
+    with db_session() as session:
+        user = _current_user(session)
+        token, secret = create_token(session, user, json.name, days=json.days)
+        return jsonify({"token": _token_json(token, utcnow()), "secret": secret}), 201
+
+
+@api.delete("/tokens/<int:token_id>")
+@operation(Response(HTTP_200=(schemas.Token, "revoked: it answers 401 from now on, and web sessions started "
+                                             "with it have ended"), **errors(401, 404)),
+           token=True, tags=TOKENS)
+def revoke(token_id: int) -> Any:
+    """Revoke one of your API tokens (the one this request uses, too, if you name it)."""
+    with db_session() as session:
+        user = _current_user(session)
+        return jsonify(_token_json(revoke_token(session, user, token_id), utcnow()))
+
+
+def _token_json(token: ApiToken, now: datetime) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value is not None else None
+
+    return {"id": token.id, "name": token.name, "created_at": when(token.created_at),
+            "expires_at": when(token.expires_at), "last_used_at": when(token.last_used_at),
+            "revoked_at": when(token.revoked_at), "active": token.is_active(now)}
 
 
 def _challenge_json(challenge: Challenge) -> dict[str, Any]:

@@ -30,8 +30,10 @@ EXTRA = "podium_openapi"  # what `operation` keeps on a route for `openapi_docum
 DESCRIPTION = """\
 The REST API of a Podium site: challenges, leaderboards, analyses, and submissions of algorithm containers.
 
-**Authentication.** Calls that act for a user send `Authorization: Bearer <token>`; an organiser creates a
-token with `podium user create NAME`. Without a valid token such a call answers 401.
+**Authentication.** Calls that act for a user send `Authorization: Bearer <token>`: a personal API token,
+made on the site's Tokens page or with `POST /api/v1/tokens` (an operator's `podium user create NAME` prints
+a first one). Tokens expire (90 days unless chosen otherwise, at most a year) and can be revoked. Without a
+valid token such a call answers 401.
 
 **Errors.** Every error answer (4xx and 5xx) is JSON of one shape, `{"error": "...", "submission_id": null}`:
 the message says what was wrong and what to do; `submission_id` is set only when a refused upload was kept as
@@ -42,10 +44,10 @@ STATUS_MEANINGS = {
     400: "the request cannot be carried out; the message says why",
     401: "no valid API token",
     403: "not allowed (not an organiser, or the phase is not open)",
-    404: "no such challenge, phase or submission (of yours)",
+    404: "no such challenge, phase, submission or token (of yours)",
     409: "the submission has already finished",
     413: "larger than allowed",
-    422: "an invalid query parameter; the message names it",
+    422: "an invalid query parameter or body field; the message names it",
     429: "a daily limit was reached; try again later",
     503: "the platform's storage is unavailable; not your fault, try again in a few minutes",
 }
@@ -55,13 +57,15 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "phase_slug": {"description": "the phase's slug", "schema": {"type": "string", "pattern": SLUG_PATTERN}},
     "submission_id": {"description": "the submission's id",
                       "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}},
+    "token_id": {"description": "the token's id",
+                 "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}},
     "stream_name": {"description": "which of the container's output streams",
                     "schema": {"type": "string", "enum": ["stdout", "stderr"]}},
 }
 
 
 class InvalidRequest(ServiceError):
-    """A query parameter does not match the route's model."""
+    """A query parameter or a field of the JSON body does not match the route's model."""
 
     status_code = 422
 
@@ -70,11 +74,15 @@ class AnswerDoesNotMatchItsModel(RuntimeError):
     """A handler built an answer its documented model refuses: a bug in the server, answered as a 500."""
 
 
+_BODY_MODELS: set[str] = set()  # the names of the models of JSON bodies (`operation(json=...)`)
+
+
 def _refuse_invalid_request(request: Any, _response: Any, error: Exception | None, _instance: Any,
                             _adapter: Any) -> None:
     """Before the handler: answer invalid parameters in the one error format, naming the parameter."""
     if error is None:
         return
+    where = "body field" if getattr(error, "title", None) in _BODY_MODELS else "query parameter"
     problems = []
     details = error.errors(include_url=False) if isinstance(error, pydantic.ValidationError) else [
         {"loc": ("request",), "msg": str(error)}]
@@ -82,7 +90,7 @@ def _refuse_invalid_request(request: Any, _response: Any, error: Exception | Non
         name = ".".join(str(part) for part in problem["loc"])
         given = problem.get("input")
         shown = f" (got {given!r:.80})" if isinstance(given, str) else ""
-        problems.append(f"query parameter {name!r}: {problem['msg']}{shown}")
+        problems.append(f"{where} {name!r}: {problem['msg']}{shown}")
     raise InvalidRequest("; ".join(problems))
 
 
@@ -116,12 +124,15 @@ def errors(*codes: int) -> dict[str, Any]:
     return {f"HTTP_{code}": (schemas.Error, STATUS_MEANINGS[code]) for code in codes}
 
 
-def operation(resp: Response, *, query: type | None = None, token: bool = False, tags: Iterable[str] = (),
-              body: Mapping[str, Any] | None = None, raw: Mapping[int, Mapping[str, Any]] | None = None,
+def operation(resp: Response, *, query: type | None = None, json: type[pydantic.BaseModel] | None = None,
+              token: bool = False, tags: Iterable[str] = (), body: Mapping[str, Any] | None = None,
+              raw: Mapping[int, Mapping[str, Any]] | None = None,
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route for spectree (validation and the document) and what it cannot describe itself.
 
     query: the model of the query parameters (the handler then takes it as its `query` argument).
+    json: the model of a small JSON body that spectree reads and validates (the handler takes it as `json`;
+        spectree passes None for a body sent as a form, which the handler refuses).
     token: the route needs `Authorization: Bearer <token>`.
     body: the OpenAPI requestBody (the API reads raw bodies itself: spectree never parses them, so every
         check still runs before a byte of an upload is read).
@@ -130,9 +141,11 @@ def operation(resp: Response, *, query: type | None = None, token: bool = False,
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         validated: Callable[..., Any] = spec.validate(
-            query=query, resp=resp, tags=tuple(tags), operation_id=handler.__name__,
+            query=query, json=json, resp=resp, tags=tuple(tags), operation_id=handler.__name__,
             security={TOKEN: []} if token else None)(handler)
-        setattr(validated, EXTRA, {"body": body, "raw": raw or {}, "query": query})
+        if json is not None:
+            _BODY_MODELS.add(json.__name__)
+        setattr(validated, EXTRA, {"body": body, "raw": raw or {}, "query": query, "json": json})
         return validated
 
     return decorate
@@ -172,7 +185,7 @@ def _complete_operation(operation: dict[str, Any], extra: dict[str, Any]) -> Non
             parameter.update(copy.deepcopy(PATH_PARAMETERS[parameter["name"]]))
         if not parameter.get("description"):
             parameter.pop("description", None)
-    if extra["query"] is None:  # spectree lists its validation answer on every route; only these can give it
+    if extra["query"] is None and extra["json"] is None:  # spectree lists its validation answer everywhere
         operation["responses"].pop(str(InvalidRequest.status_code), None)
     if extra["body"] is not None:
         operation["requestBody"] = copy.deepcopy(dict(extra["body"]))

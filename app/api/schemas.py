@@ -214,6 +214,37 @@ class ReadersUploaded(BaseModel):
     positive_at: float
 
 
+# --- API tokens -----------------------------------------------------------------------------------------------
+
+
+class NewToken(BaseModel):
+    """A token to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, description="what the token is for, e.g. 'laptop' or 'CI'")
+    days: int = Field(90, ge=1, le=365, description="it expires after this many days (at most a year)")
+
+
+class Token(BaseModel):
+    """One of your API tokens (never its secret, which is shown only when it is made)."""
+
+    id: int
+    name: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime | None = Field(description="it stops working then (null: never, for a token carried "
+                                                         "over from before personal tokens)")
+    last_used_at: AwareDatetime | None = Field(description="its last use, to the minute (null: never used)")
+    revoked_at: AwareDatetime | None = Field(description="when it was revoked (null: it was not)")
+    active: bool = Field(description="neither revoked nor expired: it works")
+
+
+class CreatedToken(BaseModel):
+    token: Token
+    secret: str = Field(description="the token to send as 'Authorization: Bearer <secret>': shown only now, only "
+                                    "its hash is kept")
+
+
 class OpenAPIDocument(BaseModel):
     """This document."""
 

@@ -74,8 +74,13 @@ def user() -> None:
 @user.command("create")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Site administrator.")
-def user_create(username: str, admin: bool) -> None:
-    """Create a user and print its API token (shown only once)."""
+@click.option("--email", default=None, help="The user's email address (for password resets).")
+def user_create(username: str, admin: bool, email: str | None) -> None:
+    """Create a user and print an API token for it (shown only once; it expires in 90 days).
+
+    The user signs in on the site with the token, and can set a password there (or, with an email address,
+    through "Forgot your password?").
+    """
     from app.errors import ServiceError
     from app.resources import Resources
     from app.usecases.users import create_user
@@ -83,7 +88,7 @@ def user_create(username: str, admin: bool) -> None:
     resources = Resources(_settings())
     try:
         with resources.session() as session:
-            _, token = create_user(session, username, is_admin=admin)
+            _, token = create_user(session, username, is_admin=admin, email=email)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -93,8 +98,11 @@ def user_create(username: str, admin: bool) -> None:
 
 @user.command("token")
 @click.argument("username")
-def user_token(username: str) -> None:
-    """Replace USERNAME's API token and print the new one."""
+@click.option("--name", default="podium user token", show_default=True, help="What the token is for.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 365),
+              help="It expires after this many days.")
+def user_token(username: str, name: str, days: int) -> None:
+    """Issue an additional API token for USERNAME and print it (its other tokens keep working)."""
     from app.errors import ServiceError
     from app.resources import Resources
     from app.usecases.users import issue_token
@@ -102,7 +110,7 @@ def user_token(username: str) -> None:
     resources = Resources(_settings())
     try:
         with resources.session() as session:
-            token = issue_token(session, username)
+            token = issue_token(session, username, name=name, days=days)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

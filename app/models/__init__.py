@@ -11,24 +11,31 @@ from app.models.challenge import (
     PhaseAnalysis,
     TestSet,
 )
+from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation, ParticipationStatus
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.submission import Submission, SubmissionLock, SubmissionState
-from app.models.user import User
+from app.models.user import ApiToken, SignInAttempt, User
 
 __all__ = [
+    "ApiToken",
     "Base",
     "Case",
     "CaseOutcome",
     "CaseStatus",
     "Challenge",
+    "ChallengeOrganiser",
     "EvaluationRun",
     "FinalRule",
+    "JoinPolicy",
     "LogVisibility",
     "MissingCasePolicy",
+    "Participation",
+    "ParticipationStatus",
     "Phase",
     "PhaseAnalysis",
     "Score",
     "ScoreSubset",
+    "SignInAttempt",
     "Submission",
     "SubmissionLock",
     "SubmissionState",

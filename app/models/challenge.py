@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
 from app.models._types import UTCDateTime, utcnow
+from app.models.membership import ChallengeOrganiser
 
 
 class MissingCasePolicy(enum.StrEnum):
@@ -41,8 +42,9 @@ class Challenge(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    # Usernames who may see per-case results of every submission and download exports.
-    organisers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # How requests to join are decided (a JoinPolicy), and the terms a participant accepts first (if any).
+    join_policy: Mapped[str] = mapped_column(String(10), default="auto", server_default="auto")
+    terms: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Public files participants may download (e.g. a training split): list of {"name", "key", "bytes"}.
     public_files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -51,6 +53,11 @@ class Challenge(Base):
     phases: Mapped[list[Phase]] = relationship(
         back_populates="challenge", order_by="Phase.position", cascade="all, delete-orphan"
     )
+    organiser_links: Mapped[list[ChallengeOrganiser]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def organiser_ids(self) -> set[int]:
+        return {link.user_id for link in self.organiser_links}
 
 
 class Phase(Base):

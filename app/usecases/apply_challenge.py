@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
-from app.models import Case, Challenge, Phase, TestSet
+from app.models import Case, Challenge, ChallengeOrganiser, Phase, TestSet, User
 from app.storage import ArtifactStore, keys
 from app.usecases.readers import reader_file_problems
 from app.usecases.test_set_folder import TestSetContent, read_test_set
@@ -72,9 +72,11 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
         session.add(challenge)
     challenge.title = spec.title
     challenge.description = spec.description
-    challenge.organisers = list(spec.organisers)
+    challenge.join_policy = spec.join_policy
+    challenge.terms = spec.terms
     challenge.public_files = _upload_public_files(store, spec, public_files)
     session.flush()
+    report.warnings += _seed_organisers(session, challenge, spec.organisers)
 
     existing = {phase.slug: phase for phase in challenge.phases}
     for position, phase_spec in enumerate(spec.phases):
@@ -99,6 +101,20 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
                                "it was kept with its submissions")
     session.flush()
     return report
+
+
+def _seed_organisers(session: Session, challenge: Challenge, usernames: list[str]) -> list[str]:
+    """Add challenge.yaml's organisers who have an account; organisers added on the site are kept."""
+    warnings = []
+    for username in usernames:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            warnings.append(f"organiser {username!r} has no account yet; add them once they have one "
+                            f"(podium challenge organiser add {challenge.slug} {username})")
+        elif user.id not in challenge.organiser_ids:
+            challenge.organiser_links.append(ChallengeOrganiser(user_id=user.id))
+    session.flush()
+    return warnings
 
 
 def run_prepare_step(folder: Path, script: str) -> None:

@@ -16,6 +16,7 @@ from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
 from app.permissions import is_organiser
 from app.storage import ArtifactStore, StorageError, keys
+from app.usecases.membership import require_participant
 from app.usecases.submission_limits import check_limits, claim_submission
 from app.usecases.uploads import SpooledUpload
 from runners.image_archive import ImageArchiveLimits, InvalidImageArchive, validate_image_archive
@@ -52,6 +53,7 @@ def check_can_submit(session: Session, phase: Phase, user: User) -> None:
         raise Forbidden(f"phase {phase.slug!r} closed at {phase.closes_at.isoformat()}")
     if phase.current_test_set_id is None:
         raise Forbidden(f"phase {phase.slug!r} has no test set yet; ask the organisers")
+    require_participant(session, phase.challenge, user)
     check_limits(session, phase, user)
 
 

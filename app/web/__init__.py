@@ -1,8 +1,8 @@
-"""Server-rendered pages: challenges, leaderboards, submission form and status."""
+"""Server-rendered pages: challenges, leaderboards, submission form and status; the account pages are in
+app/web/accounts.py, sessions and CSRF in app/web/sessions.py."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import (
@@ -13,10 +13,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -41,19 +42,23 @@ from app.usecases.submissions import (
     upload_tmp_dir,
 )
 from app.usecases.uploads import spool_upload, upload_too_large_message
-from app.usecases.users import user_for_token
+from app.web.sessions import csrf
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/assets")
 
 
 def init_app(app: Flask) -> None:
+    from app.web import accounts, sessions  # noqa: F401 - the account pages join the blueprint
+
+    sessions.init_app(app)
+    csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body
     app.register_blueprint(web)
     app.jinja_env.filters["score"] = _format_score
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
-        return {"current_username": session.get("username"), "csrf_token": _csrf_token()}
+        return {"current_username": current_user.username if current_user.is_authenticated else None}
 
 
 ADVICE = {
@@ -90,6 +95,11 @@ def _too_large(_exc: HTTPException) -> ResponseReturnValue:
     return _error_page(413, "The upload is larger than this server accepts.")
 
 
+@web.app_errorhandler(CSRFError)
+def _csrf_refused(_exc: CSRFError) -> ResponseReturnValue:
+    return _error_page(400, "The form expired, or did not come from this site. Reload the page and try again.")
+
+
 @web.app_errorhandler(405)
 def _wrong_method(_exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
@@ -116,22 +126,15 @@ def _format_score(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    token: str = session["csrf"]  # the session holds what we stored: a str
-    return token
-
-
 def _check_csrf() -> None:
-    expected = session.get("csrf", "")
-    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
-        abort(400, "the form expired; reload the page and try again")
+    """CSRFProtect checks every other form before its view runs; the upload form's view runs this itself, after
+    the checks that need no body."""
+    csrf.protect()
 
 
 def _logged_in_user(db: Session) -> User | None:
-    user_id = session.get("user_id")
-    return db.get(User, user_id) if user_id else None
+    """The signed-in user (Flask-Login's session, still valid), in this database session."""
+    return db.get(User, current_user.id) if current_user.is_authenticated else None
 
 
 @web.get("/ping")
@@ -230,32 +233,11 @@ def figure(slug: str, phase_slug: str, name: str) -> ResponseReturnValue:
     return podium().resources.store.get_bytes(key), 200, {"Content-Type": "image/svg+xml"}
 
 
-@web.route("/login", methods=["GET", "POST"])
-def login() -> ResponseReturnValue:
-    if request.method == "POST":
-        _check_csrf()
-        with db_session() as db:
-            user = user_for_token(db, request.form.get("token", "").strip())
-            if user is None:
-                flash("That API token is not valid. Ask an organiser for one (podium user create NAME).")
-                return render_template("login.html"), 401
-            session["user_id"], session["username"] = user.id, user.username
-        return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html")
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to another host (//evil.example, https://...)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return url_for("web.index")
-
-
-@web.post("/logout")
-def logout() -> ResponseReturnValue:
-    _check_csrf()
-    session.clear()
-    return redirect(url_for("web.index"))
 
 
 @web.route("/challenges/<slug>/<phase_slug>/submit", methods=["GET", "POST"])
@@ -317,7 +299,6 @@ def submission(submission_id: int) -> ResponseReturnValue:
 
 @web.post("/submissions/<int:submission_id>/final")
 def final(submission_id: int) -> ResponseReturnValue:
-    _check_csrf()
     with db_session() as db:
         user = _logged_in_user(db)
         if user is None:
@@ -330,7 +311,6 @@ def final(submission_id: int) -> ResponseReturnValue:
 
 @web.post("/submissions/<int:submission_id>/cancel")
 def cancel(submission_id: int) -> ResponseReturnValue:
-    _check_csrf()
     with db_session() as db:
         user = _logged_in_user(db)
         if user is None:

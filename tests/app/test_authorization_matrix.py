@@ -26,6 +26,7 @@ from app.models import Challenge, EvaluationRun, Score, Submission, SubmissionSt
 from app.models._types import utcnow
 from app.resources import Resources
 from app.storage import keys
+from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
 from tests.conftest import MULTISITE_CHALLENGE
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example
@@ -94,9 +95,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         for role in ROLES[1:]:
             _, tokens[role] = create_user(session, role.replace("_", "-"), is_admin=role == "admin")
         mine = session.scalars(select(Challenge).where(Challenge.slug == CHALLENGE)).one()
-        mine.organisers = ["organiser"]
+        add_organiser(session, mine, "organiser")
         theirs = session.scalars(select(Challenge).where(Challenge.slug != CHALLENGE)).one()
-        theirs.organisers = ["other-organiser"]
+        add_organiser(session, theirs, "other-organiser")
         phase = mine.phases[0]
         # A split test set, still open: private scores exist but must not be shown yet.
         phase.split_column = "site"
@@ -162,6 +163,12 @@ API: list[Row] = [
     ("POST", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
     ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
     ("GET", "/api/v1/submissions/<int:submission_id>/logs/<stream_name>", "/api/v1" + S + "/logs/stderr", LOGS, {}),
+    # personal API tokens: each user's own (another user's token is a 404: tests/app/api/test_tokens.py)
+    ("GET", "/api/v1/tokens", "/api/v1/tokens", SIGNED_IN, {}),
+    ("POST", "/api/v1/tokens", "/api/v1/tokens", {"anonymous": 401, **{role: 201 for role in ROLES[1:]}},
+     {"json": {"name": "matrix", "days": 1}}),
+    ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/999999",
+     {"anonymous": 401, **{role: 404 for role in ROLES[1:]}}, {}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
@@ -182,6 +189,23 @@ PAGES: list[Row] = [
     ("POST", "/submissions/<int:submission_id>/final", S + "/final",
      {"anonymous": 302, "stranger": 404, "participant": 302, "other_organiser": 404, "organiser": 404,
       "admin": 404}, {"data": {"final": "1"}}),  # the owner: selected, back to the page
+    # accounts: the forms anyone may use answer alike; the account and its tokens need a session
+    ("GET", "/signup", "/signup", PAGES_PUBLIC, {}),
+    ("POST", "/signup", "/signup", {role: 400 for role in ROLES}, {"data": {"username": "", "email": ""}}),
+    ("GET", "/password-reset", "/password-reset", PAGES_PUBLIC, {}),
+    ("POST", "/password-reset", "/password-reset", {role: 302 for role in ROLES},
+     {"data": {"email": "nobody@example.org"}}),  # the same answer whether or not an account has the address
+    ("GET", "/password-reset/<token>", "/password-reset/not-a-link", {role: 400 for role in ROLES}, {}),
+    ("POST", "/password-reset/<token>", "/password-reset/not-a-link", {role: 400 for role in ROLES},
+     {"data": {"password": "x"}}),
+    ("GET", "/account", "/account", PAGE_SIGNED_IN, {}),
+    ("POST", "/account/password", "/account/password", {"anonymous": 302, **{role: 400 for role in ROLES[1:]}},
+     {"data": {"new_password": "short"}}),
+    ("GET", "/tokens", "/tokens", PAGE_SIGNED_IN, {}),
+    ("POST", "/tokens", "/tokens", {"anonymous": 302, **{role: 201 for role in ROLES[1:]}},
+     {"data": {"name": "matrix", "days": "1"}}),
+    ("POST", "/tokens/<int:token_id>/revoke", "/tokens/999999/revoke",
+     {"anonymous": 302, **{role: 404 for role in ROLES[1:]}}, {}),
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
 # files, the readiness probe.

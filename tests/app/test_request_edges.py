@@ -21,6 +21,7 @@ from app.models._types import utcnow
 from app.pipeline.recovery import reconcile
 from app.resources import Resources
 from app.tasks.queues import JOB_TIMEOUT_SECONDS, job_pending, make_enqueuer, redis_connection
+from app.usecases.membership import add_organiser
 from app.usecases.submission_limits import limit_status
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example, make_user, submit_archive
 
@@ -256,7 +257,7 @@ def test_readers_upload_with_the_queue_down_is_stored_and_answered(example: Reso
     with example.session() as session:
         phase = session.scalars(select(Phase)).first()
         assert phase is not None
-        phase.challenge.organisers = [*(phase.challenge.organisers or []), "organiser-on-call"]
+        add_organiser(session, phase.challenge, "organiser-on-call")
         case = phase.current_test_set.cases[0].case_key  # type: ignore[union-attr]
     response = client.put(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/readers",
                           data=f"case_id,reader,score\n{case},r1,1\n".encode(),

@@ -10,6 +10,7 @@ import time
 from sqlalchemy import func, select
 
 from app.models import EvaluationRun, Submission, SubmissionState
+from app.usecases.membership import add_organiser
 from app.usecases.submissions import cancel_submission
 from app.usecases.users import user_for_token
 from tests.faults.conftest import fault_settings, wait_for
@@ -71,7 +72,7 @@ def test_only_the_owner_or_an_organiser_may_cancel(tmp_path, monkeypatch, slow_a
         with pytest.raises(NotFound):
             cancel_submission(session, sid, stranger)
         submission = session.get(Submission, sid)
-        submission.phase.challenge.organisers = [*(submission.phase.challenge.organisers or []), "stranger"]
+        add_organiser(session, submission.phase.challenge, "stranger")
         session.commit()
         cancelled = cancel_submission(session, sid, stranger)
         assert cancelled.state == S.CANCELLED and cancelled.failure_message == "cancelled by organiser stranger"

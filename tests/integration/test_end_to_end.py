@@ -184,13 +184,14 @@ def test_by_default_participants_read_the_platforms_message_and_organisers_read_
         resources: Resources, settings: Settings, crashing_archive: Path) -> None:
     """A container can print the hidden inputs to stderr: by default its output never reaches the participant."""
     from app.models import Challenge
+    from app.usecases.membership import add_organiser
 
     apply_example(resources)
     client = create_app(settings).test_client()
     token, organiser = make_user(resources, "quiet-vendor"), make_user(resources, "the-organiser")
     with resources.session() as session:
         challenge = session.query(Challenge).filter_by(slug=CHALLENGE).one()
-        challenge.organisers = [*(challenge.organisers or []), "the-organiser"]
+        add_organiser(session, challenge, "the-organiser")
     status, submission = submit_archive(client, token, crashing_archive)
     assert status == 201, submission
     drain_queue(settings)
