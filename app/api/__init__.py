@@ -26,7 +26,7 @@ from app.api.openapi import MAX_ID, InvalidRequest, errors, openapi_document, op
 from app.challenge_yaml import SLUG_PATTERN
 from app.errors import NotFound, ServiceError, TooLarge
 from app.extensions import db_session, podium
-from app.models import ApiToken, Challenge, LogVisibility, User
+from app.models import ApiToken, Challenge, LogVisibility, Participation, User
 from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
@@ -37,6 +37,15 @@ from app.storage import keys
 from app.usecases.api_tokens import active_token, create_token, list_tokens, record_use, revoke_token, use_to_record
 from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.final_selection import select_final
+from app.usecases.membership import (
+    add_organiser,
+    decide,
+    get_challenge,
+    list_organisers,
+    list_participants,
+    remove_organiser,
+    request_to_join,
+)
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
 from app.usecases.submission_limits import limit_status, limits_json
 from app.usecases.submissions import (
@@ -49,6 +58,7 @@ from app.usecases.submissions import (
     upload_tmp_dir,
 )
 from app.usecases.uploads import spool_upload, upload_too_large_message
+from app.usecases.users import USERNAME_PATTERN
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -98,6 +108,9 @@ def _refuse_impossible_addresses() -> None:
         raise NotFound(f"no challenge {slug!r}")
     if phase_slug is not None and not (SLUG.fullmatch(slug or "") and SLUG.fullmatch(phase_slug)):
         raise NotFound(f"no phase {phase_slug!r} in challenge {slug!r}; check the address")
+    username = args.get("username")
+    if username is not None and not USERNAME_PATTERN.fullmatch(username):
+        raise NotFound(f"no user {username!r}")
     if submission_id is not None and submission_id > MAX_ID:
         raise NotFound(f"no submission {submission_id} of yours")
     if token_id is not None and token_id > MAX_ID:
@@ -395,6 +408,86 @@ def submission_log(submission_id: int, stream_name: str) -> Any:
     return store.get_bytes(key), 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+MEMBERSHIP = ("membership",)
+
+
+@api.post("/challenges/<slug>/join")
+@operation(Response(HTTP_200=(schemas.Participant, "your participation: accepted, or pending an organiser"),
+                    **errors(400, 401, 403, 404, 409)), json=schemas.JoinRequest, token=True, tags=MEMBERSHIP)
+def join(slug: str, json: schemas.JoinRequest) -> Any:
+    """Ask to take part in a challenge (accepting its terms, if it has any)."""
+    with db_session() as session:
+        user = _current_user(session)
+        participation = request_to_join(session, get_challenge(session, slug), user,
+                                        accept_terms=bool(json and json.accept_terms))
+        return jsonify(_participant_json(participation))
+
+
+@api.get("/challenges/<slug>/participants")
+@operation(Response(HTTP_200=(list[schemas.Participant], "requests to join, oldest first"),
+                    **errors(401, 403, 404)), token=True, tags=MEMBERSHIP)
+def participants(slug: str) -> Any:
+    """Organisers: who asked to join, and the answers."""
+    with db_session() as session:
+        user = _current_user(session)
+        found = list_participants(session, get_challenge(session, slug), actor=user)
+        return jsonify([_participant_json(p) for p in found])
+
+
+@api.post("/challenges/<slug>/participants/<username>")
+@operation(Response(HTTP_200=(schemas.Participant, "the decision"), **errors(400, 401, 403, 404)),
+           json=schemas.Decision, token=True, tags=MEMBERSHIP)
+def decide_on(slug: str, username: str, json: schemas.Decision) -> Any:
+    """Organisers: accept or decline a request to join."""
+    if json is None:
+        raise InvalidRequest('send the decision as JSON: {"accept": true}')
+    with db_session() as session:
+        user = _current_user(session)
+        decided = decide(session, get_challenge(session, slug), username, accept=json.accept, actor=user)
+        return jsonify(_participant_json(decided))
+
+
+@api.get("/challenges/<slug>/organisers")
+@operation(Response(HTTP_200=(schemas.Organisers, "the organisers"), **errors(404)), tags=MEMBERSHIP)
+def organisers(slug: str) -> Any:
+    """Who organises a challenge."""
+    with db_session() as session:
+        return jsonify({"organisers": list_organisers(session, get_challenge(session, slug))})
+
+
+@api.put("/challenges/<slug>/organisers/<username>")
+@operation(Response(HTTP_200=(schemas.Organisers, "the organisers, now with them"), **errors(401, 403, 404)),
+           token=True, tags=MEMBERSHIP)
+def add_an_organiser(slug: str, username: str) -> Any:
+    """Organisers and admins: make another user an organiser."""
+    with db_session() as session:
+        user = _current_user(session)
+        challenge = get_challenge(session, slug)
+        add_organiser(session, challenge, username, actor=user)
+        return jsonify({"organisers": list_organisers(session, challenge)})
+
+
+@api.delete("/challenges/<slug>/organisers/<username>")
+@operation(Response(HTTP_200=(schemas.Organisers, "the organisers, now without them"),
+                    **errors(401, 403, 404, 409)), token=True, tags=MEMBERSHIP)
+def remove_an_organiser(slug: str, username: str) -> Any:
+    """Organisers and admins: remove an organiser (never the last one)."""
+    with db_session() as session:
+        user = _current_user(session)
+        challenge = get_challenge(session, slug)
+        remove_organiser(session, challenge, username, actor=user)
+        return jsonify({"organisers": list_organisers(session, challenge)})
+
+
+def _participant_json(participation: Participation) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value is not None else None
+
+    return {"username": participation.user.username, "status": participation.status,
+            "requested_at": when(participation.requested_at), "decided_at": when(participation.decided_at),
+            "terms_accepted_at": when(participation.terms_accepted_at)}
+
+
 @api.get("/tokens")
 @operation(Response(HTTP_200=(list[schemas.Token], "your tokens that are not revoked, newest first"),
                     **errors(401)), token=True, tags=TOKENS)
@@ -446,6 +539,9 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
         "slug": challenge.slug,
         "title": challenge.title,
         "description": challenge.description,
+        "join_policy": challenge.join_policy,
+        "terms": challenge.terms,
+        "organisers": sorted(link.user.username for link in challenge.organiser_links),
         "public_files": [{"name": f["name"], "bytes": f["bytes"]} for f in challenge.public_files],
         "phases": [
             {

@@ -94,6 +94,10 @@ class Challenge(BaseModel):
     slug: str
     title: str
     description: str
+    join_policy: Literal["auto", "review"] = Field(description="requests to join are accepted at once, or by an "
+                                                               "organiser")
+    terms: str = Field(description="what a participant accepts when joining (empty: none)")
+    organisers: list[str] = Field(description="usernames of the challenge's organisers")
     public_files: list[PublicFile]
     phases: list[Phase]
 
@@ -254,3 +258,33 @@ class OpenAPIDocument(BaseModel):
     info: dict[str, Any]
     paths: dict[str, Any]
     components: dict[str, Any]
+
+
+# --- membership -------------------------------------------------------------------------------------------------
+
+class JoinRequest(BaseModel):
+    """A request to take part in a challenge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept_terms: bool = Field(False, description="you accept the challenge's terms (needed when it has any)")
+
+
+class Decision(BaseModel):
+    """An organiser's answer to a request to join."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept: bool
+
+
+class Participant(BaseModel):
+    username: str
+    status: Literal["pending", "accepted", "rejected"]
+    requested_at: AwareDatetime
+    decided_at: AwareDatetime | None
+    terms_accepted_at: AwareDatetime | None
+
+
+class Organisers(BaseModel):
+    organisers: list[str] = Field(description="usernames, sorted")

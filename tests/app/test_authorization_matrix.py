@@ -164,6 +164,17 @@ API: list[Row] = [
     ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
     ("GET", "/api/v1/submissions/<int:submission_id>/logs/<stream_name>", "/api/v1" + S + "/logs/stderr", LOGS, {}),
     # personal API tokens: each user's own (another user's token is a 404: tests/app/api/test_tokens.py)
+    ("POST", "/api/v1/challenges/<slug>/join", f"/api/v1/challenges/{CHALLENGE}/join", SIGNED_IN,
+     {"json": {"accept_terms": True}}),
+    ("GET", "/api/v1/challenges/<slug>/participants", f"/api/v1/challenges/{CHALLENGE}/participants", ORGANISERS, {}),
+    ("POST", "/api/v1/challenges/<slug>/participants/<username>",
+     f"/api/v1/challenges/{CHALLENGE}/participants/stranger", ORGANISERS, {"json": {"accept": True}}),
+    ("GET", "/api/v1/challenges/<slug>/organisers", f"/api/v1/challenges/{CHALLENGE}/organisers", ALL_OK, {}),
+    ("PUT", "/api/v1/challenges/<slug>/organisers/<username>", f"/api/v1/challenges/{CHALLENGE}/organisers/admin",
+     ORGANISERS, {}),
+    ("DELETE", "/api/v1/challenges/<slug>/organisers/<username>",
+     f"/api/v1/challenges/{CHALLENGE}/organisers/stranger",  # not an organiser: nothing to remove
+     {**ORGANISERS, "organiser": 404, "admin": 404}, {}),
     ("GET", "/api/v1/tokens", "/api/v1/tokens", SIGNED_IN, {}),
     ("POST", "/api/v1/tokens", "/api/v1/tokens", {"anonymous": 401, **{role: 201 for role in ROLES[1:]}},
      {"json": {"name": "matrix", "days": 1}}),
