@@ -25,12 +25,14 @@ from werkzeug.exceptions import HTTPException
 from app.errors import ServiceError, TooLarge
 from app.extensions import PodiumContext, db_session, podium
 from app.models import Challenge, Phase, User
+from app.permissions import organises
 from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.final_selection import select_final
+from app.usecases.membership import get_challenge, list_organisers, participation_of, request_to_join
 from app.usecases.submission_limits import limit_status
 from app.usecases.submissions import (
     SubmissionRefused,
@@ -182,7 +184,24 @@ def challenge(slug: str) -> ResponseReturnValue:
         found = db.scalar(select(Challenge).where(Challenge.slug == slug))
         if found is None:
             abort(404)
-        return render_template("challenge.html", challenge=found)
+        user = _logged_in_user(db)
+        participation = participation_of(db, found, user) if user is not None else None
+        return render_template("challenge.html", challenge=found, participation=participation,
+                               organisers=list_organisers(db, found),
+                               organiser=user is not None and organises(user, found))
+
+
+@web.post("/challenges/<slug>/join")
+def join(slug: str) -> ResponseReturnValue:
+    with db_session() as db:
+        user = _logged_in_user(db)
+        if user is None:
+            return redirect(url_for("web.login", next=url_for("web.challenge", slug=slug)))
+        accepted_terms = request.form.get("accept_terms") == "1"
+        joined = request_to_join(db, get_challenge(db, slug), user, accept_terms=accepted_terms)
+        flash("You take part in this challenge now." if joined.status == "accepted"
+              else "Your request to join waits for the organisers.")
+    return redirect(url_for("web.challenge", slug=slug))
 
 
 @web.get("/challenges/<slug>/files/<name>")

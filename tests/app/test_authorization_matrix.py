@@ -185,6 +185,8 @@ PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
     ("GET", "/ping", "/ping", PAGES_PUBLIC, {}),
     ("GET", "/challenges/<slug>", f"/challenges/{CHALLENGE}", PAGES_PUBLIC, {}),
+    ("POST", "/challenges/<slug>/join", f"/challenges/{CHALLENGE}/join",  # anonymous: to the sign-in page
+     {role: 302 for role in ROLES}, {}),
     ("GET", "/challenges/<slug>/files/<name>", f"/challenges/{CHALLENGE}/files/{{file}}", PAGES_PUBLIC, {}),
     ("GET", "/challenges/<slug>/<phase_slug>/leaderboard", f"/challenges/{CHALLENGE}/{PHASE}/leaderboard",
      PAGES_PUBLIC, {}),
