@@ -90,8 +90,8 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
 
 def _participant_tokens(resources: Resources, usernames: list[str]) -> dict[str, str]:
     tokens = {}
-    with resources.session() as session:
-        for username in usernames:
+    for username in usernames:  # one transaction each: a rollback must never drop another's new token
+        with resources.session() as session:
             try:
                 _, tokens[username] = create_user(session, username)
             except Conflict:  # the user exists from an earlier demo run
