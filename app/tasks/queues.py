@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq import Queue
@@ -31,10 +32,12 @@ def _latest_job_key(submission_id: int) -> str:
 
 
 def job_pending(settings: Settings, submission_id: int, connection: Redis | None = None) -> bool:
-    """Whether the latest job for this submission still waits in the queue.
+    """Whether the latest job for this submission still waits in the queue, or started so recently that
+    its attempt may not have taken the submission's lease yet.
 
-    A job that has started is not "pending": its worker may have died. Enqueueing again in the short
-    window between a job's start and its lease is harmless (the second delivery finds nothing to do).
+    A job that started longer ago than a lease lasts and left the submission queued is not pending: its
+    worker died before the attempt began. (A second delivery would be harmless, since it finds nothing to
+    do, but on a loaded machine the reconciler would queue one every round while a job starts up.)
     """
     connection = connection or redis_connection(settings)
     latest = connection.get(_latest_job_key(submission_id))
@@ -47,6 +50,8 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         return job.id in job_queue(settings, connection).get_job_ids()
+    if status == JobStatus.STARTED and job.started_at is not None:
+        return datetime.now(UTC) - job.started_at < timedelta(seconds=settings.lease_seconds)
     return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 

@@ -97,8 +97,9 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerPr
         return worker
 
     yield start
-    for worker in workers:
+    for number, worker in enumerate(workers):
         worker.stop()
+        print(f"--- the end of worker {number}'s log ---\n{worker.log()}")  # shown when the test failed
 
 
 FAST_RECOVERY = {"LEASE_SECONDS": "3", "RECONCILE_SECONDS": "1", "RETRY_BACKOFF_SECONDS": "1"}

@@ -64,7 +64,7 @@ def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_w
     assert len(orphan) == 1  # the engine keeps running the dead worker's container
 
     start_worker(env)
-    wait_for(lambda: _submission(resources, sid).state.is_final, 90, "the submission to finish elsewhere")
+    wait_for(lambda: _submission(resources, sid).state.is_final, 180, "the submission to finish elsewhere")
     submission = _assert_scored_once(resources, sid)
     assert submission.attempts == 2 and submission.infrastructure_faults == 1
     assert not submission.failure_is_infrastructure

@@ -104,6 +104,29 @@ def test_the_reconciler_enqueues_due_submissions_that_no_job_carries(resources: 
     assert queued_job_count(settings) == 1
 
 
+def test_a_job_that_just_started_counts_as_pending_until_a_lease_would_have_expired(resources: Resources) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rq.job import Job, JobStatus
+
+    settings = resources.settings
+    sid = _queued_submission(resources)
+    make_enqueuer(settings)(sid)
+    connection = redis_connection(settings)
+    job = Job.fetch(connection.get(f"podium:submission-job:{sid}").decode(), connection=connection)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = datetime.now(UTC)
+    job.save()
+    assert job_pending(settings, sid)  # its attempt may not have taken the lease yet: no second job
+    assert reconcile(resources, enqueue=make_enqueuer(settings), job_pending=lambda s: job_pending(settings, s)
+                     ).enqueued == []
+    job.started_at = datetime.now(UTC) - timedelta(seconds=settings.lease_seconds + 1)
+    job.save()
+    assert not job_pending(settings, sid)  # its worker died before the attempt began
+    assert reconcile(resources, enqueue=make_enqueuer(settings), job_pending=lambda s: job_pending(settings, s)
+                     ).enqueued == [sid]
+
+
 def test_a_heartbeat_keeps_a_lease_alive(resources: Resources) -> None:
     from app.pipeline.leases import Heartbeat
 
