@@ -51,7 +51,7 @@ web = Blueprint("web", __name__, template_folder="templates", static_folder="sta
 
 
 def init_app(app: Flask) -> None:
-    from app.web import accounts, sessions  # noqa: F401 - the account pages join the blueprint
+    from app.web import accounts, organisers, sessions  # noqa: F401 - the account and organiser pages join it
 
     sessions.init_app(app)
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body

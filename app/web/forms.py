@@ -1,6 +1,7 @@
-"""The account forms (Flask-WTF). Each checks what a browser can be told at once (required, lengths, the two
-passwords agree); the rules that need the database or belong to the use case (the password rule, a taken
-name) come back from app/usecases as FormProblems and are shown next to their field the same way.
+"""The site's forms (Flask-WTF): the account forms and the organisers' forms. Each checks what a browser can be
+told at once (required, lengths, the two passwords agree); the rules that need the database or belong to the use
+case (the password rule, a taken name, an unknown user) come back from app/usecases and are shown next to their
+field the same way.
 
 CSRF: CSRFProtect checks every POST of the site before its view runs (app/web/__init__.py); these forms
 render the same hidden field, named `csrf`, with the `csrf_field()` macro in templates/_forms.html.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, PasswordField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, NumberRange
+from wtforms.validators import AnyOf, DataRequired, EqualTo, InputRequired, Length, NumberRange
 
 from app.usecases.accounts import MAX_LENGTH, PASSWORD_RULE
 from app.usecases.api_tokens import DEFAULT_DAYS, MAX_DAYS, MAX_NAME
@@ -83,3 +84,25 @@ class NewTokenForm(Form):
                                     NumberRange(1, MAX_DAYS, f"From 1 to {MAX_DAYS} days.")],
                         description=f"At most {MAX_DAYS} days.",
                         render_kw={"min": 1, "max": MAX_DAYS})
+
+
+# ---- the organisers' page (app/web/organisers.py) ----------------------------------------------------------
+
+DECISIONS = ("accept", "decline")
+CHOOSE_DECISION = "Choose accept or decline."
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class AddOrganiserForm(Form):
+    username = StringField("Username", validators=[DataRequired(REQUIRED), Length(max=80)], filters=[_strip],
+                           description="Their username on this site: they need an account first.",
+                           render_kw={"autocomplete": "off", "maxlength": 80, "spellcheck": "false"})
+
+
+class DecisionForm(Form):
+    """A request to join: the Accept or Decline button's value."""
+
+    decision = StringField(validators=[DataRequired(CHOOSE_DECISION), AnyOf(DECISIONS, CHOOSE_DECISION)])

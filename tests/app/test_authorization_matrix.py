@@ -202,6 +202,18 @@ PAGES: list[Row] = [
     ("POST", "/submissions/<int:submission_id>/final", S + "/final",
      {"anonymous": 302, "stranger": 404, "participant": 302, "other_organiser": 404, "organiser": 404,
       "admin": 404}, {"data": {"final": "1"}}),  # the owner: selected, back to the page
+    # the organisers' page: anonymous to the sign-in page; the challenge is public, so the others get a 403
+    ("GET", "/challenges/<slug>/manage", f"/challenges/{CHALLENGE}/manage",
+     {**ORGANISERS, "anonymous": 302}, {}),
+    ("POST", "/challenges/<slug>/participants/<username>", f"/challenges/{CHALLENGE}/participants/nobody",
+     {**ORGANISERS, "anonymous": 302, "organiser": 404, "admin": 404},  # no such user: nothing to decide
+     {"data": {"decision": "accept"}}),
+    ("POST", "/challenges/<slug>/organisers", f"/challenges/{CHALLENGE}/organisers",
+     {**ORGANISERS, "anonymous": 302, "organiser": 302, "admin": 302},  # added (admin): back to the page
+     {"data": {"username": "admin"}}),
+    ("POST", "/challenges/<slug>/organisers/<username>/remove", f"/challenges/{CHALLENGE}/organisers/stranger/remove",
+     {**ORGANISERS, "anonymous": 302, "organiser": 404, "admin": 404},  # not an organiser: nothing to remove
+     {}),
     # accounts: the forms anyone may use answer alike; the account and its tokens need a session
     ("GET", "/signup", "/signup", PAGES_PUBLIC, {}),
     ("POST", "/signup", "/signup", {role: 400 for role in ROLES}, {"data": {"username": "", "email": ""}}),

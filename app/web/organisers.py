@@ -1,0 +1,136 @@
+"""The organisers' page of a challenge: requests to join (accept, decline) and its organisers (add, remove).
+
+Every route needs a session (anonymous visitors go to the sign-in page) and is for the challenge's organisers and
+the site admins only: anyone else gets a 403 (the challenge is public), an unknown challenge a 404. The rules are
+the use cases' (app/usecases/membership.py). A refused action shows the page again with the reason next to the
+part it concerns, with the status that says why (400, 404, 409); a done one is flashed, then back to the page.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, NotFound, ServiceError
+from app.extensions import db_session
+from app.models import Challenge, ParticipationStatus, User
+from app.permissions import organises
+from app.usecases.membership import (
+    add_organiser,
+    decide,
+    get_challenge,
+    list_organisers,
+    list_participants,
+    remove_organiser,
+)
+from app.usecases.users import USERNAME_PATTERN
+from app.web import _logged_in_user, web
+from app.web.forms import AddOrganiserForm, DecisionForm
+from app.web.sessions import signed_in
+
+# What each section of the page says went wrong: the join requests, or the organisers list.
+REQUESTS, ORGANISERS = "requests", "organisers"
+
+
+def _managed(db: Session, slug: str) -> tuple[Challenge, User]:
+    """The challenge (404 if there is none) and the signed-in user, who must organise it (403 otherwise)."""
+    user = _logged_in_user(db)
+    assert user is not None  # @signed_in
+    challenge = get_challenge(db, slug)
+    if not organises(user, challenge):
+        raise Forbidden(f"Only the organisers of {challenge.title} (and the site's admins) manage it.")
+    return challenge, user
+
+
+def _sentence(message: str) -> str:
+    """A use case's message (lower case, no full stop: the API's style) as a sentence on a page."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def _no_such_user(username: str) -> str:
+    return (f"There is no user called {username!r} on this site. Check the spelling; they need an account "
+            "before they can organise.")
+
+
+def _manage_page(db: Session, challenge: Challenge, user: User, *, form: AddOrganiserForm | None = None,
+                 problems: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    requests = sorted(list_participants(db, challenge, actor=user),
+                      key=lambda p: p.status != ParticipationStatus.PENDING)  # stable: by request time within
+    return render_template("manage.html", challenge=challenge, requests=requests,
+                           organisers=list_organisers(db, challenge), form=form or AddOrganiserForm(formdata=None),
+                           problems=problems or {}, you=user.username), status
+
+
+@web.get("/challenges/<slug>/manage")
+@signed_in
+def manage(slug: str) -> ResponseReturnValue:
+    with db_session() as db:
+        challenge, user = _managed(db, slug)
+        return _manage_page(db, challenge, user)
+
+
+@web.post("/challenges/<slug>/participants/<username>")
+@signed_in
+def decide_on_request(slug: str, username: str) -> ResponseReturnValue:
+    form = DecisionForm()
+    with db_session() as db:
+        challenge, user = _managed(db, slug)
+        if not form.validate():
+            return _manage_page(db, challenge, user, problems={REQUESTS: " ".join(form.decision.errors)}, status=400)
+        accept = form.decision.data == "accept"
+        try:
+            if not USERNAME_PATTERN.fullmatch(username):
+                raise NotFound(f"no user {username!r}")
+            decide(db, challenge, username, accept=accept, actor=user)
+        except ServiceError as exc:
+            db.rollback()
+            return _manage_page(db, challenge, user, problems={REQUESTS: _sentence(str(exc))},
+                                status=exc.status_code)
+        flash(f"{username} takes part in {challenge.title} now." if accept
+              else f"{username}'s request to join {challenge.title} was declined.")
+    return redirect(url_for("web.manage", slug=slug))
+
+
+@web.post("/challenges/<slug>/organisers")
+@signed_in
+def add_an_organiser(slug: str) -> ResponseReturnValue:
+    form = AddOrganiserForm()
+    with db_session() as db:
+        challenge, user = _managed(db, slug)
+        if not form.validate():
+            return _manage_page(db, challenge, user, form=form, status=400)
+        username = form.username.data or ""
+        if username in list_organisers(db, challenge):
+            flash(f"{username} already organises {challenge.title}.")
+            return redirect(url_for("web.manage", slug=slug))
+        try:
+            if not USERNAME_PATTERN.fullmatch(username):  # no user can have that name: not looked up
+                raise NotFound(f"no user {username!r}")
+            add_organiser(db, challenge, username, actor=user)
+        except NotFound:
+            db.rollback()
+            form.username.errors = [_no_such_user(username)]
+            return _manage_page(db, challenge, user, form=form, status=404)
+        flash(f"{username} organises {challenge.title} now.")
+    return redirect(url_for("web.manage", slug=slug))
+
+
+@web.post("/challenges/<slug>/organisers/<username>/remove")
+@signed_in
+def remove_an_organiser(slug: str, username: str) -> ResponseReturnValue:
+    with db_session() as db:
+        challenge, user = _managed(db, slug)
+        try:
+            if not USERNAME_PATTERN.fullmatch(username):
+                raise NotFound(f"no user {username!r}")
+            remove_organiser(db, challenge, username, actor=user)
+        except ServiceError as exc:  # not an organiser (404), or the only one (409)
+            db.rollback()
+            return _manage_page(db, challenge, user, problems={ORGANISERS: _sentence(str(exc))},
+                                status=exc.status_code)
+        still_manages = organises(user, challenge)  # an organiser may remove themselves; an admin manages all
+        title = challenge.title
+    flash(f"{username} no longer organises {title}.")
+    return redirect(url_for("web.manage" if still_manages else "web.challenge", slug=slug))
