@@ -203,6 +203,7 @@ class ChallengeSpec(_Strict):
     organisers: list[str] = []  # usernames who organise it (more can be added on the site)
     join_policy: Literal["auto", "review"] = "auto"  # requests to join: accepted at once, or by an organiser
     terms: str = ""  # what a participant accepts before joining (Markdown); none when empty
+    max_team_size: Annotated[int, Field(ge=1, le=1000)] | None = None  # the most members a team may have
     public_files: list[str] = []
     phases: Annotated[list[PhaseSpec], Field(min_length=1)]
 

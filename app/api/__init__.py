@@ -72,6 +72,8 @@ CHALLENGES, SUBMISSIONS, ORGANISERS, TOKENS = ("challenges",), ("submissions",),
 
 
 def init_app(app: Flask) -> None:
+    from app.api import teams  # noqa: F401 - the team routes join the blueprint
+
     app.register_blueprint(api)
 
 
@@ -104,6 +106,9 @@ def _refuse_impossible_addresses() -> None:
     args = request.view_args or {}
     slug, phase_slug, submission_id = args.get("slug"), args.get("phase_slug"), args.get("submission_id")
     token_id = args.get("token_id")
+    for name, what in (("team_id", "team"), ("invitation_id", "invitation")):
+        if (args.get(name) or 0) > MAX_ID:
+            raise NotFound(f"no {what} {args[name]} of yours")
     if slug is not None and phase_slug is None and not SLUG.fullmatch(slug):
         raise NotFound(f"no challenge {slug!r}")
     if phase_slug is not None and not (SLUG.fullmatch(slug or "") and SLUG.fullmatch(phase_slug)):
@@ -542,6 +547,7 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
         "join_policy": challenge.join_policy,
         "terms": challenge.terms,
         "organisers": sorted(link.user.username for link in challenge.organiser_links),
+        "max_team_size": challenge.max_team_size,
         "public_files": [{"name": f["name"], "bytes": f["bytes"]} for f in challenge.public_files],
         "phases": [
             {

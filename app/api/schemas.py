@@ -98,6 +98,7 @@ class Challenge(BaseModel):
                                                                "organiser")
     terms: str = Field(description="what a participant accepts when joining (empty: none)")
     organisers: list[str] = Field(description="usernames of the challenge's organisers")
+    max_team_size: int | None = Field(description="the most members a team may have (null: no limit)")
     public_files: list[PublicFile]
     phases: list[Phase]
 
@@ -119,7 +120,9 @@ class MetricInfo(BaseModel):
 
 class LeaderboardRow(BaseModel):
     rank: int = Field(description="equal scores share a rank")
-    participant: str
+    participant: str = Field(description="the entrant: a team's name, or a participant's username")
+    is_team: bool = Field(description="the entrant is a team (one row for all its members)")
+    submitted_by: str = Field(description="the username of the member who uploaded this submission")
     submission_id: int
     submitted_at: AwareDatetime
     comment: str
@@ -130,7 +133,7 @@ class LeaderboardRow(BaseModel):
 
 
 class Leaderboard(BaseModel):
-    """Each participant's best succeeded submission, ranked."""
+    """Each entrant's (participant's or team's) best succeeded submission, ranked."""
 
     challenge: str
     phase: str
@@ -175,7 +178,8 @@ class Submission(BaseModel):
     id: int
     challenge: str
     phase: str
-    participant: str
+    participant: str = Field(description="the username of who uploaded it")
+    team: str | None = Field(description="the team it was submitted for (null: its participant competes alone)")
     state: SubmissionState
     comment: str
     created_at: AwareDatetime
@@ -211,6 +215,8 @@ class Limits(BaseModel):
     used_total: int
     refused_today: int = Field(description="uploads refused as unusable images in the last 24 hours")
     refused_per_day: int = Field(description="refused uploads allowed in any 24 hours")
+    counted_for: str = Field(description="whose submissions count: \"you\", or your team (a team's members "
+                                         "share its limits)")
 
 
 class ReadersUploaded(BaseModel):
@@ -288,3 +294,43 @@ class Participant(BaseModel):
 
 class Organisers(BaseModel):
     organisers: list[str] = Field(description="usernames, sorted")
+
+
+# --- teams ------------------------------------------------------------------------------------------------------
+
+
+class NewTeam(BaseModel):
+    """A team to create; you become its first member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="3-64 letters, digits, spaces and '_.-'; unique in "
+                                                               "the challenge")
+
+
+class Team(BaseModel):
+    id: int
+    challenge: str
+    name: str
+    members: list[str] = Field(description="usernames, in the order they joined")
+    created_at: AwareDatetime
+    invited: list[str] | None = Field(None, description="usernames invited and not yet answered (shown to the "
+                                                        "team's members only)")
+
+
+class NewInvitation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80, description="whom to invite")
+
+
+class Invitation(BaseModel):
+    """An open invitation to join a team."""
+
+    id: int
+    team_id: int
+    team: str
+    challenge: str
+    username: str = Field(description="the invitee")
+    invited_by: str | None
+    created_at: AwareDatetime

@@ -14,6 +14,7 @@ from app.models.challenge import (
 from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation, ParticipationStatus
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.submission import Submission, SubmissionLock, SubmissionState
+from app.models.team import Team, TeamInvitation, TeamMember
 from app.models.user import ApiToken, SignInAttempt, User
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
     "Submission",
     "SubmissionLock",
     "SubmissionState",
+    "Team",
+    "TeamInvitation",
+    "TeamMember",
     "TestSet",
     "User",
 ]

@@ -45,6 +45,8 @@ class Challenge(Base):
     # How requests to join are decided (a JoinPolicy), and the terms a participant accepts first (if any).
     join_policy: Mapped[str] = mapped_column(String(10), default="auto", server_default="auto")
     terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The most members a team may have (None: teams of any size).
+    max_team_size: Mapped[int | None] = mapped_column(Integer)
     # Public files participants may download (e.g. a training split): list of {"name", "key", "bytes"}.
     public_files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -32,6 +32,9 @@ class Submission(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The submitter's team in the challenge when they submitted (None: they compete alone). The team's
+    # submissions share its limits, its final selection and its one leaderboard row.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     state: Mapped[SubmissionState] = mapped_column(
         Enum(SubmissionState, name="submission_state", values_callable=lambda e: [m.value for m in e],
              native_enum=False, length=20),
@@ -66,16 +69,17 @@ class Submission(Base):
 
     phase = relationship("Phase")
     user = relationship("User")
+    team = relationship("Team")
     runs = relationship("EvaluationRun", back_populates="submission", order_by="EvaluationRun.id")
 
 
 class SubmissionLock(Base):
-    """One row per participant and phase. A new submission first updates it, so the database runs one
-    participant's submissions one at a time and the limit check and the insert cannot interleave
-    (app/usecases/submission_limits.py)."""
+    """One row per entrant (a participant alone, or a team) and phase. A new submission first updates it, so
+    the database runs one entrant's submissions one at a time and the limit check and the insert cannot
+    interleave (app/usecases/submission_limits.py). `entrant` is "user:<id>" or "team:<id>"."""
 
     __tablename__ = "submission_locks"
 
     phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    entrant: Mapped[str] = mapped_column(String(24), primary_key=True)
     locked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -102,7 +102,7 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
             continue
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
         # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
-        entries.append(_Entry(row.username, row.submission_id,
+        entries.append(_Entry(row.participant, row.submission_id,
                               {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction}))
     return entries
 

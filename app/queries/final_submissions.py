@@ -19,26 +19,27 @@ from app.models import EvaluationRun, FinalRule, Phase, Score, ScoreSubset, Subm
 def final_rule_text(phase: Phase) -> str:
     pick = ("their best on the public part" if phase.final_rule == FinalRule.BEST_PUBLIC
             else "their latest")
-    return (f"each participant's final submissions: up to {phase.final_submissions} they selected, otherwise "
-            f"{pick} ({phase.final_submissions}); ranked by the best of those")
+    return (f"each participant's (or team's) final submissions: up to {phase.final_submissions} they selected, "
+            f"otherwise {pick} ({phase.final_submissions}); ranked by the best of those")
 
 
 def final_submission_ids(session: Session, phase: Phase) -> set[int]:
-    """The submissions that enter the phase's private leaderboard, for every participant."""
+    """The submissions that enter the phase's private leaderboard, for every entrant (participant or team)."""
     succeeded = session.execute(
-        select(Submission.id, Submission.user_id, Submission.selected_final, Submission.created_at)
+        select(Submission.id, Submission.user_id, Submission.team_id, Submission.selected_final, Submission.created_at)
         .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
               & (EvaluationRun.test_set_id == phase.current_test_set_id))
         .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED)
     ).all()
     public = _public_ranking_values(session, phase, [row.id for row in succeeded])
-    by_user: dict[int, list[tuple[int, bool, object]]] = defaultdict(list)
+    by_entrant: dict[tuple[str, int], list[tuple[int, bool, object]]] = defaultdict(list)
     for row in succeeded:
-        by_user[row.user_id].append((row.id, row.selected_final, row.created_at))
+        entrant = ("team", row.team_id) if row.team_id is not None else ("user", row.user_id)
+        by_entrant[entrant].append((row.id, row.selected_final, row.created_at))
     limit = max(1, phase.final_submissions)
     descending = phase.ranking_order == "descending"
     chosen: set[int] = set()
-    for submissions in by_user.values():
+    for submissions in by_entrant.values():
         selected = [sid for sid, is_final, _ in submissions if is_final]
         if selected:
             chosen.update(sorted(selected)[-limit:])  # the latest selections, if the phase's number fell since

@@ -1,6 +1,7 @@
-"""A phase's leaderboard: each participant's best succeeded submission, sortable by any metric.
+"""A phase's leaderboard: each entrant's best succeeded submission, sortable by any metric. An entrant is a
+participant alone or a team (app/queries/entrants.py): a team has one row, under its name.
 
-On the private part of a split test set, only each participant's final submissions compete
+On the private part of a split test set, only each entrant's final submissions compete
 (app/queries/final_submissions.py): never the best private score of all their submissions.
 """
 
@@ -13,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
-from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, User
+from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
 from app.models._types import utcnow
+from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from evaluation.registry import get_metric
 
@@ -29,13 +31,16 @@ class ScoreCell:
 @dataclass
 class LeaderboardRow:
     rank: int
-    username: str
+    participant: str  # the entrant's name: the team's, or the participant's username
     submission_id: int
     submitted_at: str
     comment: str
     scores: dict[str, ScoreCell] = field(default_factory=dict)
     container_seconds: float | None = None
     cases_unscored: int = 0  # cases without a valid output (excluded or scored worst, per the phase's policy)
+    is_team: bool = False
+    submitted_by: str = ""  # the member who uploaded it
+    entrant_key: str = ""
 
 
 @dataclass
@@ -48,7 +53,7 @@ class Leaderboard:
     rows: list[LeaderboardRow]
     missing_cases: str = "fail"
     subset: str = "all"
-    selection: str = "each participant's best succeeded submission"  # which submissions compete
+    selection: str = "each participant's (or team's) best succeeded submission"  # which submissions compete
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,7 +68,9 @@ class Leaderboard:
             "rows": [
                 {
                     "rank": r.rank,
-                    "participant": r.username,
+                    "participant": r.participant,
+                    "is_team": r.is_team,
+                    "submitted_by": r.submitted_by,
                     "submission_id": r.submission_id,
                     "submitted_at": r.submitted_at,
                     "comment": r.comment,
@@ -114,8 +121,9 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         descending = phase.ranking_order == "descending"
 
     rows = session.execute(
-        select(Submission, User.username, EvaluationRun, Score)
+        select(Submission, User.username, Team.name, EvaluationRun, Score)
         .join(User, User.id == Submission.user_id)
+        .outerjoin(Team, Team.id == Submission.team_id)
         .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
               & (EvaluationRun.test_set_id == phase.current_test_set_id))
         .join(Score, Score.run_id == EvaluationRun.id)
@@ -128,11 +136,13 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         rows = [row for row in rows if row[0].id in finals]
         selection = final_rule_text(phase)
     by_submission: dict[int, LeaderboardRow] = {}
-    for submission, username, run, score in rows:
+    for submission, username, team_name, run, score in rows:
+        entrant = Entrant(submission.user_id, username, submission.team_id, team_name)
         row = by_submission.setdefault(submission.id, LeaderboardRow(
-            rank=0, username=username, submission_id=submission.id,
+            rank=0, participant=entrant.name, submission_id=submission.id,
             submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
-            container_seconds=run.container_seconds, cases_unscored=run.cases_invalid))
+            container_seconds=run.container_seconds, cases_unscored=run.cases_invalid,
+            is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key))
         row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
 
     def key(row: LeaderboardRow) -> tuple[float, int]:
@@ -142,7 +152,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
 
     best: dict[str, LeaderboardRow] = {}
     for row in sorted(by_submission.values(), key=key):
-        best.setdefault(row.username, row)
+        best.setdefault(row.entrant_key, row)
     ranked = sorted(best.values(), key=key)
     previous: tuple[float, int] | None = None
     for position, row in enumerate(ranked, start=1):

@@ -37,6 +37,7 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "challenge": submission.phase.challenge.slug,
         "phase": submission.phase.slug,
         "participant": submission.user.username,
+        "team": submission.team.name if submission.team is not None else None,
         "state": submission.state.value,
         "comment": submission.comment,
         "created_at": submission.created_at.isoformat(timespec="seconds"),

@@ -74,6 +74,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> Apply
     challenge.description = spec.description
     challenge.join_policy = spec.join_policy
     challenge.terms = spec.terms
+    challenge.max_team_size = spec.max_team_size
     challenge.public_files = _upload_public_files(store, spec, public_files)
     session.flush()
     report.warnings += _seed_organisers(session, challenge, spec.organisers)

@@ -1,14 +1,15 @@
-"""Submission limits per phase and participant: per day (a rolling 24 hours) and in total, enforced atomically.
+"""Submission limits per phase and entrant (a participant alone, or their team: app/queries/entrants.py): per day
+(a rolling 24 hours) and in total, enforced atomically.
 
-What counts: every submission the participant made that was not refused as an unusable image and did not
+What counts: every submission the entrant made that was not refused as an unusable image and did not
 fail by the platform's fault (those are free). In-flight uploads (received, validating) count, so that 50
 uploads sent at once against a limit of 5 take exactly 5 places. Refused uploads are limited separately,
 because each one costs the server a full decompression of the archive.
 
-Atomic: `claim_submission` first updates the participant's row in `submission_locks` (one per phase and
-participant). That takes a row lock on PostgreSQL and the write lock on SQLite, so one participant's claims
-run one at a time inside the database, and the count and the insert that follow cannot interleave with
-another claim's.
+Atomic: `claim_submission` first updates the entrant's row in `submission_locks` (one per phase and
+entrant). That takes a row lock on PostgreSQL and the write lock on SQLite, so one entrant's claims (a
+team's members' included) run one at a time inside the database, and the count and the insert that follow
+cannot interleave with another claim's.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from sqlalchemy.orm import Session
 from app.errors import RateLimited
 from app.models import Phase, Submission, SubmissionLock, SubmissionState, User
 from app.models._types import utcnow
+from app.queries.entrants import entrant_of
 
 WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class LimitStatus:
-    """What a participant has left in a phase, and when the next daily place frees."""
+    """What an entrant has left in a phase, and when the next daily place frees."""
 
     per_day: int
     used_today: int
@@ -38,6 +40,7 @@ class LimitStatus:
     next_frees_at: datetime | None  # when the oldest counted submission of the window leaves it
     refused_today: int
     refused_per_day: int
+    subject: str = "you"  # whose limits: "you" or "your team 'name'"
 
     @property
     def remaining_today(self) -> int:
@@ -46,16 +49,20 @@ class LimitStatus:
             left = min(left, self.total - self.used_total)
         return max(0, left)
 
+    @property
+    def _have(self) -> str:
+        return "you have" if self.subject == "you" else f"{self.subject} has"
+
     def refusal(self, phase_slug: str) -> str | None:
         """Why a new submission is refused now, or None."""
         if self.refused_today >= self.refused_per_day:
             return (f"{self.refused_today} of your uploads to phase {phase_slug!r} were refused in the last 24 hours; "
                     "check your archive first with `podium check-image ARCHIVE`, then try again later")
         if self.total is not None and self.used_total >= self.total:
-            return f"you have used all {self.total} submissions allowed in phase {phase_slug!r}"
+            return f"{self._have} used all {self.total} submissions allowed in phase {phase_slug!r}"
         if self.used_today >= self.per_day:
             when = f" at {self.next_frees_at.isoformat(timespec='seconds')}" if self.next_frees_at else " later"
-            return (f"you have used all {self.per_day} submissions for phase {phase_slug!r} in the last 24 hours; "
+            return (f"{self._have} used all {self.per_day} submissions for phase {phase_slug!r} in the last 24 hours; "
                     f"the next one frees{when}")
         return None
 
@@ -64,7 +71,7 @@ def limits_json(status: LimitStatus) -> dict[str, object]:
     return {"per_day": status.per_day, "used_today": status.used_today, "remaining_today": status.remaining_today,
             "next_frees_at": status.next_frees_at.isoformat(timespec="seconds") if status.next_frees_at else None,
             "total": status.total, "used_total": status.used_total, "refused_today": status.refused_today,
-            "refused_per_day": status.refused_per_day}
+            "refused_per_day": status.refused_per_day, "counted_for": status.subject}
 
 
 def refused_upload_limit(phase: Phase) -> int:
@@ -84,8 +91,9 @@ def _refused() -> ColumnElement[bool]:
 
 
 def limit_status(session: Session, phase: Phase, user: User) -> LimitStatus:
+    entrant = entrant_of(session, phase.challenge_id, user)
     since = utcnow() - WINDOW
-    mine = (Submission.phase_id == phase.id, Submission.user_id == user.id)
+    mine = (Submission.phase_id == phase.id, entrant.submissions())
     used_today, oldest = session.execute(
         select(func.count(Submission.id), func.min(Submission.created_at))
         .where(*mine, Submission.created_at >= since, _counted())).one()
@@ -97,7 +105,8 @@ def limit_status(session: Session, phase: Phase, user: User) -> LimitStatus:
     return LimitStatus(per_day=phase.submissions_per_day, used_today=used_today or 0,
                        total=phase.submissions_total, used_total=used_total,
                        next_frees_at=oldest + WINDOW if oldest is not None and used_today else None,
-                       refused_today=refused_today, refused_per_day=refused_upload_limit(phase))
+                       refused_today=refused_today, refused_per_day=refused_upload_limit(phase),
+                       subject=entrant.subject)
 
 
 def check_limits(session: Session, phase: Phase, user: User) -> LimitStatus:
@@ -115,10 +124,15 @@ def claim_submission(session: Session, phase: Phase, user: User, *, comment: str
 
     Commits: the place is taken (or RateLimited is raised and nothing is written)."""
     session.commit()  # whatever the caller read: the claim runs in a transaction of its own
-    lock_participant(session, phase.id, user.id)
+    first_key = entrant_of(session, phase.challenge_id, user).key
+    lock_entrant(session, phase.id, first_key)
     try:
+        entrant = entrant_of(session, phase.challenge_id, user)  # read again under the lock
+        if entrant.key != first_key:  # joined a team meanwhile (app/usecases/teams.py takes "user:<id>" too)
+            lock_entrant(session, phase.id, entrant.key)
         check_limits(session, phase, user)
-        submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.RECEIVED,
+        submission = Submission(phase_id=phase.id, user_id=user.id, team_id=entrant.team_id,
+                                state=SubmissionState.RECEIVED,
                                 comment=comment, upload_bytes=upload_bytes, upload_sha256=upload_sha256)
         session.add(submission)
         session.commit()
@@ -128,12 +142,12 @@ def claim_submission(session: Session, phase: Phase, user: User, *, comment: str
     return submission
 
 
-def lock_participant(session: Session, phase_id: int, user_id: int) -> None:
-    """Serialise this participant's changes in the phase until the transaction ends (row lock / write lock)."""
+def lock_entrant(session: Session, phase_id: int, entrant_key: str) -> None:
+    """Serialise this entrant's changes in the phase until the transaction ends (row lock / write lock)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(SubmissionLock).values(phase_id=phase_id, user_id=user_id, locked_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["phase_id", "user_id"]))
+    session.execute(insert(SubmissionLock).values(phase_id=phase_id, entrant=entrant_key, locked_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["phase_id", "entrant"]))
     session.execute(update(SubmissionLock)
-                    .where(SubmissionLock.phase_id == phase_id, SubmissionLock.user_id == user_id)
+                    .where(SubmissionLock.phase_id == phase_id, SubmissionLock.entrant == entrant_key)
                     .values(locked_at=utcnow()))

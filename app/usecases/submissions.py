@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import transitions
@@ -15,6 +15,7 @@ from app.errors import Conflict, Forbidden, NotFound, ServiceError
 from app.models import Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
 from app.permissions import is_organiser
+from app.queries.entrants import entrant_of, shares_submission
 from app.storage import ArtifactStore, StorageError, keys
 from app.usecases.membership import require_participant
 from app.usecases.submission_limits import check_limits, claim_submission
@@ -121,7 +122,8 @@ def receive_container_submission(
 
 
 def cancel_submission(session: Session, submission_id: int, user: User) -> Submission:
-    """A participant cancels their own unfinished submission; an organiser or admin any of the phase's.
+    """A participant cancels their own (or their team's) unfinished submission; an organiser or admin any of the
+    phase's.
 
     A queued submission is never run; a running one loses its lease and its worker stops the container
     within a third of the lease length. A finished submission cannot be cancelled.
@@ -130,12 +132,14 @@ def cancel_submission(session: Session, submission_id: int, user: User) -> Submi
     if submission is None:
         raise NotFound(f"no submission {submission_id}")
     organiser = is_organiser(user, submission.phase)
-    if submission.user_id != user.id and not organiser:
+    if not organiser and not shares_submission(session, submission, user):
         raise NotFound(f"no submission {submission_id} of yours")
     if submission.state.is_final:
         raise Conflict(f"submission {submission_id} has already {submission.state.value}; only unfinished "
                        "submissions can be cancelled")
-    who = "you" if submission.user_id == user.id else f"organiser {user.username}"
+    who = ("you" if submission.user_id == user.id
+           else f"organiser {user.username}" if organiser and not shares_submission(session, submission, user)
+           else f"your team-mate {user.username}")
     if not transitions.cancel(session, submission_id, message=f"cancelled by {who}"):
         session.rollback()
         session.refresh(submission)
@@ -147,16 +151,20 @@ def cancel_submission(session: Session, submission_id: int, user: User) -> Submi
 
 
 def get_submission(session: Session, submission_id: int, user: User) -> Submission:
-    """The submission, for its owner and the challenge's organisers (and admins); anyone else gets a 404."""
+    """The submission, for its owner, their team-mates and the challenge's organisers (and admins); anyone else
+    gets a 404."""
     submission = session.get(Submission, submission_id)
-    if submission is None or (submission.user_id != user.id and not is_organiser(user, submission.phase)):
+    if submission is None or not (is_organiser(user, submission.phase)
+                                  or shares_submission(session, submission, user)):
         raise NotFound(f"no submission {submission_id} of yours")
     return submission
 
 
 def list_submissions(session: Session, phase: Phase, user: User) -> list[Submission]:
-    return list(session.scalars(select(Submission).where(Submission.phase_id == phase.id,
-                                                         Submission.user_id == user.id)
+    """Your submissions to the phase, and your team's (also those made before you joined it, if any)."""
+    entrant = entrant_of(session, phase.challenge_id, user)
+    mine = or_(Submission.user_id == user.id, entrant.submissions())
+    return list(session.scalars(select(Submission).where(Submission.phase_id == phase.id, mine)
                                 .order_by(Submission.id.desc())))
 
 

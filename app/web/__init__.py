@@ -28,6 +28,7 @@ from app.models import Challenge, Phase, User
 from app.permissions import organises
 from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
+from app.queries.entrants import team_of
 from app.queries.leaderboard import build_leaderboard
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
@@ -43,6 +44,7 @@ from app.usecases.submissions import (
     receive_container_submission,
     upload_tmp_dir,
 )
+from app.usecases.teams import invitations_for
 from app.usecases.uploads import spool_upload, upload_too_large_message
 from app.web.sessions import csrf
 
@@ -51,7 +53,7 @@ web = Blueprint("web", __name__, template_folder="templates", static_folder="sta
 
 
 def init_app(app: Flask) -> None:
-    from app.web import accounts, organisers, sessions  # noqa: F401 - the account and organiser pages join it
+    from app.web import accounts, organisers, sessions, teams  # noqa: F401 - their pages join the blueprint
 
     sessions.init_app(app)
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body
@@ -187,6 +189,8 @@ def challenge(slug: str) -> ResponseReturnValue:
         user = _logged_in_user(db)
         participation = participation_of(db, found, user) if user is not None else None
         return render_template("challenge.html", challenge=found, participation=participation,
+                               team=team_of(db, found.id, user.id) if user is not None else None,
+                               invitations=len(invitations_for(db, user, found)) if user is not None else 0,
                                organisers=list_organisers(db, found),
                                organiser=user is not None and organises(user, found))
 

@@ -1,7 +1,7 @@
 """Who may do what: every route of the site and the API, for every role, in one table.
 
-Roles: anonymous, a signed-in stranger, the participant who owns the submission, an organiser of another
-challenge, an organiser of this challenge, a site admin. (Teams join the table when they exist.)
+Roles: anonymous, a signed-in stranger, a participant in another team of the challenge, the participant who made
+the submission, their team-mate, an organiser of another challenge, an organiser of this challenge, a site admin.
 Another's resource is a 404, never a 403: its existence is not confirmed. Organiser-only actions on a public
 challenge are a 403. Beyond the status codes, no answer to anyone but this challenge's organisers and the
 admins contains the container's logs, the private part's scores while the phase runs, or the per-case export.
@@ -22,7 +22,17 @@ from sqlalchemy import select
 
 from app import create_app
 from app.config import Settings
-from app.models import Challenge, EvaluationRun, Score, Submission, SubmissionState, User
+from app.models import (
+    Challenge,
+    EvaluationRun,
+    Score,
+    Submission,
+    SubmissionState,
+    Team,
+    TeamInvitation,
+    TeamMember,
+    User,
+)
 from app.models._types import utcnow
 from app.resources import Resources
 from app.storage import keys
@@ -31,7 +41,8 @@ from app.usecases.users import create_user
 from tests.conftest import MULTISITE_CHALLENGE
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example
 
-ROLES = ("anonymous", "stranger", "participant", "other_organiser", "organiser", "admin")
+ROLES = ("anonymous", "stranger", "other_team", "participant", "teammate", "other_organiser", "organiser", "admin")
+TEAM, OTHER_TEAM = ("participant", "teammate"), ("other_team",)
 LOG_MARKER = "SECRET-LOG-MARKER-7c1e"
 PRIVATE_SCORE = 0.4242424242
 PUBLIC_SCORE = 0.1717171717
@@ -43,6 +54,8 @@ class World:
     tokens: dict[str, str | None]
     submission_id: int
     public_file: str
+    team_id: int
+    invitation_id: int  # from the other team to the participant, who is in a team already
 
     def api(self, role: str, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:
         token = self.tokens[role]
@@ -98,12 +111,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         add_organiser(session, mine, "organiser")
         theirs = session.scalars(select(Challenge).where(Challenge.slug != CHALLENGE)).one()
         add_organiser(session, theirs, "other-organiser")
+        members = {u.username: u for u in session.scalars(select(User)).all()}
+        ours = Team(challenge_id=mine.id, name="Team T")
+        ours.members.extend(TeamMember(user_id=members[name].id, challenge_id=mine.id)
+                            for name in ("participant", "teammate"))
+        others = Team(challenge_id=mine.id, name="Team O")
+        others.members.append(TeamMember(user_id=members["other-team"].id, challenge_id=mine.id))
+        session.add_all([ours, others])
+        session.flush()
+        invitation = TeamInvitation(team_id=others.id, user_id=members["participant"].id)
+        session.add(invitation)
+        session.flush()
+        team_id, invitation_id = ours.id, invitation.id
         phase = mine.phases[0]
         # A split test set, still open: private scores exist but must not be shown yet.
         phase.split_column = "site"
         phase.closes_at = utcnow() + timedelta(days=1)
         owner = session.scalars(select(User).where(User.username == "participant")).one()
-        submission = Submission(phase_id=phase.id, user_id=owner.id, state=SubmissionState.SUCCEEDED,
+        submission = Submission(phase_id=phase.id, user_id=owner.id, team_id=team_id, state=SubmissionState.SUCCEEDED,
                                 upload_key="submissions/x/upload.tar", comment="mine")
         session.add(submission)
         session.flush()
@@ -118,28 +143,40 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for stream in ("stdout", "stderr", "evaluator-stderr"):
         resources.store.put_bytes(keys.submission_log(submission_id, stream), f"{LOG_MARKER} {stream}".encode())
     resources.close()
-    return World(create_app(settings, enqueue=lambda _: None), tokens, submission_id, public_file)
+    return World(create_app(settings, enqueue=lambda _: None), tokens, submission_id, public_file, team_id,
+                 invitation_id)
 
 
-ALL_OK = {role: 200 for role in ROLES}
-SIGNED_IN = {"anonymous": 401, **{role: 200 for role in ROLES[1:]}}
-ORGANISERS = {"anonymous": 401, "stranger": 403, "participant": 403, "other_organiser": 403, "organiser": 200,
-              "admin": 200}
-OWNER_OR_ORGANISERS = {"anonymous": 401, "stranger": 404, "participant": 200, "other_organiser": 404,
-                       "organiser": 200, "admin": 200}
-LOGS = {**OWNER_OR_ORGANISERS, "participant": 404}  # the phase shows participants the failure message only
-OWNER_ONLY = {"anonymous": 401, "stranger": 404, "participant": 200, "other_organiser": 404, "organiser": 404,
-              "admin": 404}  # only the owner selects final submissions
-CANCEL = {"anonymous": 401, "stranger": 404, "participant": 409, "other_organiser": 404, "organiser": 409,
-          "admin": 409}  # finished: nothing to cancel, but the owner and organisers are told so
 
-PAGES_PUBLIC = {role: 200 for role in ROLES}
-PAGE_SIGNED_IN = {"anonymous": 302, **{role: 200 for role in ROLES[1:]}}  # anonymous: to the sign-in page
-PAGE_OWNER_OR_ORGANISERS = {"anonymous": 302, "stranger": 404, "participant": 200, "other_organiser": 404,
-                            "organiser": 200, "admin": 200}
+
+def roles(default: int, **status: int) -> dict[str, int]:
+    """Every role's expected status: `default`, except those named (TEAM=... for both members of the team)."""
+    expected = dict.fromkeys(ROLES, default)
+    for name, code in status.items():
+        for role in (TEAM if name == "TEAM" else (name,)):
+            expected[role] = code
+    return expected
+
+
+ALL_OK = roles(200)
+SIGNED_IN = roles(200, anonymous=401)
+ORGANISERS = roles(403, anonymous=401, organiser=200, admin=200)
+# The team's own (its members) or the organisers'; anyone else: 404.
+TEAM_OR_ORGANISERS = roles(404, anonymous=401, TEAM=200, organiser=200, admin=200)
+LOGS = roles(404, anonymous=401, organiser=200, admin=200)  # the phase shows participants the failure message only
+TEAM_ONLY = roles(404, anonymous=401, TEAM=200)  # only the team's members select its final submissions
+CANCEL = roles(404, anonymous=401, TEAM=409, organiser=409, admin=409)  # finished: nothing to cancel, and they are told
+MEMBERS = roles(404, anonymous=401, TEAM=200)
+
+PAGES_PUBLIC = roles(200)
+PAGE_SIGNED_IN = roles(200, anonymous=302)  # anonymous: to the sign-in page
+PAGE_TEAM_OR_ORGANISERS = roles(404, anonymous=302, TEAM=200, organiser=200, admin=200)
+PAGE_ORGANISERS = roles(403, anonymous=302, organiser=200, admin=200)
 
 P = f"/challenges/{CHALLENGE}/phases/{PHASE}"
 S = "/submissions/{id}"
+T = "/teams/{team}"
+INVITATION = "/invitations/{invitation}"
 # (method, Flask rule, concrete path, expected status per role, request options)
 Row = tuple[str, str, str, dict[str, int], dict[str, object]]
 API: list[Row] = [
@@ -158,10 +195,10 @@ API: list[Row] = [
     ("POST", "/api/v1/challenges/<slug>/phases/<phase_slug>/submissions", f"/api/v1{P}/submissions",
      {"anonymous": 401, **{role: 400 for role in ROLES[1:]}},  # a refused (empty) upload, for everyone
      {"data": b"", "content_type": "application/octet-stream"}),
-    ("GET", "/api/v1/submissions/<int:submission_id>", "/api/v1" + S, OWNER_OR_ORGANISERS, {}),
+    ("GET", "/api/v1/submissions/<int:submission_id>", "/api/v1" + S, TEAM_OR_ORGANISERS, {}),
     ("POST", "/api/v1/submissions/<int:submission_id>/cancel", "/api/v1" + S + "/cancel", CANCEL, {}),
-    ("POST", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
-    ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", OWNER_ONLY, {}),
+    ("POST", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", TEAM_ONLY, {}),
+    ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", TEAM_ONLY, {}),
     ("GET", "/api/v1/submissions/<int:submission_id>/logs/<stream_name>", "/api/v1" + S + "/logs/stderr", LOGS, {}),
     # personal API tokens: each user's own (another user's token is a 404: tests/app/api/test_tokens.py)
     ("POST", "/api/v1/challenges/<slug>/join", f"/api/v1/challenges/{CHALLENGE}/join", SIGNED_IN,
@@ -175,6 +212,21 @@ API: list[Row] = [
     ("DELETE", "/api/v1/challenges/<slug>/organisers/<username>",
      f"/api/v1/challenges/{CHALLENGE}/organisers/stranger",  # not an organiser: nothing to remove
      {**ORGANISERS, "organiser": 404, "admin": 404}, {}),
+    # teams: the list is public; a team's own page, invitations and leaving are its members'
+    ("GET", "/api/v1/challenges/<slug>/teams", f"/api/v1/challenges/{CHALLENGE}/teams", ALL_OK, {}),
+    ("POST", "/api/v1/challenges/<slug>/teams", f"/api/v1/challenges/{CHALLENGE}/teams",
+     roles(400, anonymous=401), {"json": {"name": "x"}}),  # a name too short, for everyone
+    ("GET", "/api/v1/challenges/<slug>/team", f"/api/v1/challenges/{CHALLENGE}/team",
+     roles(404, anonymous=401, TEAM=200, other_team=200), {}),  # each their own team
+    ("POST", "/api/v1/teams/<int:team_id>/invitations", "/api/v1" + T + "/invitations",
+     roles(404, anonymous=401, TEAM=201), {"json": {"username": "admin"}}),
+    ("POST", "/api/v1/teams/<int:team_id>/leave", "/api/v1" + T + "/leave",
+     roles(404, anonymous=401, TEAM=409), {}),  # the team has submitted: its members are fixed
+    ("GET", "/api/v1/invitations", "/api/v1/invitations", SIGNED_IN, {}),
+    ("POST", "/api/v1/invitations/<int:invitation_id>/accept", "/api/v1" + INVITATION + "/accept",
+     roles(404, anonymous=401, participant=409), {}),  # the invitee, but already in a team
+    ("DELETE", "/api/v1/invitations/<int:invitation_id>", "/api/v1/invitations/999999",
+     roles(404, anonymous=401), {}),
     ("GET", "/api/v1/tokens", "/api/v1/tokens", SIGNED_IN, {}),
     ("POST", "/api/v1/tokens", "/api/v1/tokens", {"anonymous": 401, **{role: 201 for role in ROLES[1:]}},
      {"json": {"name": "matrix", "days": 1}}),
@@ -195,24 +247,31 @@ PAGES: list[Row] = [
     ("GET", "/challenges/<slug>/<phase_slug>/figures/<name>", f"/challenges/{CHALLENGE}/{PHASE}/figures/roc.svg",
      {role: 404 for role in ROLES}, {}),  # no analysis yet
     ("GET", "/challenges/<slug>/<phase_slug>/submit", f"/challenges/{CHALLENGE}/{PHASE}/submit", PAGE_SIGNED_IN, {}),
-    ("GET", "/submissions/<int:submission_id>", S, PAGE_OWNER_OR_ORGANISERS, {}),
+    ("GET", "/submissions/<int:submission_id>", S, PAGE_TEAM_OR_ORGANISERS, {}),
     ("POST", "/submissions/<int:submission_id>/cancel", S + "/cancel",
-     {"anonymous": 302, "stranger": 404, "participant": 409, "other_organiser": 404, "organiser": 409,
-      "admin": 409}, {}),
+     roles(404, anonymous=302, TEAM=409, organiser=409, admin=409), {}),
     ("POST", "/submissions/<int:submission_id>/final", S + "/final",
-     {"anonymous": 302, "stranger": 404, "participant": 302, "other_organiser": 404, "organiser": 404,
-      "admin": 404}, {"data": {"final": "1"}}),  # the owner: selected, back to the page
+     roles(404, anonymous=302, TEAM=302), {"data": {"final": "1"}}),  # the team: selected, back to the page
+    ("GET", "/challenges/<slug>/team", f"/challenges/{CHALLENGE}/team", PAGE_SIGNED_IN, {}),
+    ("POST", "/challenges/<slug>/team", f"/challenges/{CHALLENGE}/team", roles(400, anonymous=302),
+     {"data": {"name": "x"}}),
+    ("POST", "/teams/<int:team_id>/invite", T + "/invite", roles(404, anonymous=302, TEAM=302),
+     {"data": {"username": "admin"}}),
+    ("POST", "/teams/<int:team_id>/leave", T + "/leave", roles(404, anonymous=302, TEAM=409), {}),
+    ("POST", "/invitations/<int:invitation_id>/accept", INVITATION + "/accept",
+     roles(404, anonymous=302, participant=409), {}),
+    ("POST", "/invitations/<int:invitation_id>/decline", "/invitations/999999/decline", roles(404, anonymous=302),
+     {}),
     # the organisers' page: anonymous to the sign-in page; the challenge is public, so the others get a 403
-    ("GET", "/challenges/<slug>/manage", f"/challenges/{CHALLENGE}/manage",
-     {**ORGANISERS, "anonymous": 302}, {}),
+    ("GET", "/challenges/<slug>/manage", f"/challenges/{CHALLENGE}/manage", PAGE_ORGANISERS, {}),
     ("POST", "/challenges/<slug>/participants/<username>", f"/challenges/{CHALLENGE}/participants/nobody",
-     {**ORGANISERS, "anonymous": 302, "organiser": 404, "admin": 404},  # no such user: nothing to decide
+     roles(403, anonymous=302, organiser=404, admin=404),  # no such user: nothing to decide
      {"data": {"decision": "accept"}}),
     ("POST", "/challenges/<slug>/organisers", f"/challenges/{CHALLENGE}/organisers",
-     {**ORGANISERS, "anonymous": 302, "organiser": 302, "admin": 302},  # added (admin): back to the page
+     roles(403, anonymous=302, organiser=302, admin=302),  # added (admin): back to the page
      {"data": {"username": "admin"}}),
     ("POST", "/challenges/<slug>/organisers/<username>/remove", f"/challenges/{CHALLENGE}/organisers/stranger/remove",
-     {**ORGANISERS, "anonymous": 302, "organiser": 404, "admin": 404},  # not an organiser: nothing to remove
+     roles(403, anonymous=302, organiser=404, admin=404),  # not an organiser: nothing to remove
      {}),
     # accounts: the forms anyone may use answer alike; the account and its tokens need a session
     ("GET", "/signup", "/signup", PAGES_PUBLIC, {}),
@@ -240,7 +299,8 @@ NOT_IN_THE_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
 
 
 def _concrete(path: str, world: World) -> str:
-    return path.replace("{id}", str(world.submission_id)).replace("{file}", world.public_file)
+    return (path.replace("{id}", str(world.submission_id)).replace("{file}", world.public_file)
+            .replace("{team}", str(world.team_id)).replace("{invitation}", str(world.invitation_id)))
 
 
 def test_every_route_is_in_the_matrix(world: World) -> None:
@@ -264,7 +324,7 @@ def test_api(world: World, row: Row) -> None:
     method, _, path, expected, options = row
     seen = {role: world.api(role, method, _concrete(path, world), **options) for role in ROLES}
     assert {role: status for role, (status, _) in seen.items()} == expected
-    for role in ("anonymous", "stranger", "participant", "other_organiser"):
+    for role in ("anonymous", "stranger", "other_team", "participant", "teammate", "other_organiser"):
         assert _leaks(seen[role][1]) == [], f"{role} read something hidden at {method} {path}"
 
 
@@ -274,7 +334,7 @@ def test_pages(world: World, row: Row) -> None:
     data = options.get("data") if isinstance(options.get("data"), dict) else None
     seen = {role: world.page(role, method, _concrete(path, world), data) for role in ROLES}  # type: ignore[arg-type]
     assert {role: status for role, (status, _) in seen.items()} == expected
-    for role in ("anonymous", "stranger", "participant", "other_organiser"):
+    for role in ("anonymous", "stranger", "other_team", "participant", "teammate", "other_organiser"):
         assert _leaks(seen[role][1]) == [], f"{role} read something hidden at {method} {path}"
 
 

@@ -81,7 +81,7 @@ def _close(session: Session, phase: Phase) -> None:
 def _private_row(session: Session, phase: Phase, username: str) -> tuple[int, float | None]:
     board = build_leaderboard(session, phase)
     assert board.subset == ScoreSubset.PRIVATE
-    row = next(r for r in board.rows if r.username == username)
+    row = next(r for r in board.rows if r.participant == username)
     return row.submission_id, row.scores["auroc"].value
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from app.config import Settings
 from app.db_migrations import upgrade
 from app.errors import RateLimited
-from app.models import Challenge, Phase, Submission, SubmissionState, User
+from app.models import Challenge, Phase, Submission, SubmissionState, Team, TeamMember, User
 from app.models._types import utcnow
 from app.resources import Resources
 from app.usecases.submission_limits import claim_submission, limit_status
@@ -45,14 +45,17 @@ def _phase_and_user(resources: Resources, *, per_day: int, total: int | None = N
         return phase.id, user.id
 
 
-def _claim_concurrently(resources: Resources, phase_id: int, user_id: int) -> tuple[int, int, list[BaseException]]:
+def _claim_concurrently(resources: Resources, phase_id: int, user_id: int | list[int],
+                        ) -> tuple[int, int, list[BaseException]]:
+    """CONCURRENT claims at once; with several users (a team's members), they take turns."""
+    users = user_id if isinstance(user_id, list) else [user_id]
     start = threading.Barrier(CONCURRENT)
     granted, refused, errors = [], [], []
 
     def claim(n: int) -> None:
         try:
             with resources.session() as session:
-                phase, user = session.get(Phase, phase_id), session.get(User, user_id)
+                phase, user = session.get(Phase, phase_id), session.get(User, users[n % len(users)])
                 assert phase is not None and user is not None
                 session.commit()  # give the connection back: 50 threads share the engine's pool of 15
                 start.wait(timeout=60)
@@ -89,6 +92,33 @@ def test_a_total_limit_holds_under_concurrency_too(database: Resources) -> None:
     granted, refused, errors = _claim_concurrently(database, phase_id, user_id)
     assert errors == [] and (granted, refused) == (3, CONCURRENT - 3)
     assert _rows(database, phase_id) == 3
+
+
+def test_a_teams_members_share_its_limit_under_concurrency(database: Resources) -> None:
+    phase_id, first = _phase_and_user(database, per_day=5)
+    with database.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None
+        members = [first] + [create_user(session, name)[0].id for name in ("second-member", "third-member")]
+        team = Team(challenge_id=phase.challenge_id, name="The Team")
+        team.members.extend(TeamMember(user_id=uid, challenge_id=phase.challenge_id) for uid in members)
+        loner, _ = create_user(session, "loner")
+        session.add(team)
+        session.flush()
+        team_id, loner_id = team.id, loner.id
+    granted, refused, errors = _claim_concurrently(database, phase_id, members)
+    assert errors == [] and (granted, refused) == (5, CONCURRENT - 5)
+    with database.session() as session:
+        rows = session.scalars(select(Submission).where(Submission.phase_id == phase_id)).all()
+        assert len(rows) == 5 and {row.team_id for row in rows} == {team_id}
+        phase, member = session.get(Phase, phase_id), session.get(User, members[1])
+        assert phase is not None and member is not None
+        status = limit_status(session, phase, member)
+        assert status.used_today == 5 and status.subject == "your team 'The Team'"
+        assert "your team 'The Team' has used all 5 submissions" in (status.refusal("test") or "")
+        # Someone outside the team keeps their own places.
+        other = session.get(User, loner_id)
+        assert other is not None and limit_status(session, phase, other).remaining_today == 5
 
 
 def test_what_counts_and_when_the_next_place_frees(resources: Resources) -> None:
