@@ -23,6 +23,7 @@ def _settings() -> Settings:
 def main() -> None:
     """Podium: machine-learning challenges with hidden test sets and sandboxed algorithm containers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # each migration step is not news; `db upgrade` says where
 
 
 @main.group()

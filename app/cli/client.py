@@ -47,6 +47,29 @@ class PodiumClient:
                                     timeout=self.timeout)
         return None if response.status_code == 404 else self._json(response)
 
+    def create_team(self, challenge: str, name: str) -> dict[str, Any]:
+        return self._json(self.session.post(f"{self.base_url}/api/v1/challenges/{challenge}/teams",
+                                            json={"name": name}, timeout=self.timeout))
+
+    def my_team(self, challenge: str) -> dict[str, Any] | None:
+        response = self.session.get(f"{self.base_url}/api/v1/challenges/{challenge}/team", timeout=self.timeout)
+        return None if response.status_code == 404 else self._json(response)
+
+    def invite(self, team_id: int, username: str) -> dict[str, Any]:
+        return self._json(self.session.post(f"{self.base_url}/api/v1/teams/{team_id}/invitations",
+                                            json={"username": username}, timeout=self.timeout))
+
+    def invitations(self) -> list[dict[str, Any]]:
+        response = self.session.get(f"{self.base_url}/api/v1/invitations", timeout=self.timeout)
+        if response.status_code >= 400:
+            self._json(response)  # raises with the API's message
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def accept_invitation(self, invitation_id: int) -> dict[str, Any]:
+        return self._json(self.session.post(f"{self.base_url}/api/v1/invitations/{invitation_id}/accept",
+                                            timeout=self.timeout))
+
     def wait(self, submission_id: int, timeout: float = 3600.0, poll: float = 1.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -1,8 +1,9 @@
 """`podium demo`: the whole path on real parts, end to end.
 
-Applies the example challenge, builds its baseline containers, starts the web site (if it is not
-already up), submits each baseline as a different participant through the REST API, runs a worker
-until they are scored, and prints the leaderboard and the site's URL.
+Applies the example challenges, builds their baseline containers, starts the web site (if it is not
+already up), forms a team of two participants, submits each baseline as a different participant (one of
+them for the team) through the REST API, runs a worker until they are scored, and prints the leaderboards
+and the site's URL.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import click
 import requests
 
 from app.cli.baselines import build_baselines
-from app.cli.client import PodiumClient
+from app.cli.client import PodiumClient, PodiumClientError
 from app.cli.leaderboard_text import format_leaderboard
 from app.config import Settings
 from app.db_migrations import upgrade
@@ -28,6 +29,8 @@ from app.usecases.users import create_user, issue_token
 from runners.docker_runner import DockerRunner
 
 DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor"}
+# radboud-ai-lab competes as a team with a colleague, who never submits but shares the team's row and limits.
+DEMO_TEAM = ("radboud-ai-lab", "Radboud AI", "radboud-colleague")
 MULTISITE = Path("challenges/breast-multisite")
 
 
@@ -45,10 +48,12 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
         built = build_baselines(path, settings.data_dir / "baselines" / report.slug, runner)
         plans.append((report.slug, report.phases[0].slug, built))
     usernames = sorted({DEMO_PARTICIPANTS.get(b.name, b.name) for _, _, built in plans for b in built})
-    tokens = _participant_tokens(resources, usernames)
+    tokens = _participant_tokens(resources, [*usernames, DEMO_TEAM[2]])
     resources.close()
 
     web = _ensure_web(settings)
+    for slug, _, _ in plans:
+        _form_team(settings.public_url, tokens, slug)
     submitted = []
     for slug, phase, built in plans:
         for baseline in built:
@@ -86,6 +91,21 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
         click.echo(f"the site keeps running at {settings.public_url} (pid {web}); stop it with: kill {web}")
     elif web is not None:
         os.kill(web, 15)
+
+
+def _form_team(public_url: str, tokens: dict[str, str], slug: str) -> None:
+    """The demo's team, through the REST API: created, a colleague invited, the invitation accepted."""
+    founder, name, colleague = DEMO_TEAM
+    lead, member = PodiumClient(public_url, tokens[founder]), PodiumClient(public_url, tokens[colleague])
+    try:
+        team = lead.my_team(slug) or lead.create_team(slug, name)
+        if colleague not in team["members"]:
+            invitation = lead.invite(team["id"], colleague)
+            team = member.accept_invitation(invitation["id"])
+    except PodiumClientError as exc:  # e.g. an earlier demo's database, where the founder submitted alone
+        click.echo(f"{slug}: no demo team ({exc})")
+        return
+    click.echo(f"{slug}: team {team['name']!r} with {', '.join(team['members'])}")
 
 
 def _participant_tokens(resources: Resources, usernames: list[str]) -> dict[str, str]:

@@ -18,7 +18,8 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
         u = uncertainty.get(row["participant"])
         if u and u["not_different_from_leader"] and u["reported_rank"] != 1:
             rank += " ="
-        cells = [rank, row["participant"], str(row["submission_id"])]
+        who = f"{row['participant']} (team)" if row.get("is_team") else row["participant"]
+        cells = [rank, who, str(row["submission_id"])]
         for name in metrics:
             score = row["scores"].get(name) or {}
             value, low, high = score.get("value"), score.get("ci_low"), score.get("ci_high")
