@@ -31,7 +31,7 @@ from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard, phase_metrics
-from app.queries.phases import get_phase
+from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
 from app.storage import keys
 from app.usecases.api_tokens import active_token, create_token, list_tokens, record_use, revoke_token, use_to_record
@@ -40,7 +40,6 @@ from app.usecases.final_selection import select_final
 from app.usecases.membership import (
     add_organiser,
     decide,
-    get_challenge,
     list_organisers,
     list_participants,
     remove_organiser,
@@ -162,10 +161,7 @@ def challenges() -> Any:
 def challenge(slug: str) -> Any:
     """One challenge, with its phases."""
     with db_session() as session:
-        found = session.scalar(select(Challenge).where(Challenge.slug == slug))
-        if found is None:
-            raise NotFound(f"no challenge {slug!r}")
-        return jsonify(_challenge_json(found))
+        return jsonify(_challenge_json(get_challenge(session, slug)))
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/leaderboard")

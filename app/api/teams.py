@@ -13,7 +13,7 @@ from app.errors import NotFound
 from app.extensions import db_session
 from app.models import Team, TeamInvitation
 from app.queries.entrants import team_of
-from app.usecases.membership import get_challenge
+from app.queries.phases import get_challenge
 from app.usecases.teams import (
     accept_invitation,
     create_team,

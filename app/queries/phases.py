@@ -1,4 +1,4 @@
-"""Finding a phase by the slugs in a URL or a command."""
+"""Finding a challenge or a phase by the slugs in a URL or a command (a NotFound naming what is missing)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Challenge, Phase
+
+
+def get_challenge(session: Session, slug: str) -> Challenge:
+    challenge = session.scalar(select(Challenge).where(Challenge.slug == slug))
+    if challenge is None:
+        raise NotFound(f"no challenge {slug!r}")
+    return challenge
 
 
 def get_phase(session: Session, challenge_slug: str, phase_slug: str) -> Phase:

@@ -12,13 +12,6 @@ from app.models._types import utcnow
 from app.permissions import organises
 
 
-def get_challenge(session: Session, slug: str) -> Challenge:
-    challenge = session.scalar(select(Challenge).where(Challenge.slug == slug))
-    if challenge is None:
-        raise NotFound(f"no challenge {slug!r}")
-    return challenge
-
-
 def _user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -30,10 +30,10 @@ from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.entrants import team_of
 from app.queries.leaderboard import build_leaderboard
-from app.queries.phases import get_phase
+from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.final_selection import select_final
-from app.usecases.membership import get_challenge, list_organisers, participation_of, request_to_join
+from app.usecases.membership import list_organisers, participation_of, request_to_join
 from app.usecases.submission_limits import limit_status
 from app.usecases.submissions import (
     SubmissionRefused,
@@ -183,9 +183,7 @@ def index() -> ResponseReturnValue:
 @web.get("/challenges/<slug>")
 def challenge(slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        found = db.scalar(select(Challenge).where(Challenge.slug == slug))
-        if found is None:
-            abort(404)
+        found = get_challenge(db, slug)
         user = _logged_in_user(db)
         participation = participation_of(db, found, user) if user is not None else None
         return render_template("challenge.html", challenge=found, participation=participation,
@@ -211,9 +209,7 @@ def join(slug: str) -> ResponseReturnValue:
 @web.get("/challenges/<slug>/files/<name>")
 def public_file(slug: str, name: str) -> ResponseReturnValue:
     with db_session() as db:
-        found = db.scalar(select(Challenge).where(Challenge.slug == slug))
-        if found is None:
-            abort(404)
+        found = get_challenge(db, slug)
         match = next((f for f in found.public_files if f["name"] == name), None)
     if match is None:
         abort(404)

@@ -16,10 +16,10 @@ from app.errors import Forbidden, NotFound, ServiceError
 from app.extensions import db_session
 from app.models import Challenge, ParticipationStatus, User
 from app.permissions import organises
+from app.queries.phases import get_challenge
 from app.usecases.membership import (
     add_organiser,
     decide,
-    get_challenge,
     list_organisers,
     list_participants,
     remove_organiser,

@@ -11,7 +11,8 @@ from app.errors import ServiceError
 from app.extensions import db_session
 from app.models import Challenge, Team, TeamInvitation, User
 from app.queries.entrants import team_of
-from app.usecases.membership import get_challenge, participation_of
+from app.queries.phases import get_challenge
+from app.usecases.membership import participation_of
 from app.usecases.teams import (
     accept_invitation,
     create_team,

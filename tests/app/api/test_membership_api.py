@@ -7,7 +7,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import Challenge
-from app.usecases.membership import add_organiser, get_challenge
+from app.queries.phases import get_challenge
+from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example
 

@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Challenge, Participation, ParticipationStatus, User
+from app.queries.phases import get_challenge
 from app.resources import Resources
 from app.usecases.accounts import hash_password
-from app.usecases.membership import add_organiser, get_challenge, list_organisers, request_to_join
+from app.usecases.membership import add_organiser, list_organisers, request_to_join
 from app.usecases.users import create_user
 from tests.app.web.test_accounts import PASSWORD, csrf_of, sign_in_form
 
