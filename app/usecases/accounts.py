@@ -229,11 +229,19 @@ def user_for_reset_token(session: Session, secret_key: str, token: str, *, now: 
 
 
 def request_password_reset(session: Session, email: str, *, secret_key: str, link: Callable[[str], str],
-                           mailer: Mailer) -> None:
+                           mailer: Mailer, client_address: str = "unknown") -> None:
     """Mail a reset link to the account with this address. An address no account has gets nothing, and the
-    caller answers the same either way: the answer does not tell who has an account."""
+    caller answers the same either way: the answer does not tell who has an account. Rate-limited per account
+    and per client address (sign_in_limits.allow_reset_mail): past the limit, nothing is sent, and the answer
+    is still the same."""
     address = normalise_email(email)
     user = session.scalar(select(User).where(User.email == address)) if EMAIL_PATTERN.match(address) else None
+    if user is not None and user.email is None:
+        user = None
+    if not sign_in_limits.allow_reset_mail(session, user.id if user else None, client_address, utcnow()):
+        if user is not None:
+            log.warning("password reset for user %s not mailed: too many requests within the hour", user.id)
+        return
     if user is None or user.email is None:
         log.info("password reset asked for an address no account has")
         return

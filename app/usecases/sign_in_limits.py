@@ -101,3 +101,32 @@ def failed(session: Session, attempt: SignInAttempt) -> None:
 def clear_account(session: Session, account: str) -> None:
     """Forget the account's failures (a successful sign-in, a password reset)."""
     session.execute(delete(SignInAttempt).where(SignInAttempt.account == account))
+
+
+# ---- password reset mails ------------------------------------------------------------------------------------
+
+MAX_RESET_MAILS_PER_ACCOUNT = 3  # within RESET_WINDOW
+MAX_RESET_REQUESTS_PER_ADDRESS = 20
+RESET_WINDOW = timedelta(hours=1)
+
+
+def allow_reset_mail(session: Session, user_id: int | None, address: str, now: datetime) -> bool:
+    """Whether a reset link may be mailed now: at most MAX_RESET_MAILS_PER_ACCOUNT to one account and
+    MAX_RESET_REQUESTS_PER_ADDRESS requests from one client address per RESET_WINDOW (so nobody can flood an
+    inbox or use the site as a mail cannon). Every request is recorded, for an unknown address too, so the
+    work done does not depend on whether the account exists. Commits."""
+    from sqlalchemy import func
+
+    address = (address or "unknown")[:64]
+    since = now - RESET_WINDOW
+    account = f"reset:{user_id}" if user_id is not None else "reset:-"
+    from_address = session.scalar(select(func.count(SignInAttempt.id)).where(
+        SignInAttempt.address == address, SignInAttempt.outcome == "reset", SignInAttempt.at > since)) or 0
+    to_account = session.scalar(select(func.count(SignInAttempt.id)).where(
+        SignInAttempt.account == account, SignInAttempt.outcome == "reset", SignInAttempt.at > since)) or 0
+    session.execute(delete(SignInAttempt).where(SignInAttempt.at < now - KEPT))
+    session.add(SignInAttempt(account=account, address=address, at=now, outcome="reset"))
+    session.commit()
+    if from_address >= MAX_RESET_REQUESTS_PER_ADDRESS:
+        return False
+    return user_id is not None and to_account < MAX_RESET_MAILS_PER_ACCOUNT

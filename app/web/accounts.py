@@ -173,7 +173,8 @@ def forgot_password() -> ResponseReturnValue:
         with db_session() as db:
             request_password_reset(
                 db, form.email.data or "", secret_key=settings.secret_key, mailer=mailer_for(settings),
-                link=lambda token: settings.public_url + url_for("web.reset", token=token))
+                link=lambda token: settings.public_url + url_for("web.reset", token=token),
+                client_address=_client_address())
         flash(RESET_SENT)
         return redirect(url_for("web.login"))
     return render_template("forgot_password.html", form=form), 400 if form.errors else 200

@@ -320,6 +320,29 @@ def test_a_reset_for_an_unknown_address_answers_exactly_like_a_known_one(app: Fl
     assert len(outbox(settings)) == 1  # only the account's address got a message
 
 
+def test_reset_mails_are_rate_limited_and_the_answer_does_not_change(app: Flask, settings: Settings) -> None:
+    from app.usecases.sign_in_limits import MAX_RESET_MAILS_PER_ACCOUNT, MAX_RESET_REQUESTS_PER_ADDRESS
+
+    signed_up(app.test_client(), "ada", "ada@example.org")
+    answers = set()
+    for _ in range(MAX_RESET_MAILS_PER_ACCOUNT + 2):
+        client = app.test_client()
+        response = client.post("/password-reset", data={"csrf": csrf_of(client, "/password-reset"),
+                                                         "email": "ada@example.org"})
+        answers.add((response.status_code, response.headers["Location"]))
+    assert answers == {(302, "/login")}
+    assert len(outbox(settings)) == MAX_RESET_MAILS_PER_ACCOUNT  # no more mails to her within the hour
+    # One client address asking for many accounts is stopped too (each request counts, known or not).
+    signed_up(app.test_client(), "bob", "bob@example.org")
+    for n in range(MAX_RESET_REQUESTS_PER_ADDRESS):
+        client = app.test_client()
+        client.post("/password-reset", data={"csrf": csrf_of(client, "/password-reset"),
+                                             "email": f"someone-{n}@example.org"})
+    client = app.test_client()
+    client.post("/password-reset", data={"csrf": csrf_of(client, "/password-reset"), "email": "bob@example.org"})
+    assert len(outbox(settings)) == MAX_RESET_MAILS_PER_ACCOUNT  # bob's link was not sent from this address
+
+
 def test_a_reset_link_expires_after_an_hour(app: Flask, settings: Settings, later) -> None:  # type: ignore[no-untyped-def]
     signed_up(app.test_client(), "ada", "ada@example.org")
     client = app.test_client()
