@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import click
 
+from app.cli import participant
 from app.config import Settings, SettingsError
 
 
@@ -21,7 +21,16 @@ def _settings() -> Settings:
 
 @click.group()
 def main() -> None:
-    """Podium: machine-learning challenges with hidden test sets and sandboxed algorithm containers."""
+    """Podium: machine-learning challenges with hidden test sets and sandboxed algorithm containers.
+
+    \b
+    Participants: podium login, then
+      podium submit CHALLENGE/PHASE ARCHIVE [--wait]
+      podium status [SUBMISSION_ID | CHALLENGE/PHASE]
+      podium logs SUBMISSION_ID  /  podium cancel SUBMISSION_ID
+      podium leaderboard CHALLENGE/PHASE
+    Operators run the other commands on the server.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # each migration step is not news; `db upgrade` says where
 
@@ -173,12 +182,35 @@ def web(host: str | None, port: int | None, threads: int) -> None:
 
 
 @main.command()
-@click.argument("challenge_slug")
-@click.argument("phase_slug")
+@click.argument("where", metavar="CHALLENGE/PHASE | CHALLENGE PHASE")
+@click.argument("phase_slug", required=False, metavar="")
 @click.option("--sort", default=None, help="Metric to sort by (default: the phase's ranking metric).")
 @click.option("--json", "as_json", is_flag=True)
-def leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
-    """Print a phase's leaderboard."""
+@participant.site_options
+def leaderboard(where: str, phase_slug: str | None, sort: str | None, as_json: bool, url: str | None,
+                token: str | None) -> None:
+    """Print a phase's leaderboard.
+
+    \b
+    podium leaderboard CHALLENGE/PHASE
+        through the REST API of your site (`podium login`, --url or PODIUM_URL)
+    podium leaderboard CHALLENGE PHASE
+        from this server's own database (operators, on the server, with its
+        PODIUM_* settings; --url and --token do not apply)
+    """
+    if phase_slug is None:
+        if "/" not in where:
+            raise click.UsageError("name the phase: CHALLENGE/PHASE (through the API) or CHALLENGE PHASE (the "
+                                   "server's database)")
+        participant.print_leaderboard(*participant.parse_phase(where), url, token, sort, as_json)
+        return
+    if url or token:
+        raise click.UsageError("--url and --token go with CHALLENGE/PHASE (through the API); CHALLENGE PHASE reads "
+                               "this server's database")
+    _database_leaderboard(where, phase_slug, sort, as_json)
+
+
+def _database_leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
     from app.cli.leaderboard_text import format_leaderboard
     from app.errors import ServiceError
     from app.queries.leaderboard import build_leaderboard
@@ -226,51 +258,6 @@ def check_image(archive: Path) -> None:
 
 
 @main.command()
-@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--challenge", "challenge_slug", required=True)
-@click.option("--phase", "phase_slug", required=True)
-@click.option("--url", default=None, help="Podium site (default: PODIUM_PUBLIC_URL).")
-@click.option("--token", envvar="PODIUM_TOKEN", required=True, help="API token (or PODIUM_TOKEN).")
-@click.option("--comment", default="")
-@click.option("--wait/--no-wait", default=False, help="Wait until the submission is scored or failed.")
-def submit(archive: Path, challenge_slug: str, phase_slug: str, url: str | None, token: str, comment: str,
-           wait: bool) -> None:
-    """Upload an algorithm image archive (docker save IMAGE | gzip) through the REST API."""
-    from app.cli.client import PodiumClient, PodiumClientError
-
-    client = PodiumClient(url or _settings().public_url, token)
-    try:
-        submission = client.submit(challenge_slug, phase_slug, archive, comment=comment)
-        click.echo(f"submission {submission['id']}: {submission['state']}")
-        if wait:
-            submission = client.wait(submission["id"])
-            click.echo(f"submission {submission['id']}: {submission['state']}")
-            if submission["failure_message"]:
-                click.echo(submission["failure_message"], err=True)
-            for name, score in submission["scores"].items():
-                click.echo(f"  {name} = {score['value']:.4f}")
-    except PodiumClientError as exc:
-        raise click.ClickException(str(exc)) from None
-    if submission["state"] == "failed":
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("submission_id", type=int)
-@click.option("--url", default=None, help="Podium site (default: PODIUM_PUBLIC_URL).")
-@click.option("--token", envvar="PODIUM_TOKEN", required=True, help="API token (or PODIUM_TOKEN).")
-def cancel(submission_id: int, url: str | None, token: str) -> None:
-    """Cancel an unfinished submission (yours, or, for organisers, any of the challenge's)."""
-    from app.cli.client import PodiumClient, PodiumClientError
-
-    try:
-        submission = PodiumClient(url or _settings().public_url, token).cancel(submission_id)
-    except PodiumClientError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"submission {submission['id']}: {submission['state']}")
-
-
-@main.command()
 @click.option("--challenge-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("challenges/breast-cancer-wisconsin"), show_default=True)
 @click.option("--keep-web/--stop-web", default=True, show_default=True,
@@ -281,3 +268,6 @@ def demo(challenge_path: Path, keep_web: bool) -> None:
 
     run_demo(_settings(), challenge_path, keep_web=keep_web)
 
+
+for _command in participant.COMMANDS:
+    main.add_command(_command)

@@ -1,74 +1,114 @@
-"""A small REST client for participants (used by `podium submit` and the demo)."""
+"""A small REST client for participants (the participant's commands and the demo).
+
+Every failure is a PodiumClientError whose message is the API's own ({"error": ...}), or says that the site
+could not be reached; callers never see a requests exception.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import quote
 
 import requests
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+LOG_STREAMS = ("stdout", "stderr")
+CONNECT_TIMEOUT = 15.0
 
 
 class PodiumClientError(RuntimeError):
-    pass
+    """What went wrong, in the API's words; `status` is the HTTP status (None: no answer), and `submission_id`
+    the failed submission a refused upload was kept as."""
+
+    def __init__(self, message: str, status: int | None = None, submission_id: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.submission_id = submission_id
+
+
+class _ReportingReader:
+    """An open file that requests streams as the request body (Content-Length from its size), telling
+    `report` how many bytes each read returned: the file is never read into memory."""
+
+    def __init__(self, file: IO[bytes], size: int, report: Callable[[int], None]) -> None:
+        self._file, self._size, self._report = file, size, report
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        if chunk:
+            self._report(len(chunk))
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(64 * 1024):
+            yield chunk
+
+
+def _slug(value: str) -> str:
+    return quote(value, safe="")
 
 
 class PodiumClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 600.0) -> None:
+    def __init__(self, base_url: str, token: str | None, timeout: float = 600.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
 
-    def submit(self, challenge: str, phase: str, archive: Path, comment: str = "") -> dict[str, Any]:
-        with archive.open("rb") as body:  # streamed, not read into memory
-            response = self.session.post(
-                f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/submissions",
-                params={"comment": comment}, data=body,
-                headers={"Content-Type": "application/octet-stream"}, timeout=self.timeout)
+    # --- submissions ---------------------------------------------------------------------------------------
+
+    def submit(self, challenge: str, phase: str, archive: Path, comment: str = "",
+               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Upload an image archive, streamed from disk; `progress` hears how many bytes each read sent."""
+        with archive.open("rb") as file:
+            body: IO[bytes] | _ReportingReader = file
+            if progress is not None:
+                body = _ReportingReader(file, archive.stat().st_size, progress)
+            response = self._request("POST", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/submissions",
+                                     params={"comment": comment}, data=body,
+                                     headers={"Content-Type": "application/octet-stream"})
         return self._json(response)
 
     def submission(self, submission_id: int) -> dict[str, Any]:
-        return self._json(self.session.get(f"{self.base_url}/api/v1/submissions/{submission_id}",
-                                           timeout=self.timeout))
+        return self._json(self._request("GET", f"/submissions/{submission_id}"))
 
-    def cancel(self, submission_id: int) -> dict[str, Any]:
-        return self._json(self.session.post(f"{self.base_url}/api/v1/submissions/{submission_id}/cancel",
-                                            timeout=self.timeout))
+    def submissions(self, challenge: str, phase: str) -> list[dict[str, Any]]:
+        """Your (and your team's) submissions to a phase, newest first."""
+        return self._json_list(self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}"
+                                                    "/submissions"))
 
-    def leaderboard(self, challenge: str, phase: str) -> dict[str, Any]:
-        return self._json(self.session.get(
-            f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/leaderboard", timeout=self.timeout))
+    def limits(self, challenge: str, phase: str) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/limits"))
 
-    def analysis(self, challenge: str, phase: str) -> dict[str, Any] | None:
-        response = self.session.get(f"{self.base_url}/api/v1/challenges/{challenge}/phases/{phase}/analysis",
-                                    timeout=self.timeout)
-        return None if response.status_code == 404 else self._json(response)
-
-    def create_team(self, challenge: str, name: str) -> dict[str, Any]:
-        return self._json(self.session.post(f"{self.base_url}/api/v1/challenges/{challenge}/teams",
-                                            json={"name": name}, timeout=self.timeout))
-
-    def my_team(self, challenge: str) -> dict[str, Any] | None:
-        response = self.session.get(f"{self.base_url}/api/v1/challenges/{challenge}/team", timeout=self.timeout)
-        return None if response.status_code == 404 else self._json(response)
-
-    def invite(self, team_id: int, username: str) -> dict[str, Any]:
-        return self._json(self.session.post(f"{self.base_url}/api/v1/teams/{team_id}/invitations",
-                                            json={"username": username}, timeout=self.timeout))
-
-    def invitations(self) -> list[dict[str, Any]]:
-        response = self.session.get(f"{self.base_url}/api/v1/invitations", timeout=self.timeout)
+    def log(self, submission_id: int, stream: str) -> str:
+        """A submission's container log, where the phase lets the caller read it."""
+        response = self._request("GET", f"/submissions/{submission_id}/logs/{_slug(stream)}")
         if response.status_code >= 400:
             self._json(response)  # raises with the API's message
-        found: list[dict[str, Any]] = response.json()
-        return found
+        return response.content.decode("utf-8", errors="replace")
 
-    def accept_invitation(self, invitation_id: int) -> dict[str, Any]:
-        return self._json(self.session.post(f"{self.base_url}/api/v1/invitations/{invitation_id}/accept",
-                                            timeout=self.timeout))
+    def cancel(self, submission_id: int) -> dict[str, Any]:
+        return self._json(self._request("POST", f"/submissions/{submission_id}/cancel"))
+
+    def follow(self, submission_id: int, poll: float = 1.0, max_poll: float = 5.0) -> Iterator[dict[str, Any]]:
+        """The submission each time its state changes (first as it is now), until a final state."""
+        seen, interval = None, poll
+        while True:
+            submission = self.submission(submission_id)
+            if submission["state"] != seen:
+                seen, interval = submission["state"], poll
+                yield submission
+            if submission["state"] in FINAL_STATES:
+                return
+            time.sleep(interval)
+            interval = min(max_poll, interval * 1.25)
 
     def wait(self, submission_id: int, timeout: float = 3600.0, poll: float = 1.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -81,14 +121,98 @@ class PodiumClient:
                                         f"after {timeout:.0f} s")
             time.sleep(poll)
 
-    @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
+    # --- challenges, leaderboards and analyses ----------------------------------------------------------------
+
+    def challenge(self, challenge: str) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/challenges/{_slug(challenge)}"))
+
+    def leaderboard(self, challenge: str, phase: str, sort: str | None = None) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/leaderboard",
+                                        params={"sort": sort} if sort else None))
+
+    def analysis(self, challenge: str, phase: str) -> dict[str, Any] | None:
+        response = self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/analysis")
+        return None if response.status_code == 404 else self._json(response)
+
+    # --- tokens and teams -------------------------------------------------------------------------------------
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Your API tokens; a 401 here means the token this client sends is not valid."""
+        return self._json_list(self._request("GET", "/tokens"))
+
+    def create_team(self, challenge: str, name: str) -> dict[str, Any]:
+        return self._json(self._request("POST", f"/challenges/{_slug(challenge)}/teams", json={"name": name}))
+
+    def my_team(self, challenge: str) -> dict[str, Any] | None:
+        response = self._request("GET", f"/challenges/{_slug(challenge)}/team")
+        return None if response.status_code == 404 else self._json(response)
+
+    def invite(self, team_id: int, username: str) -> dict[str, Any]:
+        return self._json(self._request("POST", f"/teams/{team_id}/invitations", json={"username": username}))
+
+    def invitations(self) -> list[dict[str, Any]]:
+        return self._json_list(self._request("GET", "/invitations"))
+
+    def accept_invitation(self, invitation_id: int) -> dict[str, Any]:
+        return self._json(self._request("POST", f"/invitations/{invitation_id}/accept"))
+
+    # --- transport --------------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = f"{self.base_url}/api/v1{path}"
+        try:
+            return self.session.request(method, url, timeout=(CONNECT_TIMEOUT, self.timeout), **kwargs)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise PodiumClientError(f"{self.base_url!r} is not a site address ({exc})") from None
+        except requests.Timeout:
+            raise PodiumClientError(f"{self.base_url} did not answer in time; try again later") from None
+        except requests.ConnectionError as exc:
+            raise PodiumClientError(f"cannot reach {self.base_url}: {_reason(exc)}; check the address and your "
+                                    "connection (is the site up?)") from None
+        except requests.RequestException as exc:
+            raise PodiumClientError(f"talking to {self.base_url} failed: {exc}") from None
+
+    def _body(self, response: requests.Response) -> Any:
         try:
             body = response.json()
         except ValueError:
-            body = {"error": response.text[:500]}
+            body = None
         if response.status_code >= 400:
-            raise PodiumClientError(f"HTTP {response.status_code}: {body.get('error', body)}")
-        if not isinstance(body, dict):
-            raise PodiumClientError(f"HTTP {response.status_code}: expected a JSON object, got {str(body)[:200]}")
+            if isinstance(body, dict) and isinstance(body.get("error"), str):
+                submission_id = body.get("submission_id")
+                raise PodiumClientError(body["error"], response.status_code,
+                                        submission_id if isinstance(submission_id, int) else None)
+            raise PodiumClientError(f"{self.base_url} answered HTTP {response.status_code} "
+                                    f"({response.reason}) and no Podium error: is it a Podium site?",
+                                    response.status_code)
+        if body is None:
+            raise PodiumClientError(f"{self.base_url} answered HTTP {response.status_code} without JSON: "
+                                    "is it a Podium site?", response.status_code)
         return body
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        body = self._body(response)
+        if not isinstance(body, dict):
+            raise PodiumClientError(f"HTTP {response.status_code}: expected a JSON object, got {str(body)[:200]}",
+                                    response.status_code)
+        return body
+
+    def _json_list(self, response: requests.Response) -> list[dict[str, Any]]:
+        body = self._body(response)
+        if not isinstance(body, list):
+            raise PodiumClientError(f"HTTP {response.status_code}: expected a JSON list, got {str(body)[:200]}",
+                                    response.status_code)
+        return body
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    """The innermost cause in a few words ('Connection refused', 'Name or service not known')."""
+    cause: BaseException = exc
+    for _ in range(10):  # a chain is short; never follow a cycle
+        inner = cause.__cause__ or cause.__context__
+        if inner is None:
+            break
+        cause = inner
+    text = str(cause)
+    return text.split("] ", 1)[-1] if "] " in text else text or type(cause).__name__
