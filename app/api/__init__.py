@@ -31,6 +31,7 @@ from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
 from app.queries.leaderboard import build_leaderboard, phase_metrics
+from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
 from app.storage import keys
@@ -551,6 +552,7 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
                 "title": p.title,
                 "submission_kind": p.submission_kind,
                 "run_mode": p.run_mode,
+                "state": phase_status(p).state.value,
                 "opens_at": p.opens_at.isoformat() if p.opens_at else None,
                 "closes_at": p.closes_at.isoformat() if p.closes_at else None,
                 "metrics": [m["name"] for m in phase_metrics(p)],

@@ -78,6 +78,8 @@ class Phase(BaseModel):
     title: str
     submission_kind: str = Field(description="what participants submit: 'container'")
     run_mode: str = Field(description="how a submission runs: 'batch' (every case in one container run)")
+    state: Literal["upcoming", "open", "closed"] = Field(description="before opens_at, accepting submissions, or "
+                                                                     "after closes_at")
     opens_at: AwareDatetime | None = Field(description="submissions are accepted from then (null: open now)")
     closes_at: AwareDatetime | None = Field(description="and until then (null: no end)")
     metrics: list[str] = Field(description="the names of the scores the leaderboard shows")

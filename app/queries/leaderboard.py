@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
 from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
-from app.models._types import utcnow
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
+from app.queries.phase_status import PhaseState, phase_status
 from evaluation.registry import get_metric
 
 
@@ -103,7 +103,7 @@ def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | No
         return ScoreSubset.ALL
     if organiser and requested in tuple(ScoreSubset):
         return ScoreSubset(requested)
-    closed = phase.closes_at is not None and utcnow() >= phase.closes_at
+    closed = phase_status(phase).state == PhaseState.CLOSED
     return ScoreSubset.PRIVATE if closed else ScoreSubset.PUBLIC
 
 

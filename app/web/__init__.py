@@ -3,6 +3,7 @@ app/web/accounts.py, sessions and CSRF in app/web/sessions.py."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -30,6 +31,7 @@ from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.entrants import team_of
 from app.queries.leaderboard import build_leaderboard
+from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.final_selection import select_final
@@ -59,6 +61,8 @@ def init_app(app: Flask) -> None:
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body
     app.register_blueprint(web)
     app.jinja_env.filters["score"] = _format_score
+    app.jinja_env.filters["when"] = _format_when
+    app.jinja_env.globals["phase_status"] = phase_status
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
@@ -128,6 +132,16 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
 
 def _format_score(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _format_when(value: str | datetime | None) -> str:
+    """A moment as '2026-12-03 10:07 UTC' (ISO strings from the API's models too)."""
+    if value is None or value == "":
+        return "–"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _check_csrf() -> None:
