@@ -1,4 +1,5 @@
-"""The organisers' page of a challenge: requests to join (accept, decline) and its organisers (add, remove).
+"""The organisers' pages of a challenge: requests to join (accept, decline), its teams, its organisers (add,
+remove), and every submission of a phase.
 
 Every route needs a session (anonymous visitors go to the sign-in page) and is for the challenge's organisers and
 the site admins only: anyone else gets a 403 (the challenge is public), an unknown challenge a 404. The rules are
@@ -16,7 +17,8 @@ from app.errors import Forbidden, NotFound, ServiceError
 from app.extensions import db_session
 from app.models import Challenge, ParticipationStatus, User
 from app.permissions import organises
-from app.queries.phases import get_challenge
+from app.queries.phase_submissions import phase_submissions
+from app.queries.phases import get_challenge, get_phase
 from app.usecases.membership import (
     add_organiser,
     decide,
@@ -24,6 +26,7 @@ from app.usecases.membership import (
     list_participants,
     remove_organiser,
 )
+from app.usecases.teams import list_teams
 from app.usecases.users import USERNAME_PATTERN
 from app.web import _logged_in_user, web
 from app.web.forms import AddOrganiserForm, DecisionForm
@@ -58,9 +61,20 @@ def _manage_page(db: Session, challenge: Challenge, user: User, *, form: AddOrga
                  problems: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
     requests = sorted(list_participants(db, challenge, actor=user),
                       key=lambda p: p.status != ParticipationStatus.PENDING)  # stable: by request time within
-    return render_template("manage.html", challenge=challenge, requests=requests,
+    return render_template("manage.html", challenge=challenge, requests=requests, teams=list_teams(db, challenge),
                            organisers=list_organisers(db, challenge), form=form or AddOrganiserForm(formdata=None),
                            problems=problems or {}, you=user.username), status
+
+
+@web.get("/challenges/<slug>/<phase_slug>/submissions")
+@signed_in
+def phase_submissions_page(slug: str, phase_slug: str) -> ResponseReturnValue:
+    """Every submission of the phase, newest first, with links to each (its logs and per-case results)."""
+    with db_session() as db:
+        challenge, _ = _managed(db, slug)
+        phase = get_phase(db, slug, phase_slug)
+        return render_template("phase_submissions.html", challenge=challenge, phase=phase,
+                               submissions=phase_submissions(db, phase))
 
 
 @web.get("/challenges/<slug>/manage")

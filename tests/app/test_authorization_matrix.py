@@ -264,6 +264,8 @@ PAGES: list[Row] = [
      {}),
     # the organisers' page: anonymous to the sign-in page; the challenge is public, so the others get a 403
     ("GET", "/challenges/<slug>/manage", f"/challenges/{CHALLENGE}/manage", PAGE_ORGANISERS, {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/submissions", f"/challenges/{CHALLENGE}/{PHASE}/submissions",
+     PAGE_ORGANISERS, {}),
     ("POST", "/challenges/<slug>/participants/<username>", f"/challenges/{CHALLENGE}/participants/nobody",
      roles(403, anonymous=302, organiser=404, admin=404),  # no such user: nothing to decide
      {"data": {"decision": "accept"}}),
