@@ -47,8 +47,13 @@ class EvaluationRun(Base):
     stderr_tail: Mapped[str] = mapped_column(Text, default="")
     cases_valid: Mapped[int] = mapped_column(Integer, default=0)
     cases_invalid: Mapped[int] = mapped_column(Integer, default=0)
-    # What the participant should know although it did not fail the run (ignored files, excluded cases).
+    # What the participant should know although it did not fail the run (ignored files, excluded cases). May
+    # name files the container wrote: organisers, and participants of phases that show full logs, read these.
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The same notes in the platform's words and counts only (nothing the container chose): what participants
+    # read under the failure-message policy. None on runs recorded before migration 0014 (they read a generic
+    # line instead).
+    participant_notes: Mapped[list[str] | None] = mapped_column(JSON)
 
     submission = relationship("Submission", back_populates="runs")
     outcomes: Mapped[list[CaseOutcome]] = relationship(
@@ -69,7 +74,7 @@ class CaseOutcome(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20))  # a CaseStatus
-    message: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")  # may quote the output: organisers only
     prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
 

@@ -51,6 +51,10 @@ class Submission(Base):
     failure_message: Mapped[str | None] = mapped_column(Text)
     # What the container itself last wrote to stderr when it failed: shown only where the phase shows logs.
     failure_output: Mapped[str | None] = mapped_column(Text)
+    # failure_message in the platform's own words (no file name or value the container chose): what participants
+    # read under the failure-message policy. None when written before migration 0014 or by a path that never
+    # quotes the container (app/queries/submission_summary.py says which message is shown then).
+    participant_failure_message: Mapped[str | None] = mapped_column(Text)
     # True when the failure was the platform's, not the participant's (never counts against limits).
     failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
     # Chosen by the participant as one of their final submissions (phases with a public/private split).

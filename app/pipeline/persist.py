@@ -2,15 +2,19 @@
 
 Every write checks, in its own transaction, that this attempt still holds the submission's lease: a job
 delivered twice, a zombie attempt or a cancelled submission never overwrites anything.
+
+What participants read under the failure-message policy is written beside the full text, never derived
+from it: the run's participant_notes and the submission's participant_failure_message hold only the
+platform's words (app/pipeline/scoring.py Message); app/queries/submission_summary.py picks the version.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from app import transitions
-from app.models import CaseOutcome, EvaluationRun, Score
+from app.models import CaseOutcome, EvaluationRun, Score, Submission
 from app.models._types import utcnow
 from app.models.run import CaseStatus, ScoreSubset
 from app.pipeline.plan import AttemptPlan
@@ -46,7 +50,8 @@ def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worke
         run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
                             finished_at=utcnow(), exit_code=result.exit_code,
                             container_seconds=result.wall_seconds, stdout_key=stdout_key, stderr_key=stderr_key,
-                            stderr_tail=_tail(result.stderr.decode("utf-8", "replace")))
+                            stderr_tail=_tail(result.stderr.decode("utf-8", "replace")), notes=[],
+                            participant_notes=[])
         session.add(run)
         session.flush()
         return run.id
@@ -70,13 +75,15 @@ def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: 
         for case in scoring.cases:
             session.add(CaseOutcome(run_id=run_id, case_id=row_ids[case.case_key], status=case.status,
                                     message=case.message, prediction=case.prediction, values=case.values))
-        run.notes = scoring.notes[:50]
+        run.notes = scoring.note_texts()[:50]
+        run.participant_notes = scoring.note_texts(safe=True)[:50]
         run.cases_valid = sum(1 for c in scoring.cases if c.status == CaseStatus.VALID)
         run.cases_invalid = len(scoring.cases) - run.cases_valid
         if not scoring.ok:
             if not transitions.fail(session, plan.submission_id, owner=plan.owner,
                                     message=scoring.failure_message() or "the outputs could not be scored"):
                 raise LeaseLost()
+            _set_participant_failure_message(session, plan, scoring.failure_message(safe=True))
             return AttemptOutcome.FAILED
         for subset, scores in [(ScoreSubset.ALL.value, scoring.scores), *scoring.subset_scores.items()]:
             for name, result in scores.items():
@@ -90,12 +97,24 @@ def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: 
 
 def fail(resources: Resources, plan: AttemptPlan, message: str, *, infrastructure: bool = False,
          output: str | None = None) -> AttemptOutcome:
-    """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's evaluator's)."""
+    """Final, never retried: the participant's fault (or, with infrastructure=True, the organiser's evaluator's).
+
+    `message` must be the platform's own words (participants read it under every policy but "state"):
+    anything the container said after it could read the hidden inputs goes in `output` (shown only where
+    the phase shows full logs)."""
     with resources.session() as session:
         if not transitions.fail(session, plan.submission_id, owner=plan.owner, message=message,
                                 infrastructure=infrastructure, output=output):
             raise LeaseLost()
+        _set_participant_failure_message(session, plan, message)
     return AttemptOutcome.FAILED
+
+
+def _set_participant_failure_message(session: Session, plan: AttemptPlan, message: str) -> None:
+    """What participants read of the failure under the failure-message policy (in the transaction that failed
+    the submission, after its compare-and-set: the lease was still held)."""
+    session.execute(update(Submission).where(Submission.id == plan.submission_id)
+                    .values(participant_failure_message=message).execution_options(synchronize_session=False))
 
 
 def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:

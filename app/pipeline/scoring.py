@@ -3,6 +3,13 @@
 Policy for missing or invalid outputs (issue-level default, see docs/scoring.md): every case must have a
 valid value for every declared output; otherwise the submission fails with a per-case report and no
 score is published. Extra files are ignored and reported.
+
+Every problem and note is worded twice where it is made (Message): `full` may quote what the container
+chose (names of the files and folders it wrote, the start of a file, a value), for organisers and for phases
+that show participants full logs; `safe` says the same in the platform's own words and counts only, for
+participants under the failure-message policy. A participant's container reads the hidden inputs, so any
+text of its choosing that comes back to the participant could carry them out (docs/security.md). Case ids
+in both wordings are the test set's own keys, and paths are the declared outputs' paths under them.
 """
 
 from __future__ import annotations
@@ -17,20 +24,37 @@ from typing import Any
 import numpy as np
 
 from app.challenge_yaml import Interface
-from app.interface_values import check_json_value
+from app.interface_values import json_value_problem
 from app.models import CaseStatus, MissingCasePolicy
 from evaluation.base import Metric, MetricInput, MetricResult
 from evaluation.registry import get_metric
+from runners.outputs import BAD_NAME, HARDLINK, SETID, SPECIAL, SYMLINK, UNREADABLE
 
 MAX_JSON_OUTPUT_BYTES = 1 << 20
 MAX_PROBLEMS_SHOWN = 10
+# Why the collector refused an entry of /output: the platform's own words (runners/outputs.py), never the
+# container's; any other reason is described generically in the safe wording.
+COLLECTOR_REASONS = frozenset({SYMLINK, HARDLINK, SPECIAL, SETID, BAD_NAME, UNREADABLE})
+
+
+@dataclass(frozen=True)
+class Message:
+    """One problem or note, worded twice where it is made.
+
+    full: may quote what the container chose (file and folder names, values, the start of a file);
+    safe: the platform's words, the test set's case ids, declared output paths and counts only.
+    """
+
+    full: str
+    safe: str
 
 
 @dataclass
 class CaseScoring:
     case_key: str
     status: CaseStatus
-    message: str = ""
+    message: str = ""  # the full wording (organisers; stored on the case's outcome)
+    safe_message: str = ""  # the same in the platform's words only
     prediction: dict[str, Any] = field(default_factory=dict)
     values: dict[str, float | None] = field(default_factory=dict)  # per-case metric values (None: not finite)
 
@@ -39,17 +63,23 @@ class CaseScoring:
 class ScoringResult:
     cases: list[CaseScoring]
     scores: dict[str, MetricResult]
-    problems: list[str]
-    notes: list[str]
+    problems: list[Message]  # one per case without a valid output, "<case id>: <why>"
+    notes: list[Message]  # what did not fail the run: ignored files, excluded cases
     subset_scores: dict[str, dict[str, MetricResult]] = field(default_factory=dict)  # "public"/"private"
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-    def failure_message(self) -> str:
+    def note_texts(self, *, safe: bool = False) -> list[str]:
+        """The notes in the full wording, or (safe=True) in the platform's words only."""
+        return [note.safe if safe else note.full for note in self.notes]
+
+    def failure_message(self, *, safe: bool = False) -> str:
+        """The per-case report of a failed scoring: first ten problems, then a count. safe=True: in the
+        platform's words only (what participants read under the failure-message policy)."""
         invalid = [c for c in self.cases if c.status != CaseStatus.VALID]
-        shown = self.problems[:MAX_PROBLEMS_SHOWN]
+        shown = [problem.safe if safe else problem.full for problem in self.problems[:MAX_PROBLEMS_SHOWN]]
         more = len(self.problems) - len(shown)
         head = (f"{len(invalid)} of {len(self.cases)} cases have no valid output, so the submission was not "
                 "scored; every case needs every declared output (see the container contract):")
@@ -81,16 +111,10 @@ def score_outputs(
     cases are left out of every metric and counted).
     """
     expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
-    notes = [f"ignored {path}: {reason}" for path, reason in sorted(rejected_files.items())]
-    unknown = sorted({p.split("/", 1)[0] for p in output_files if "/" in p} - set(case_keys))
-    if unknown:
-        notes.append(f"ignored outputs for {len(unknown)} case id(s) not in the test set: {', '.join(unknown[:10])}")
-    extra = sorted(set(output_files) - expected)
-    if extra:
-        notes.append(f"ignored {len(extra)} file(s) that are not declared outputs, e.g. {extra[0]}")
+    notes = ignored_output_notes(case_keys, expected, output_files, rejected_files)
 
     case_results: list[CaseScoring] = []
-    problems: list[str] = []
+    problems: list[Message] = []
     for case in case_keys:
         result = CaseScoring(case_key=case, status=CaseStatus.VALID)
         for interface in outputs:
@@ -99,8 +123,8 @@ def score_outputs(
                                                 rejected_files.get(relative), read_output)
             if problem:
                 result.status = CaseStatus.MISSING if value is _MISSING else CaseStatus.INVALID
-                result.message = problem
-                problems.append(f"{case}: {problem}")
+                result.message, result.safe_message = problem.full, problem.safe
+                problems.append(Message(f"{case}: {problem.full}", f"{case}: {problem.safe}"))
                 break
             result.prediction[interface.slug] = value
         case_results.append(result)
@@ -112,8 +136,9 @@ def score_outputs(
         _substitute_worst(case_results, outputs, metrics, truths)
     scored = [c for c in case_results if c.status == CaseStatus.VALID or missing_cases == MissingCasePolicy.WORST]
     if problems:
-        notes.insert(0, f"{len(problems)} case(s) without a valid output were "
-                        f"{'given the worst value' if missing_cases == MissingCasePolicy.WORST else 'excluded'}")
+        note = (f"{len(problems)} case(s) without a valid output were "
+                f"{'given the worst value' if missing_cases == MissingCasePolicy.WORST else 'excluded'}")
+        notes.insert(0, Message(note, note))
     scores: dict[str, MetricResult] = {}
     subset_scores: dict[str, dict[str, MetricResult]] = {}
     for metric_spec in metrics:
@@ -128,6 +153,45 @@ def score_outputs(
             subset_scores.setdefault(subset, {})[metric.name] = _compute(metric, metric_spec, part, truths,
                                                                          truth_dir, ground_truth, metadata)
     return ScoringResult(case_results, scores, [], notes, subset_scores)
+
+
+def ignored_output_notes(case_keys: list[str], expected: set[str], output_files: dict[str, Path],
+                         rejected_files: dict[str, str]) -> list[Message]:
+    """Notes on what the collector refused and what scoring ignores: the full wording names the paths the
+    container wrote; the safe one only counts them (by the collector's reason, which is the platform's)."""
+    notes: list[Message] = []
+    if rejected_files:
+        n = len(rejected_files)
+        what = (f"ignored {_count(n, 'entry', 'entries')} of /output that "
+                f"{'is not a regular file' if n == 1 else 'are not regular files'} or could not be read")
+        named = [f"{path} ({reason})" for path, reason in sorted(rejected_files.items())]
+        reasons: dict[str, int] = {}
+        for reason in rejected_files.values():
+            known = reason if reason in COLLECTOR_REASONS else "other"
+            reasons[known] = reasons.get(known, 0) + 1
+        notes.append(Message(f"{what}: {_first(named)}",
+                             f"{what} ({', '.join(f'{r}: {c}' for r, c in sorted(reasons.items()))})"))
+    unknown = sorted({p.split("/", 1)[0] for p in output_files if "/" in p} - set(case_keys))
+    if unknown:
+        notes.append(Message(
+            f"ignored outputs for {len(unknown)} case id(s) not in the test set: {_first(unknown)}",
+            f"ignored outputs in {_count(len(unknown), 'folder')} of /output that "
+            f"{'names' if len(unknown) == 1 else 'name'} no case of the test set"))
+    extra = sorted(set(output_files) - expected)
+    if extra:
+        notes.append(Message(f"ignored {len(extra)} file(s) that are not declared outputs, e.g. {extra[0]}",
+                             f"ignored {_count(len(extra), 'file')} in /output that "
+                             f"{'is not a declared output' if len(extra) == 1 else 'are not declared outputs'}"))
+    return notes
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def _first(names: list[str], shown: int = 10) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f", ... and {more} more" if more > 0 else "")
 
 
 def _compute(metric: Metric, spec: dict[str, Any], scored: list[CaseScoring], truths: dict[str, dict[str, Any]],
@@ -176,28 +240,37 @@ _MISSING = _Missing()
 
 
 def _read_output_value(path: Path | None, relative: str, interface: Interface, rejected: str | None,
-                       read_output: Callable[[Path, int], bytes]) -> tuple[Any, str | None]:
+                       read_output: Callable[[Path, int], bytes]) -> tuple[Any, Message | None]:
+    """The declared output at `relative` (the test set's case id / the declared path: the platform's text)."""
+    where = f"/output/{relative}"
     if rejected:
-        return _MISSING, f"/output/{relative} was ignored ({rejected}); write a regular file"
+        known = rejected if rejected in COLLECTOR_REASONS else "not a regular file"
+        return _MISSING, Message(f"{where} was ignored ({rejected}); write a regular file",
+                                 f"{where} was ignored ({known}); write a regular file")
     if path is None:
-        return _MISSING, f"/output/{relative} is missing"
+        return _MISSING, _same(f"{where} is missing")
     if interface.kind != "json":
         return str(path), None
     try:
         raw = read_output(path, MAX_JSON_OUTPUT_BYTES)
     except ValueError:
-        return None, f"/output/{relative} is larger than {MAX_JSON_OUTPUT_BYTES // 1024} KiB"
+        return None, _same(f"{where} is larger than {MAX_JSON_OUTPUT_BYTES // 1024} KiB")
     try:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         preview = raw[:40].decode("utf-8", "replace")
-        return None, f"/output/{relative} is not valid JSON (starts with {preview!r})"
-    problem = check_json_value(value, interface)
+        return None, Message(f"{where} is not valid JSON (starts with {preview!r})", f"{where} is not valid JSON")
+    problem = json_value_problem(value, interface)
     if problem:
-        return None, f"/output/{relative}: {problem}"
+        return None, Message(f"{where}: {problem.text}", f"{where}: {problem.safe}")
     if isinstance(value, float) and not math.isfinite(value) and not interface.allow_nan:
-        return None, f"/output/{relative}: NaN or infinity is not allowed"
+        return None, _same(f"{where}: NaN or infinity is not allowed")
     return value, None
+
+
+def _same(text: str) -> Message:
+    """A message that quotes nothing the container chose: both wordings are the same."""
+    return Message(text, text)
 
 
 def _read_truths(case_keys: list[str], ground_truth: list[Interface], truth_dir: Path) -> dict[str, dict[str, Any]]:

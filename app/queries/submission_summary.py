@@ -3,6 +3,12 @@
 What of its runs they read follows the phase's log visibility (app.models.LogVisibility): a participant's
 container can print the hidden inputs to its logs, so by default participants read only the platform's
 failure message. Organisers and admins always read everything.
+
+Under "failure-message" a participant reads no text the container chose, because the container has read
+the hidden inputs and could encode them in it: not its logs, and not the names of the files and folders it
+wrote or the values it wrote, which the full failure message and run notes quote. They read the versions in
+the platform's own words that the pipeline stored beside the full ones (participant_failure_message,
+participant_notes); a row from before those existed gets a generic text, never the full one.
 """
 
 from __future__ import annotations
@@ -11,10 +17,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.models import LogVisibility, Submission, User
+from app.models import EvaluationRun, LogVisibility, Submission, SubmissionState, User
 from app.permissions import is_organiser
 from app.queries.leaderboard import visible_subset
 from app.queries.runs import latest_run
+
+# For a failure recorded before participant-safe messages were stored (migration 0014), after the container ran.
+OLDER_FAILURE_MESSAGE = ("the submission failed after its container ran; this phase shows participants no details "
+                         "of it (the challenge's organisers can read them)")
 
 
 def log_visibility_for(viewer: User, submission: Submission) -> LogVisibility:
@@ -27,11 +37,7 @@ def log_visibility_for(viewer: User, submission: Submission) -> LogVisibility:
 def submission_summary(session: Session, submission: Submission, viewer: User) -> dict[str, Any]:
     visibility = log_visibility_for(viewer, submission)
     run = latest_run(session, submission.id)
-    message = submission.failure_message
-    if visibility == LogVisibility.FULL and message and submission.failure_output:
-        message = f"{message}: {submission.failure_output}"
-    elif visibility == LogVisibility.STATE and not submission.failure_is_infrastructure:
-        message = None  # the platform's own faults are always explained: they are never the participant's
+    message = _failure_message(submission, visibility, run)
     data: dict[str, Any] = {
         "id": submission.id,
         "challenge": submission.phase.challenge.slug,
@@ -61,10 +67,34 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
                 "cases_valid": run.cases_valid,
                 "cases_invalid": run.cases_invalid,
                 "stderr_tail": run.stderr_tail if visibility == LogVisibility.FULL else "",
-                "notes": list(run.notes or []),
+                "notes": _notes(run, visibility),
             }
         subset = visible_subset(submission.phase)  # never the private part of an open phase
         data["scores"] = {s.metric: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high}
                           for s in run.scores if s.subset == subset}
         data["scores_subset"] = subset
     return data
+
+
+def _failure_message(submission: Submission, visibility: LogVisibility, run: EvaluationRun | None) -> str | None:
+    message = submission.failure_message
+    if message is None:
+        return None
+    if visibility == LogVisibility.FULL:
+        return f"{message}: {submission.failure_output}" if submission.failure_output else message
+    if visibility == LogVisibility.STATE and not submission.failure_is_infrastructure:
+        return None  # the platform's own faults are always explained: they are never the participant's
+    if submission.participant_failure_message is not None:
+        return submission.participant_failure_message
+    if submission.failure_is_infrastructure or submission.state == SubmissionState.CANCELLED or run is None:
+        return message  # the platform's or a person's words, or written before the container ever ran
+    return OLDER_FAILURE_MESSAGE
+
+
+def _notes(run: EvaluationRun, visibility: LogVisibility) -> list[str]:
+    if visibility == LogVisibility.FULL:
+        return list(run.notes or [])
+    if run.participant_notes is not None:
+        return list(run.participant_notes)
+    count = len(run.notes or [])  # a run from before migration 0014: its notes may name the container's files
+    return [f"{count} note(s) on this run are shown to the challenge's organisers only"] if count else []

@@ -56,7 +56,8 @@ def test_worst_gives_the_bound_farthest_from_the_reference(tmp_path: Path) -> No
                                                                       "c5": 0}
     expected = roc_auc_score(list(labels.values()), [0.9, 0.2, 0, 0.4, 0])
     assert result.scores["auroc"].value == pytest.approx(expected)
-    assert "given the worst value" in result.notes[0]
+    assert "given the worst value" in result.notes[0].full
+    assert result.notes[0].safe == result.notes[0].full  # the platform's own words: the same for participants
 
 
 def test_exclude_scores_the_valid_cases_and_counts_the_rest(tmp_path: Path) -> None:
@@ -64,5 +65,6 @@ def test_exclude_scores_the_valid_cases_and_counts_the_rest(tmp_path: Path) -> N
     assert result.ok
     assert result.scores["auroc"].value == pytest.approx(roc_auc_score([1, 0, 0], [0.9, 0.2, 0.4]))
     assert sum(c.status != "valid" for c in result.cases) == 2
-    assert "excluded" in result.notes[0]
+    assert "excluded" in result.notes[0].full
+    assert result.notes[0].safe == result.notes[0].full
     assert np.isfinite(result.scores["auroc"].value)
