@@ -171,7 +171,8 @@ class Run(BaseModel):
     stderr_tail: str = Field(description="the last lines the container wrote to stderr (empty unless the viewer may "
                                          "read full logs)")
     notes: list[str] = Field(description="what to know although the run did not fail (ignored files, "
-                                         "excluded cases)")
+                                         "excluded cases); under the failure-message policy counts and "
+                                         "kinds only, never the names the container chose")
 
 
 class Submission(BaseModel):
