@@ -330,6 +330,20 @@ def submission(submission_id: int) -> ResponseReturnValue:
         return render_template("submission.html", s=submission_summary(db, found, user), phase=found.phase)
 
 
+@web.get("/submissions/<int:submission_id>/live")
+def submission_live(submission_id: int) -> ResponseReturnValue:
+    """The changing part of the submission page, fetched by the page itself every 2 s until it is final."""
+    with db_session() as db:
+        user = _logged_in_user(db)
+        if user is None:  # htmx leaves the page as it is on an error; a browser opening it is sent to sign in
+            if request.headers.get("HX-Request"):
+                return "sign in again to follow this submission", 401
+            return redirect(url_for("web.login", next=url_for("web.submission", submission_id=submission_id)))
+        found = get_submission(db, submission_id, user)
+        return render_template("_submission_live.html", s=submission_summary(db, found, user)), 200, {
+            "Cache-Control": "no-store"}
+
+
 @web.post("/submissions/<int:submission_id>/final")
 def final(submission_id: int) -> ResponseReturnValue:
     with db_session() as db:

@@ -248,6 +248,7 @@ PAGES: list[Row] = [
      {role: 404 for role in ROLES}, {}),  # no analysis yet
     ("GET", "/challenges/<slug>/<phase_slug>/submit", f"/challenges/{CHALLENGE}/{PHASE}/submit", PAGE_SIGNED_IN, {}),
     ("GET", "/submissions/<int:submission_id>", S, PAGE_TEAM_OR_ORGANISERS, {}),
+    ("GET", "/submissions/<int:submission_id>/live", S + "/live", PAGE_TEAM_OR_ORGANISERS, {}),
     ("POST", "/submissions/<int:submission_id>/cancel", S + "/cancel",
      roles(404, anonymous=302, TEAM=409, organiser=409, admin=409), {}),
     ("POST", "/submissions/<int:submission_id>/final", S + "/final",

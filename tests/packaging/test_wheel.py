@@ -91,6 +91,16 @@ def test_the_wheel_ships_every_migration(wheel: Path) -> None:
     assert {"migrations/__init__.py", "migrations/env.py", "migrations/script.py.mako"} <= names
 
 
+def test_the_wheel_ships_every_template_and_static_file(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    web = REPO_ROOT / "app" / "web"
+    in_checkout = {str(path.relative_to(REPO_ROOT)) for folder in ("templates", "static")
+                   for path in (web / folder).rglob("*") if path.is_file()}
+    assert in_checkout - names == set()
+    assert "app/web/static/vendor/htmx.min.js" in names  # the site's one script: never fetched from elsewhere
+
+
 def test_installed_wheel_upgrades_an_empty_sqlite_database_to_head(installed_venv: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"  # the working directory: not the repository, nor inside it
     elsewhere.mkdir()

@@ -1,5 +1,5 @@
 """The web UI in a real browser (Debian's Chromium driven by Playwright): sign in, upload a container
-through the form, follow it to its result, and read the leaderboard."""
+through the form, watch it reach its result without reloading, and read the leaderboard."""
 
 from __future__ import annotations
 
@@ -57,10 +57,13 @@ def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, re
     page.click("button[type=submit]")
     page.wait_for_url(f"{site}/submissions/*", timeout=120_000)
     assert page.text_content("#state") == "queued"
+    assert page.is_visible("#live-note")
 
-    drain_queue(settings)
-    page.reload()
+    drain_queue(settings)  # the page, untouched, polls its live part and shows the result
+    page.wait_for_selector("#submission-live[data-state=succeeded]", timeout=30_000)
     assert page.text_content("#state") == "succeeded"
+    assert page.locator("#submission-live table td").first.text_content() == "auroc"  # the scores came in too
+    assert not page.is_visible("#live-note") and page.get_attribute("#submission-live", "hx-get") is None
 
     page.goto(f"{site}/challenges/{CHALLENGE}/{PHASE}/leaderboard")
     rows = page.locator("table.leaderboard tbody tr")
