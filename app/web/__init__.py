@@ -48,6 +48,7 @@ from app.usecases.submissions import (
 )
 from app.usecases.teams import invitations_for
 from app.usecases.uploads import spool_upload, upload_too_large_message
+from app.web.markdown import render_markdown
 from app.web.sessions import csrf
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(web)
     app.jinja_env.filters["score"] = _format_score
     app.jinja_env.filters["when"] = _format_when
+    app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["phase_status"] = phase_status
 
     @app.context_processor
