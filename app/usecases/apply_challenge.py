@@ -24,6 +24,7 @@ from app.usecases.test_set_folder import TestSetContent, read_test_set
 from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
 
 PREPARE_TIMEOUT_SECONDS = 1800
+SPEC_NAME = "challenge.yaml"
 
 
 @dataclass
@@ -52,8 +53,14 @@ class ApplyReport:
         return "\n".join(lines)
 
 
-def apply_challenge(session: Session, store: ArtifactStore, path: Path) -> ApplyReport:
+def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow_prepare: bool = True) -> ApplyReport:
+    """allow_prepare=False (a bundle uploaded through the site): a `prepare` step is refused, since it would run
+    the uploader's code on the server."""
     spec, folder = load_challenge_spec(path)
+    if spec.prepare and not allow_prepare:
+        raise ChallengeSpecError(f"{SPEC_NAME}: prepare: a bundle uploaded through the site cannot run a prepare "
+                                 "step (it would run code on the server); run it yourself and put its output in the "
+                                 "bundle, or ask the operator to apply the folder with `podium challenge apply`")
     if spec.prepare:
         run_prepare_step(folder, spec.prepare)
     test_sets = {phase.slug: read_test_set(_inside(folder, phase.test_set, "test_set"), phase)

@@ -56,7 +56,7 @@ web = Blueprint("web", __name__, template_folder="templates", static_folder="sta
 
 
 def init_app(app: Flask) -> None:
-    from app.web import accounts, organisers, sessions, teams  # noqa: F401 - their pages join the blueprint
+    from app.web import accounts, challenge_import, organisers, sessions, teams  # noqa: F401 - their pages join it
 
     sessions.init_app(app)
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body

@@ -265,6 +265,9 @@ PAGES: list[Row] = [
      {}),
     # the organisers' page: anonymous to the sign-in page; the challenge is public, so the others get a 403
     ("GET", "/challenges/<slug>/manage", f"/challenges/{CHALLENGE}/manage", PAGE_ORGANISERS, {}),
+    # a bundle: anyone signed in sees the form; the import itself decides (admins create, organisers update)
+    ("GET", "/import-challenge", "/import-challenge", PAGE_SIGNED_IN, {}),
+    ("POST", "/import-challenge", "/import-challenge", roles(400, anonymous=302), {}),  # no file: nothing to import
     ("GET", "/challenges/<slug>/<phase_slug>/submissions", f"/challenges/{CHALLENGE}/{PHASE}/submissions",
      PAGE_ORGANISERS, {}),
     ("POST", "/challenges/<slug>/participants/<username>", f"/challenges/{CHALLENGE}/participants/nobody",
