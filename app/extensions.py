@@ -7,6 +7,7 @@ queue library or the worker pipeline: the web process reaches them only through 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,18 @@ class PodiumContext:
     resources: Resources
     enqueue: Callable[[int], None]
     enqueue_analysis: Callable[[int], None] | None = None
+
+    def queue_analysis(self, phase_id: int) -> bool:
+        """Queue the phase's analysis again (what it covers changed); False when the queue could not be told (the
+        change is stored; only the statistics wait for the next scored submission)."""
+        if self.enqueue_analysis is None:
+            return False
+        try:
+            self.enqueue_analysis(phase_id)
+        except Exception:  # noqa: BLE001 - any queue failure
+            logging.getLogger(__name__).warning("phase %s: could not queue the analysis", phase_id, exc_info=True)
+            return False
+        return True
 
 
 def init_app(app: Flask, context: PodiumContext) -> None:

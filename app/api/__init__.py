@@ -46,6 +46,7 @@ from app.usecases.membership import (
     remove_organiser,
     request_to_join,
 )
+from app.usecases.moderation import set_hidden
 from app.usecases.readers import MAX_READER_FILE_BYTES, set_readers
 from app.usecases.submission_limits import limit_status, limits_json
 from app.usecases.submissions import (
@@ -381,6 +382,24 @@ def unselect_as_final(submission_id: int) -> Any:
         user = _current_user(session)
         chosen = select_final(session, submission_id, user, final=False)
         return jsonify(submission_summary(session, chosen, user))
+
+
+@api.post(SUBMISSION + "/visibility")
+@operation(Response(HTTP_200=(schemas.Submission, "the submission, hidden or shown"), **errors(400, 401, 403, 404)),
+           json=schemas.Visibility, token=True, tags=SUBMISSIONS)
+def set_visibility(submission_id: int, json: schemas.Visibility) -> Any:
+    """Organisers: hide a submission from the leaderboard and the analysis (with a reason its participant reads),
+    or show it again. Its runs and scores are kept."""
+    if json is None:
+        raise InvalidRequest('send {"hidden": true, "reason": "..."} as JSON')
+    with db_session() as session:
+        user = _current_user(session)
+        changed = set_hidden(session, submission_id, user, hidden=json.hidden, reason=json.reason)
+        phase_id = changed.phase_id
+        session.commit()
+        answer = submission_summary(session, changed, user)
+    podium().queue_analysis(phase_id)
+    return jsonify(answer)
 
 
 @api.get(SUBMISSION + "/logs/<stream_name>")

@@ -195,6 +195,8 @@ class Submission(BaseModel):
     image_tags: list[str]
     selected_final: bool = Field(description="selected by its owner as a final submission (phases with a "
                                              "private part rank only final submissions there)")
+    hidden: bool = Field(description="hidden from the leaderboard by the organisers")
+    hidden_reason: str | None = Field(description="why, in the organisers' words")
     has_private_part: bool = Field(description="the phase splits its test set into a public and a private part")
     log_visibility: Literal["full", "failure-message", "state"] = Field(
         description="what the viewer may read of the runs: full logs, the platform's failure message only (no "
@@ -337,3 +339,12 @@ class Invitation(BaseModel):
     username: str = Field(description="the invitee")
     invited_by: str | None
     created_at: AwareDatetime
+
+
+class Visibility(BaseModel):
+    """An organiser hides a submission from the leaderboard (with a reason its participant reads), or shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: bool
+    reason: str = Field("", max_length=500, description="needed to hide")

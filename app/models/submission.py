@@ -59,6 +59,10 @@ class Submission(Base):
     failure_is_infrastructure: Mapped[bool] = mapped_column(default=False)
     # Chosen by the participant as one of their final submissions (phases with a public/private split).
     selected_final: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Hidden from the leaderboard by an organiser (e.g. a rule broken), with the reason its participant reads.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Infrastructure faults so far (worker died, storage or engine down); retried with backoff up to a budget.
     infrastructure_faults: Mapped[int] = mapped_column(Integer, default=0)
@@ -72,7 +76,7 @@ class Submission(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     phase = relationship("Phase")
-    user = relationship("User")
+    user = relationship("User", foreign_keys=[user_id])
     team = relationship("Team")
     runs = relationship("EvaluationRun", back_populates="submission", order_by="EvaluationRun.id")
 

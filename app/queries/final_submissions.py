@@ -29,7 +29,8 @@ def final_submission_ids(session: Session, phase: Phase) -> set[int]:
         select(Submission.id, Submission.user_id, Submission.team_id, Submission.selected_final, Submission.created_at)
         .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
               & (EvaluationRun.test_set_id == phase.current_test_set_id))
-        .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED)
+        .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED,
+               Submission.hidden_at.is_(None))
     ).all()
     public = _public_ranking_values(session, phase, [row.id for row in succeeded])
     by_entrant: dict[tuple[str, int], list[tuple[int, bool, object]]] = defaultdict(list)

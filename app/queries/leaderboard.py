@@ -128,6 +128,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
               & (EvaluationRun.test_set_id == phase.current_test_set_id))
         .join(Score, Score.run_id == EvaluationRun.id)
         .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED,
+               Submission.hidden_at.is_(None),
                Score.subset == subset)
     ).all()
     selection = Leaderboard.selection

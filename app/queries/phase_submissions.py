@@ -22,6 +22,7 @@ class SubmissionLine:
     failure_is_infrastructure: bool
     selected_final: bool
     score: float | None  # the ranking metric on all cases of the current test set
+    hidden_reason: str | None  # None: shown on the leaderboard
 
 
 def phase_submissions(session: Session, phase: Phase, *, limit: int = 500) -> list[SubmissionLine]:
@@ -39,4 +40,5 @@ def phase_submissions(session: Session, phase: Phase, *, limit: int = 500) -> li
         .where(Submission.phase_id == phase.id)
         .order_by(Submission.id.desc()).limit(limit)).all()
     return [SubmissionLine(s.id, username, team, s.state, s.created_at, s.comment, s.failure_is_infrastructure,
-                           s.selected_final, value) for s, username, team, value in rows]
+                           s.selected_final, value, s.hidden_reason if s.hidden_at else None)
+            for s, username, team, value in rows]

@@ -54,6 +54,8 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "upload_sha256": submission.upload_sha256,
         "image_tags": submission.image_tags.split() if submission.image_tags else [],
         "selected_final": submission.selected_final,
+        "hidden": submission.hidden_at is not None,
+        "hidden_reason": submission.hidden_reason,
         "has_private_part": submission.phase.split_column is not None,
         "log_visibility": visibility.value,
         "run": None,

@@ -9,12 +9,12 @@ part it concerns, with the status that says why (400, 404, 409); a done one is f
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound, ServiceError
-from app.extensions import db_session
+from app.extensions import db_session, podium
 from app.models import Challenge, ParticipationStatus, User
 from app.permissions import organises
 from app.queries.phase_submissions import phase_submissions
@@ -26,6 +26,7 @@ from app.usecases.membership import (
     list_participants,
     remove_organiser,
 )
+from app.usecases.moderation import set_hidden
 from app.usecases.teams import list_teams
 from app.usecases.users import USERNAME_PATTERN
 from app.web import _logged_in_user, web
@@ -75,6 +76,24 @@ def phase_submissions_page(slug: str, phase_slug: str) -> ResponseReturnValue:
         phase = get_phase(db, slug, phase_slug)
         return render_template("phase_submissions.html", challenge=challenge, phase=phase,
                                submissions=phase_submissions(db, phase))
+
+
+@web.post("/submissions/<int:submission_id>/visibility")
+@signed_in
+def submission_visibility(submission_id: int) -> ResponseReturnValue:
+    """Hide a submission from the leaderboard (with a reason), or show it again; back to the phase's list."""
+    hidden = request.form.get("hidden") == "1"
+    with db_session() as db:
+        user = _logged_in_user(db)
+        assert user is not None  # @signed_in
+        changed = set_hidden(db, submission_id, user, hidden=hidden, reason=request.form.get("reason", ""))
+        phase, slug = changed.phase, changed.phase.challenge.slug
+        phase_id, phase_slug = phase.id, phase.slug
+        db.commit()
+    podium().queue_analysis(phase_id)
+    flash(f"Submission #{submission_id} is hidden from the leaderboard." if hidden
+          else f"Submission #{submission_id} is shown on the leaderboard again.")
+    return redirect(url_for("web.phase_submissions_page", slug=slug, phase_slug=phase_slug))
 
 
 @web.get("/challenges/<slug>/manage")

@@ -199,6 +199,8 @@ API: list[Row] = [
     ("POST", "/api/v1/submissions/<int:submission_id>/cancel", "/api/v1" + S + "/cancel", CANCEL, {}),
     ("POST", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", TEAM_ONLY, {}),
     ("DELETE", "/api/v1/submissions/<int:submission_id>/final", "/api/v1" + S + "/final", TEAM_ONLY, {}),
+    ("POST", "/api/v1/submissions/<int:submission_id>/visibility", "/api/v1" + S + "/visibility",
+     roles(404, anonymous=401, TEAM=403, organiser=200, admin=200), {"json": {"hidden": False}}),  # shown: as it was
     ("GET", "/api/v1/submissions/<int:submission_id>/logs/<stream_name>", "/api/v1" + S + "/logs/stderr", LOGS, {}),
     # personal API tokens: each user's own (another user's token is a 404: tests/app/api/test_tokens.py)
     ("POST", "/api/v1/challenges/<slug>/join", f"/api/v1/challenges/{CHALLENGE}/join", SIGNED_IN,
@@ -249,6 +251,8 @@ PAGES: list[Row] = [
     ("GET", "/challenges/<slug>/<phase_slug>/submit", f"/challenges/{CHALLENGE}/{PHASE}/submit", PAGE_SIGNED_IN, {}),
     ("GET", "/submissions/<int:submission_id>", S, PAGE_TEAM_OR_ORGANISERS, {}),
     ("GET", "/submissions/<int:submission_id>/live", S + "/live", PAGE_TEAM_OR_ORGANISERS, {}),
+    ("POST", "/submissions/<int:submission_id>/visibility", S + "/visibility",
+     roles(404, anonymous=302, TEAM=403, organiser=302, admin=302), {"data": {"hidden": "0"}}),
     ("POST", "/submissions/<int:submission_id>/cancel", S + "/cancel",
      roles(404, anonymous=302, TEAM=409, organiser=409, admin=409), {}),
     ("POST", "/submissions/<int:submission_id>/final", S + "/final",

@@ -58,8 +58,23 @@ def test_organisers_see_every_submission_and_others_do_not(app: Flask, resources
     answer = lead.post(f"/submissions/{ids[1]}/cancel", data={"csrf": csrf_of(lead, "/account")})
     assert answer.status_code == 302
     assert "cancelled" in lead.get(PAGE).get_data(as_text=True)
+    csrf = csrf_of(lead, "/account")
+    assert "Lab A" in client_board(app)  # ranked, until hidden
+    assert lead.post(f"/submissions/{ids[0]}/visibility", data={"csrf": csrf, "hidden": "1"}).status_code == 400
+    hidden = lead.post(f"/submissions/{ids[0]}/visibility",
+                       data={"csrf": csrf, "hidden": "1", "reason": "shared weights with another team"})
+    assert hidden.status_code == 302 and hidden.headers["Location"] == PAGE
+    page = lead.get(PAGE).get_data(as_text=True)
+    assert "is hidden from the leaderboard" in page and "Show again" in page
+    assert "Lab A" not in client_board(app)
     # A participant, even one with submissions in the phase, is refused.
     ada = app.test_client()
     assert sign_in_form(ada, "ada", PASSWORD).status_code == 302
     refused = ada.get(PAGE)
     assert refused.status_code == 403 and "0.877" not in refused.get_data(as_text=True)
+    own = ada.get(f"/submissions/{ids[0]}").get_data(as_text=True)
+    assert 'id="hidden-note"' in own and "shared weights with another team" in own
+
+
+def client_board(app: Flask) -> str:
+    return app.test_client().get(f"/challenges/{CHALLENGE}/{PHASE}/leaderboard").get_data(as_text=True)
