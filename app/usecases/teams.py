@@ -138,7 +138,8 @@ def invitations_for(session: Session, user: User, challenge: Challenge | None = 
     return list(session.scalars(query.order_by(TeamInvitation.created_at)))
 
 
-def _invitation_to(session: Session, invitation_id: int, user: User) -> TeamInvitation:
+def invitation_for(session: Session, invitation_id: int, user: User) -> TeamInvitation:
+    """An invitation to `user` (anyone else's: 404)."""
     invitation = session.get(TeamInvitation, invitation_id)
     if invitation is None or invitation.user_id != user.id:
         raise NotFound(f"no invitation {invitation_id} for you")
@@ -147,7 +148,7 @@ def _invitation_to(session: Session, invitation_id: int, user: User) -> TeamInvi
 
 def accept_invitation(session: Session, invitation_id: int, user: User) -> Team:
     """The invitee joins the team; their other invitations in the challenge are withdrawn. Commits."""
-    invitation = _invitation_to(session, invitation_id, user)
+    invitation = invitation_for(session, invitation_id, user)
     team = invitation.team
     challenge = session.get(Challenge, team.challenge_id)
     assert challenge is not None

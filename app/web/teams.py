@@ -3,7 +3,7 @@ invitations you received (rules: app/usecases/teams.py)."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from app.usecases.teams import (
     accept_invitation,
     create_team,
     get_team,
+    invitation_for,
     invitations_for,
     invite,
     leave_team,
@@ -102,10 +103,7 @@ def team_leave(team_id: int) -> ResponseReturnValue:
 def invitation_accept(invitation_id: int) -> ResponseReturnValue:
     with db_session() as db:
         user = _user(db)
-        invitation = db.get(TeamInvitation, invitation_id)
-        if invitation is None or invitation.user_id != user.id:
-            abort(404, f"no invitation {invitation_id} for you")
-        challenge = invitation.team.challenge
+        challenge = invitation_for(db, invitation_id, user).team.challenge
         try:
             joined = accept_invitation(db, invitation_id, user)
         except ServiceError as exc:
