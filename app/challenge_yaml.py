@@ -154,6 +154,12 @@ class PhaseSpec(_Strict):
     # leaderboard for one who selected none ("best-public" or "latest").
     final_submissions: Annotated[int, Field(ge=1, le=100)] = 2
     final_rule: Literal["best-public", "latest"] = "best-public"
+    # The metrics the leaderboard shows, in order (default: all of them).
+    leaderboard_columns: list[str] | None = None
+    # false: results (leaderboard, analysis, participants' scores) are shown to organisers only until published.
+    results_published: bool = True
+    # true: participants read their own per-case results (per-case scores can reveal the ground truth).
+    case_results_visible: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:
@@ -178,6 +184,12 @@ class PhaseSpec(_Strict):
             names += [a.name for a in self.evaluator.aggregates]
         if len(set(names)) != len(names):
             raise ValueError("metrics: each metric (and evaluator aggregate) name may appear once")
+        unknown_columns = [c for c in self.leaderboard_columns or [] if c not in names]
+        if unknown_columns:
+            raise ValueError(f"leaderboard_columns: {', '.join(map(repr, unknown_columns))} not among the phase's "
+                             f"metrics ({', '.join(names)})")
+        if self.leaderboard_columns is not None and len(set(self.leaderboard_columns)) != len(self.leaderboard_columns):
+            raise ValueError("leaderboard_columns: each metric may appear once")
         if self.ranking.metric not in names:
             raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
                              f"({', '.join(names)})")

@@ -15,6 +15,7 @@ from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation,
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.submission import Submission, SubmissionLock, SubmissionState
 from app.models.team import Team, TeamInvitation, TeamMember
+from app.models.upload import PartedUpload
 from app.models.user import ApiToken, SignInAttempt, User
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "JoinPolicy",
     "LogVisibility",
     "MissingCasePolicy",
+    "PartedUpload",
     "Participation",
     "ParticipationStatus",
     "Phase",

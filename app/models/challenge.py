@@ -4,7 +4,9 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -110,6 +112,14 @@ class Phase(Base):
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")
+    # The metrics the leaderboard shows, in order (None: all of the phase's metrics and aggregates).
+    leaderboard_columns: Mapped[list[str] | None] = mapped_column(JSON)
+    # False: results are hidden from everyone but the organisers (leaderboard, analysis and participants' own
+    # scores), e.g. until a blind evaluation is over; the organisers publish them when they choose.
+    results_published: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # True: participants read their own per-case results (scores and statuses per case). Off by default: per-case
+    # scores can reveal the hidden ground truth case by case.
+    case_results_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     current_test_set_id: Mapped[int | None] = mapped_column(
         ForeignKey("test_sets.id", use_alter=True, ondelete="SET NULL")
     )

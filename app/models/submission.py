@@ -64,6 +64,8 @@ class Submission(Base):
     hidden_reason: Mapped[str | None] = mapped_column(Text)
     hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # How many times an organiser ran it again (each re-run replaces its results; never counts against limits).
+    reruns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Infrastructure faults so far (worker died, storage or engine down); retried with backoff up to a budget.
     infrastructure_faults: Mapped[int] = mapped_column(Integer, default=0)
     # Not to be run before this time (backoff after an infrastructure fault).
