@@ -57,6 +57,9 @@ web = Blueprint("web", __name__, template_folder="templates", static_folder="sta
 
 def init_app(app: Flask) -> None:
     from app.web import accounts, challenge_import, organisers, sessions, teams  # noqa: F401 - their pages join it
+    # slot: challenge_edit (edit forms, export)
+    # slot: results (re-run, publish, per-case results)
+    # slot: parted_uploads (uploads in parts, test sets)
 
     sessions.init_app(app)
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body
