@@ -181,3 +181,26 @@ def cancel(session: Session, submission_id: int, *, message: str) -> bool:
     """Any unfinished state -> cancelled. A running attempt loses its lease and stops its container."""
     return _compare_and_set(session, submission_id, CANCELLABLE, S.CANCELLED,
                             {"failure_message": message, "failure_is_infrastructure": False, **_RELEASE_LEASE})
+
+
+# ---- an organiser's re-run ------------------------------------------------------------------------
+
+RERUNNABLE: tuple[SubmissionState, ...] = (S.SUCCEEDED, S.FAILED)
+
+
+def rerun(session: Session, submission_id: int) -> bool:
+    """succeeded or failed -> queued: an organiser runs the submission again (app/usecases/rerun.py).
+
+    The one way out of a final state, and deliberately not in ALLOWED_TRANSITIONS (which says what the
+    pipeline and participants may do): a fresh start for the attempt's bookkeeping (attempts, infrastructure
+    faults, backoff, lease, failure texts, finished_at) and one more in `reruns`. failure_is_infrastructure
+    is kept: whether the submission takes a place in its entrant's limits does not change because an
+    organiser re-ran it (app/usecases/submission_limits.py counts platform failures as free)."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.state.in_(RERUNNABLE))
+        .values(state=S.QUEUED, updated_at=utcnow(), attempts=0, infrastructure_faults=0, retry_at=None,
+                failure_message=None, failure_output=None, participant_failure_message=None, finished_at=None,
+                reruns=Submission.reruns + 1, **_RELEASE_LEASE)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1

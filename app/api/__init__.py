@@ -73,9 +73,11 @@ CHALLENGES, SUBMISSIONS, ORGANISERS, TOKENS = ("challenges",), ("submissions",),
 
 
 def init_app(app: Flask) -> None:
-    from app.api import teams  # noqa: F401 - the team routes join the blueprint
+    from app.api import (
+        results,  # noqa: F401 - re-run, publish, per-case results
+        teams,  # noqa: F401 - the team routes join the blueprint
+    )
     # slot: challenge_edit
-    # slot: results
     # slot: parted_uploads
 
     app.register_blueprint(api)

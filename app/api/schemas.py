@@ -198,6 +198,10 @@ class Submission(BaseModel):
     hidden: bool = Field(description="hidden from the leaderboard by the organisers")
     hidden_reason: str | None = Field(description="why, in the organisers' words")
     has_private_part: bool = Field(description="the phase splits its test set into a public and a private part")
+    reruns: int = Field(0, description="how many times the organisers ran it again (each re-run replaces its "
+                                       "results; never counts against the participant's limits)")
+    can_rerun: bool = Field(False, description="the viewer may re-run it now (POST /submissions/{id}/rerun): an "
+                                               "organiser, a finished submission with its archive")
     log_visibility: Literal["full", "failure-message", "state"] = Field(
         description="what the viewer may read of the runs: full logs, the platform's failure message only (no "
                     "container output), or just the state; organisers always read everything")

@@ -36,6 +36,7 @@ def log_visibility_for(viewer: User, submission: Submission) -> LogVisibility:
 
 def submission_summary(session: Session, submission: Submission, viewer: User) -> dict[str, Any]:
     visibility = log_visibility_for(viewer, submission)
+    organiser = is_organiser(viewer, submission.phase)
     run = latest_run(session, submission.id)
     message = _failure_message(submission, visibility, run)
     data: dict[str, Any] = {
@@ -57,6 +58,9 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "hidden": submission.hidden_at is not None,
         "hidden_reason": submission.hidden_reason,
         "has_private_part": submission.phase.split_column is not None,
+        "reruns": submission.reruns,
+        "can_rerun": organiser and submission.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)
+                     and submission.upload_key is not None,
         "log_visibility": visibility.value,
         "run": None,
         "scores": {},

@@ -1,0 +1,37 @@
+"""Results an organiser controls, through the REST API: re-run a submission, publish or hide a phase's results,
+and a submission's per-case results (docs/results.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from spectree import Response
+
+from app.api import SUBMISSION, SUBMISSIONS, _current_user, api, schemas
+from app.api.openapi import errors, operation
+from app.extensions import db_session, podium
+from app.queries.submission_summary import submission_summary
+from app.usecases.rerun import rerun_submission
+
+
+@api.post(SUBMISSION + "/rerun")
+@operation(Response(HTTP_200=(schemas.Submission, "queued again; its previous results are removed"),
+                    HTTP_202=(schemas.Submission, "queued again, and sent to the workers as soon as the queue is back"),
+                    **errors(401, 403, 404, 409)),
+           token=True, tags=SUBMISSIONS)
+def rerun(submission_id: int) -> Any:
+    """Organisers: run a finished (succeeded or failed) submission again.
+
+    Its runs, scores and per-case results are removed at once (the leaderboard leaves it out until the re-run
+    has scored it) and replaced by the new run's. It never counts against its participant's limits. 409 when
+    it has not finished, or its container archive is no longer stored.
+    """
+    context = podium()
+    with db_session() as session:
+        user = _current_user(session)
+        done = rerun_submission(session, context.resources.store, context.enqueue, submission_id, user)
+        phase_id = done.submission.phase_id
+        answer = submission_summary(session, done.submission, user)
+    context.queue_analysis(phase_id)
+    return jsonify(answer), 200 if done.job_queued else 202
