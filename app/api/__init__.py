@@ -74,10 +74,10 @@ CHALLENGES, SUBMISSIONS, ORGANISERS, TOKENS = ("challenges",), ("submissions",),
 
 def init_app(app: Flask) -> None:
     from app.api import (
-        results,  # noqa: F401 - re-run, publish, per-case results
+        challenge_export,  # noqa: F401 - the challenge as a bundle
         teams,  # noqa: F401 - the team routes join the blueprint
     )
-    # slot: challenge_edit
+    # slot: results
     # slot: parted_uploads
 
     app.register_blueprint(api)

@@ -58,13 +58,13 @@ web = Blueprint("web", __name__, template_folder="templates", static_folder="sta
 def init_app(app: Flask) -> None:
     from app.web import (  # noqa: F401 - their pages join it
         accounts,
+        challenge_edit,  # noqa: F401 - edit forms, export
         challenge_import,
         organisers,
-        results,  # noqa: F401 - re-run, publish, per-case results
         sessions,
         teams,
     )
-    # slot: challenge_edit (edit forms, export)
+    # slot: results (re-run, publish, per-case results)
     # slot: parted_uploads (uploads in parts, test sets)
 
     sessions.init_app(app)

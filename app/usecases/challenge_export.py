@@ -1,0 +1,82 @@
+"""Export a challenge as a bundle: a .zip that `import_bundle` (or `podium challenge apply` on its unpacked folder)
+turns back into the same challenge.
+
+    challenge.yaml                     challenge_spec_of(challenge) (app/queries/challenge_spec.py)
+    test-sets/<phase>/...              each phase's current test set: cases.csv, inputs/, ground_truth/
+    evaluators/<phase>.tar.gz          each phase's evaluation image, if it has one
+    readers/<phase>.csv                each phase's readers' scores, if it has them
+    public/<name>                      the public files
+
+The files are copied from the artifact store in chunks into a temporary file (memory stays constant however
+large the test sets are). A phase without a test set yet is listed in challenge.yaml, but its folder is missing:
+such a bundle imports only once a test set is put at test-sets/<phase>/.
+Only the challenge's organisers and the site's admins export it: the bundle holds the hidden ground truth.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import yaml
+from sqlalchemy.orm import Session
+
+from app.challenge_yaml import SPEC_FILE_NAME
+from app.errors import Forbidden
+from app.models import Challenge, User
+from app.permissions import organises
+from app.queries.challenge_spec import challenge_spec_of, evaluator_path, public_path, readers_path, test_set_path
+from app.storage import ArtifactStore
+
+_CHUNK = 1 << 20
+HEADER = ("# Podium challenge as code, exported from the site. Import it on a site (Import a challenge), or unpack it\n"
+          "# and apply the folder with: podium challenge apply FOLDER\n")
+
+
+def bundle_files(challenge: Challenge, store: ArtifactStore) -> list[tuple[str, str]]:
+    """(name inside the bundle, storage key) for every file besides challenge.yaml."""
+    files: list[tuple[str, str]] = []
+    for phase in sorted(challenge.phases, key=lambda p: p.position):
+        test_set = phase.current_test_set
+        if test_set is not None:
+            prefix = test_set.storage_prefix.rstrip("/") + "/"
+            files += [(f"{test_set_path(phase.slug)}/{key[len(prefix):]}", key) for key in sorted(store.list(prefix))]
+        if phase.evaluator and phase.evaluator.get("archive_key"):
+            files.append((evaluator_path(phase.slug), phase.evaluator["archive_key"]))
+        readers_key = (phase.analysis or {}).get("readers_key")
+        if readers_key and (phase.analysis or {}).get("readers"):
+            files.append((readers_path(phase.slug), readers_key))
+    files += [(public_path(f["name"]), f["key"]) for f in challenge.public_files or []]
+    return files
+
+
+def spec_yaml(challenge: Challenge) -> str:
+    return HEADER + yaml.safe_dump(challenge_spec_of(challenge), sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_bundle(challenge: Challenge, store: ArtifactStore, sink: IO[bytes]) -> None:
+    """Write the bundle into `sink` (a seekable binary file)."""
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
+        bundle.writestr(SPEC_FILE_NAME, spec_yaml(challenge))
+        for name, key in bundle_files(challenge, store):
+            with store.open_read(key) as source, bundle.open(name, "w", force_zip64=True) as target:
+                shutil.copyfileobj(source, target, _CHUNK)
+
+
+def export_challenge(session: Session, store: ArtifactStore, challenge: Challenge, actor: User, *,
+                     work_dir: Path | None = None) -> IO[bytes]:
+    """The bundle as an open temporary file, at its start (it disappears when closed)."""
+    if not organises(actor, challenge):
+        raise Forbidden(f"only the organisers of {challenge.slug!r} (and the site's admins) may export it: the "
+                        "bundle holds the hidden test set")
+    sink = tempfile.TemporaryFile(prefix="export-", suffix=".zip", dir=work_dir)  # noqa: SIM115 - the caller closes it
+    try:
+        write_bundle(challenge, store, sink)
+    except BaseException:
+        sink.close()
+        raise
+    sink.seek(0)
+    return sink
