@@ -61,10 +61,10 @@ def init_app(app: Flask) -> None:
         challenge_edit,  # noqa: F401 - edit forms, export
         challenge_import,
         organisers,
+        results,  # noqa: F401 - re-run, publish, per-case results
         sessions,
         teams,
     )
-    # slot: results (re-run, publish, per-case results)
     # slot: parted_uploads (uploads in parts, test sets)
 
     sessions.init_app(app)

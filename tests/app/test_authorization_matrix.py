@@ -234,6 +234,9 @@ API: list[Row] = [
      {"json": {"name": "matrix", "days": 1}}),
     ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/999999",
      {"anonymous": 401, **{role: 404 for role in ROLES[1:]}}, {}),
+    # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
+    ("POST", "/api/v1/submissions/<int:submission_id>/rerun", "/api/v1" + S + "/rerun",
+     roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
     # edit forms and export: the challenge as a bundle (it holds the hidden test set)
     ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
 ]
@@ -302,6 +305,9 @@ PAGES: list[Row] = [
      {"data": {"name": "matrix", "days": "1"}}),
     ("POST", "/tokens/<int:token_id>/revoke", "/tokens/999999/revoke",
      {"anonymous": 302, **{role: 404 for role in ROLES[1:]}}, {}),
+    # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
+    ("POST", "/submissions/<int:submission_id>/rerun", S + "/rerun",
+     roles(404, anonymous=302, TEAM=403, organiser=409, admin=409), {}),
     # edit forms and export: organisers (and admins) edit and export; only admins create a challenge
     ("GET", "/challenges/<slug>/export.zip", f"/challenges/{CHALLENGE}/export.zip", PAGE_ORGANISERS, {}),
 ]
