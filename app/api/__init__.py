@@ -75,10 +75,10 @@ CHALLENGES, SUBMISSIONS, ORGANISERS, TOKENS = ("challenges",), ("submissions",),
 def init_app(app: Flask) -> None:
     from app.api import (
         challenge_export,  # noqa: F401 - the challenge as a bundle
+        parted_uploads,  # noqa: F401 - uploads in parts
         results,  # noqa: F401 - re-run, publish, per-case results
         teams,  # noqa: F401 - the team routes join the blueprint
     )
-    # slot: parted_uploads
 
     app.register_blueprint(api)
 

@@ -99,7 +99,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
                            if phase_spec.slug in evaluators else None)
         phase.analysis = _analysis_settings(store, challenge, phase_spec, readers[phase_spec.slug])
         session.flush()
-        test_set, uploaded = _ensure_test_set(session, store, challenge, phase, test_sets[phase_spec.slug])
+        test_set, uploaded = store_test_set_version(session, store, challenge, phase, test_sets[phase_spec.slug])
         phase.current_test_set_id = test_set.id
         report.phases.append(PhaseReport(phase_spec.slug, created, test_set.version, uploaded,
                                          test_set.case_count))
@@ -180,8 +180,8 @@ def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.case_results_visible = spec.case_results_visible
 
 
-def _ensure_test_set(session: Session, store: ArtifactStore, challenge: Challenge, phase: Phase,
-                     content: TestSetContent) -> tuple[TestSet, bool]:
+def store_test_set_version(session: Session, store: ArtifactStore, challenge: Challenge, phase: Phase,
+                           content: TestSetContent) -> tuple[TestSet, bool]:
     same = session.scalar(select(TestSet).where(TestSet.phase_id == phase.id,
                                                 TestSet.content_hash == content.content_hash))
     if same is not None:

@@ -2,19 +2,16 @@
 through the site, with the same validation as `podium challenge apply`.
 
 Who: a site admin creates a new challenge (and becomes its organiser); a challenge's organisers update it.
-The archive is hostile input: it is unpacked by hand, never with extractall: only regular files, no absolute
-names, no `..`, no links, at most MAX_ENTRIES entries and MAX_UNPACKED_BYTES in all (counted while writing, not
-from the archive's claims), into a fresh folder that is removed afterwards. A `prepare` step is refused (it would
+The archive is hostile input: it is unpacked by hand (app/usecases/safe_unzip.py), at most MAX_ENTRIES entries and
+MAX_UNPACKED_BYTES in all, into a fresh folder that is removed afterwards. A `prepare` step is refused (it would
 run the uploader's code on the server). Messages never show the server's temporary paths.
 """
 
 from __future__ import annotations
 
 import shutil
-import stat
 import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,11 +22,11 @@ from app.models import Challenge, ChallengeOrganiser, User
 from app.permissions import organises
 from app.storage import ArtifactStore
 from app.usecases.apply_challenge import ApplyReport, apply_challenge
+from app.usecases.safe_unzip import UnsafeArchive, unpack_zip
 from app.usecases.test_set_folder import TestSetError
 
 MAX_ENTRIES = 200_000
 MAX_UNPACKED_BYTES = 8 * 1024**3
-_CHUNK = 1 << 20
 
 
 class InvalidBundle(ServiceError):
@@ -73,45 +70,7 @@ def _without(message: str, *folders: Path) -> str:
 def _unpack(archive: Path, into: Path) -> Path:
     """Unpack safely; the folder holding challenge.yaml (the top, or its one folder)."""
     try:
-        bundle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError):
-        raise InvalidBundle("the bundle is not a .zip archive; zip the challenge folder (challenge.yaml at its top)"
-                            ) from None
-    with bundle:
-        entries = bundle.infolist()
-        if len(entries) > MAX_ENTRIES:
-            raise InvalidBundle(f"the bundle has {len(entries)} entries; at most {MAX_ENTRIES} are accepted")
-        written = 0
-        for entry in entries:
-            name = PurePosixPath(entry.filename)
-            if entry.filename.startswith("/") or ".." in name.parts or "\\" in entry.filename or \
-                    ":" in entry.filename or "\x00" in entry.filename:
-                raise InvalidBundle(f"the bundle holds an unsafe name {entry.filename!r}; names must be relative "
-                                    "paths inside the bundle")
-            mode = entry.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise InvalidBundle(f"the bundle holds a symbolic link {entry.filename!r}; put the file itself in")
-            target = into.joinpath(*name.parts)
-            try:
-                if entry.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                if target.exists():
-                    raise InvalidBundle(f"the bundle holds {entry.filename!r} twice")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(entry) as source, target.open("xb") as sink:
-                    while chunk := source.read(_CHUNK):
-                        written += len(chunk)
-                        if written > MAX_UNPACKED_BYTES:
-                            raise InvalidBundle(f"the bundle unpacks to more than {MAX_UNPACKED_BYTES // 1024**3} "
-                                                "GiB; upload large test sets with `podium challenge apply`")
-                        sink.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
-                raise InvalidBundle(f"{entry.filename!r} cannot be read from the bundle ({type(exc).__name__}); "
-                                    "zip the folder again") from None
-    if (into / SPEC_FILE_NAME).is_file():
-        return into
-    tops = [child for child in into.iterdir() if child.name != "__MACOSX"]
-    if len(tops) == 1 and (tops[0] / SPEC_FILE_NAME).is_file():
-        return tops[0]
-    raise InvalidBundle(f"the bundle has no {SPEC_FILE_NAME} at its top (or in its one top folder)")
+        return unpack_zip(archive, into, what="the bundle", top_file=SPEC_FILE_NAME, max_entries=MAX_ENTRIES,
+                          max_bytes=MAX_UNPACKED_BYTES)
+    except UnsafeArchive as exc:
+        raise InvalidBundle(str(exc)) from None

@@ -36,6 +36,7 @@ from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.final_selection import select_final
 from app.usecases.membership import list_organisers, participation_of, request_to_join
+from app.usecases.parted_uploads import Purpose, take_complete_upload
 from app.usecases.submission_limits import limit_status
 from app.usecases.submissions import (
     SubmissionRefused,
@@ -61,11 +62,11 @@ def init_app(app: Flask) -> None:
         challenge_edit,  # noqa: F401 - edit forms, export
         challenge_import,
         organisers,
+        parted_uploads,  # noqa: F401 - uploads in parts, the test set page
         results,  # noqa: F401 - re-run, publish, per-case results
         sessions,
         teams,
     )
-    # slot: parted_uploads (uploads in parts, test sets)
 
     sessions.init_app(app)
     csrf.exempt(submit)  # the upload form: _receive_upload checks it, after the checks that need no body
@@ -309,12 +310,17 @@ def _receive_upload(db: Session, context: PodiumContext, phase: Phase, user: Use
         if request.content_length is not None and request.content_length > max_bytes + 1024**2:
             raise TooLarge(upload_too_large_message(max_bytes))
         _check_csrf()
+        token = request.form.get("upload", "")
         file = request.files.get("image")
-        if file is None or not file.filename:
+        if token:  # the page's script sent the file in parts already
+            upload = take_complete_upload(db, context.resources.settings.data_dir, token=token, user=user,
+                                          purpose=Purpose.SUBMISSION, phase=phase)
+        elif file is None or not file.filename:
             flash("Choose an image archive to upload (docker save IMAGE | gzip > algorithm.tar.gz).")
             return None
-        upload = spool_upload(file.stream, max_bytes=max_bytes,
-                              tmp_dir=upload_tmp_dir(context.resources.settings.data_dir))
+        else:
+            upload = spool_upload(file.stream, max_bytes=max_bytes,
+                                  tmp_dir=upload_tmp_dir(context.resources.settings.data_dir))
     except ServiceError as exc:
         flash(str(exc))
         return None

@@ -71,6 +71,8 @@ class World:
         if method == "POST":
             csrf = csrf or _csrf(client)
             response = client.post(path, data={"csrf": csrf, **(data or {})})
+        elif method != "GET":  # the upload script's PUTs: the CSRF token in its header
+            response = client.open(path, method=method, headers={"X-CSRFToken": csrf or _csrf(client)}, data=b"x")
         else:
             response = client.get(path)
         return response.status_code, response.data
@@ -177,6 +179,7 @@ P = f"/challenges/{CHALLENGE}/phases/{PHASE}"
 S = "/submissions/{id}"
 T = "/teams/{team}"
 INVITATION = "/invitations/{invitation}"
+NO_UPLOAD = "made-up-upload-token-0123456789"
 # (method, Flask rule, concrete path, expected status per role, request options)
 Row = tuple[str, str, str, dict[str, int], dict[str, object]]
 API: list[Row] = [
@@ -234,6 +237,22 @@ API: list[Row] = [
      {"json": {"name": "matrix", "days": 1}}),
     ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/999999",
      {"anonymous": 401, **{role: 404 for role in ROLES[1:]}}, {}),
+    # uploads in parts: organisers begin a test set upload; an upload is its owner's alone (a made-up one: 404)
+    ("POST", "/api/v1/challenges/<slug>/phases/<phase_slug>/uploads", f"/api/v1{P}/uploads",
+     roles(403, anonymous=401, organiser=201, admin=201), {"json": {"purpose": "test-set", "size": 10}}),
+    ("GET", "/api/v1/uploads/<upload_token>", f"/api/v1/uploads/{NO_UPLOAD}", roles(404, anonymous=401), {}),
+    ("PUT", "/api/v1/uploads/<upload_token>", f"/api/v1/uploads/{NO_UPLOAD}?offset=0", roles(404, anonymous=401),
+     {"data": b"x", "content_type": "application/octet-stream"}),
+    ("DELETE", "/api/v1/uploads/<upload_token>", f"/api/v1/uploads/{NO_UPLOAD}", roles(404, anonymous=401), {}),
+    ("POST", "/api/v1/uploads/<upload_token>/submission", f"/api/v1/uploads/{NO_UPLOAD}/submission",
+     roles(404, anonymous=401), {"json": {}}),
+    ("POST", "/api/v1/uploads/<upload_token>/test-set", f"/api/v1/uploads/{NO_UPLOAD}/test-set",
+     roles(404, anonymous=401), {}),
+    # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
+    ("POST", "/api/v1/submissions/<int:submission_id>/rerun", "/api/v1" + S + "/rerun",
+     roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
+    # edit forms and export: the challenge as a bundle (it holds the hidden test set)
+    ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
     # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
     ("POST", "/api/v1/submissions/<int:submission_id>/rerun", "/api/v1" + S + "/rerun",
      roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
@@ -310,6 +329,15 @@ PAGES: list[Row] = [
      roles(404, anonymous=302, TEAM=403, organiser=409, admin=409), {}),
     # edit forms and export: organisers (and admins) edit and export; only admins create a challenge
     ("GET", "/challenges/<slug>/export.zip", f"/challenges/{CHALLENGE}/export.zip", PAGE_ORGANISERS, {}),
+    # uploads in parts from the browser (JSON answers: anonymous 401) and the organisers' test set page
+    ("POST", "/challenges/<slug>/<phase_slug>/uploads", f"/challenges/{CHALLENGE}/{PHASE}/uploads",
+     roles(400, anonymous=401), {}),  # a form, not the script's JSON: refused for everyone signed in
+    ("GET", "/uploads/<upload_token>", f"/uploads/{NO_UPLOAD}", roles(404, anonymous=401), {}),
+    ("PUT", "/uploads/<upload_token>", f"/uploads/{NO_UPLOAD}?offset=0", roles(404, anonymous=401), {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/test-set", f"/challenges/{CHALLENGE}/{PHASE}/test-set",
+     PAGE_ORGANISERS, {}),
+    ("POST", "/challenges/<slug>/<phase_slug>/test-set", f"/challenges/{CHALLENGE}/{PHASE}/test-set",
+     roles(403, anonymous=302, organiser=400, admin=400), {}),  # no file: nothing to check
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
 # files, the readiness probe.
