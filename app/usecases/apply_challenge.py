@@ -77,11 +77,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
     if challenge is None:
         challenge = Challenge(slug=spec.slug, title=spec.title)
         session.add(challenge)
-    challenge.title = spec.title
-    challenge.description = spec.description
-    challenge.join_policy = spec.join_policy
-    challenge.terms = spec.terms
-    challenge.max_team_size = spec.max_team_size
+    copy_challenge_fields(challenge, spec)
     challenge.public_files = _upload_public_files(store, spec, public_files)
     session.flush()
     report.warnings += _seed_organisers(session, challenge, spec.organisers)
@@ -94,7 +90,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
             phase = Phase(challenge=challenge, slug=phase_spec.slug, title=phase_spec.title,
                           ranking_metric=phase_spec.ranking.metric)
             session.add(phase)
-        _copy_phase_fields(phase, phase_spec, position)
+        copy_phase_fields(phase, phase_spec, position)
         phase.evaluator = (_upload_evaluator(store, challenge, phase_spec, *evaluators[phase_spec.slug])
                            if phase_spec.slug in evaluators else None)
         phase.analysis = _analysis_settings(store, challenge, phase_spec, readers[phase_spec.slug])
@@ -145,7 +141,19 @@ def _inside(folder: Path, relative: str, key: str) -> Path:
     return resolved
 
 
-def _copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
+def copy_challenge_fields(challenge: Challenge, spec: ChallengeSpec) -> None:
+    """The challenge's own settings from a validated spec (what `apply` and the edit form write alike; public files
+    and organisers are written by their own steps)."""
+    challenge.title = spec.title
+    challenge.description = spec.description
+    challenge.join_policy = spec.join_policy
+    challenge.terms = spec.terms
+    challenge.max_team_size = spec.max_team_size
+
+
+def copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
+    """Every setting of a phase from a validated spec, but its evaluator, analysis and test set (what `apply` and
+    the edit forms write alike)."""
     limits = spec.limits
     phase.title = spec.title
     phase.description = spec.description
@@ -251,11 +259,18 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
 
 def _analysis_settings(store: ArtifactStore, challenge: Challenge, spec: PhaseSpec,
                        readers: Path | None) -> dict[str, Any]:
-    settings = spec.analysis.model_dump(mode="json")
+    readers_key = None
     if readers is not None:
-        key = keys.readers_file(challenge.slug, spec.slug)
-        store.put_file(key, readers)
-        settings["readers_key"] = key
+        readers_key = keys.readers_file(challenge.slug, spec.slug)
+        store.put_file(readers_key, readers)
+    return analysis_settings(spec, readers_key)
+
+
+def analysis_settings(spec: PhaseSpec, readers_key: str | None) -> dict[str, Any]:
+    """phase.analysis for a validated spec: its analysis settings, and where its readers file is stored (if any)."""
+    settings = spec.analysis.model_dump(mode="json")
+    if readers_key is not None:
+        settings["readers_key"] = readers_key
     return settings
 
 
