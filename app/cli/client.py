@@ -6,6 +6,7 @@ could not be reached; callers never see a requests exception.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import requests
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 LOG_STREAMS = ("stdout", "stderr")
 CONNECT_TIMEOUT = 15.0
+PART_RETRIES = 5  # a part that cannot be sent is tried again this many times (with backoff)
 
 
 class PodiumClientError(RuntimeError):
@@ -65,16 +67,55 @@ class PodiumClient:
     # --- submissions ---------------------------------------------------------------------------------------
 
     def submit(self, challenge: str, phase: str, archive: Path, comment: str = "",
-               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Upload an image archive, streamed from disk; `progress` hears how many bytes each read sent."""
-        with archive.open("rb") as file:
-            body: IO[bytes] | _ReportingReader = file
-            if progress is not None:
-                body = _ReportingReader(file, archive.stat().st_size, progress)
-            response = self._request("POST", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/submissions",
-                                     params={"comment": comment}, data=body,
-                                     headers={"Content-Type": "application/octet-stream"})
-        return self._json(response)
+               progress: Callable[[int], None] | None = None, part_bytes: int | None = None) -> dict[str, Any]:
+        """Upload an image archive in parts (docs/uploads.md), streamed from disk, then submit it.
+
+        The site checks the size and whether you may submit before a byte is sent; a lost connection resumes
+        from what arrived. `progress` hears how many new bytes each read sent; `part_bytes` overrides the site's
+        part size (smaller only)."""
+        upload = self._json(self._request(
+            "POST", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/uploads",
+            json={"purpose": "submission", "filename": archive.name, "size": archive.stat().st_size}))
+        if part_bytes is not None:
+            upload["part_bytes"] = min(part_bytes, upload["part_bytes"])
+        self.send_parts(upload, archive, progress)
+        return self._json(self._request("POST", f"/uploads/{_slug(upload['token'])}/submission",
+                                        json={"comment": comment}))
+
+    def send_parts(self, upload: dict[str, Any], path: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Send `path` from where `upload` stands until it is complete; after a lost connection or a part out of
+        place (409), ask the site where the upload stands and go on from there."""
+        token, total, size = _slug(upload["token"]), int(upload["total_bytes"]), int(upload["part_bytes"])
+        offset, failures = int(upload["received_bytes"]), 0
+        reported = sending_at = offset
+
+        def report(count: int) -> None:  # only bytes past the furthest point reported: a resent part counts once
+            nonlocal reported, sending_at
+            sending_at += count
+            if progress is not None and sending_at > reported:
+                progress(sending_at - reported)
+                reported = sending_at
+
+        with path.open("rb") as file:
+            while offset < total:
+                file.seek(offset)
+                part = io.BytesIO(file.read(min(size, total - offset)))
+                sending_at = offset
+                try:
+                    response = self._request("PUT", f"/uploads/{token}", params={"offset": offset},
+                                             data=_ReportingReader(part, len(part.getbuffer()), report),
+                                             headers={"Content-Type": "application/octet-stream"})
+                    state = self._json(response)
+                except PodiumClientError as exc:
+                    lost = exc.status is None or exc.status >= 500  # no answer, or the site's own trouble
+                    failures += 1
+                    if not (lost or exc.status == 409) or failures > PART_RETRIES:
+                        raise
+                    if lost:
+                        time.sleep(min(30.0, 2.0 ** failures))
+                    offset = int(self._json(self._request("GET", f"/uploads/{token}"))["received_bytes"])
+                    continue
+                offset, failures = int(state["received_bytes"]), 0
 
     def submission(self, submission_id: int) -> dict[str, Any]:
         return self._json(self._request("GET", f"/submissions/{submission_id}"))

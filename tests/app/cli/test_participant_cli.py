@@ -229,10 +229,30 @@ def test_submit_status_logs_and_leaderboard(site: str, resources: Resources, pod
 def test_an_upload_is_streamed_in_chunks(site: str, resources: Resources, crashing_archive: Path) -> None:
     client = PodiumClient(site, make_user(resources, "dora"))
     sent: list[int] = []
-    submission = client.submit(CHALLENGE, PHASE, crashing_archive, progress=sent.append)
+    size = crashing_archive.stat().st_size
+    submission = client.submit(CHALLENGE, PHASE, crashing_archive, progress=sent.append, part_bytes=size // 3 + 1)
     assert submission["state"] == "queued"
-    assert sum(sent) == crashing_archive.stat().st_size
+    assert sum(sent) == size
     assert len(sent) > 1 and max(sent) <= 1024**2  # read piece by piece, never whole
+    client.cancel(submission["id"])
+
+
+@pytest.mark.docker
+def test_an_upload_resumes_where_the_site_stands(site: str, resources: Resources, crashing_archive: Path) -> None:
+    """The client thinks nothing arrived, the site has the first part (an answer lost on the way): it asks, goes on
+    from there, and the progress bar counts each byte once."""
+    client = PodiumClient(site, make_user(resources, "erin"))
+    data = crashing_archive.read_bytes()
+    upload = client._json(client._request("POST", f"/challenges/{CHALLENGE}/phases/{PHASE}/uploads",
+                                          json={"purpose": "submission", "size": len(data)}))
+    half = len(data) // 2
+    client._json(client._request("PUT", f"/uploads/{upload['token']}", params={"offset": 0}, data=data[:half]))
+    sent: list[int] = []
+    client.send_parts({**upload, "part_bytes": half + 1}, crashing_archive, sent.append)
+    status = client._json(client._request("GET", f"/uploads/{upload['token']}"))
+    assert status["complete"] and sum(sent) == len(data)
+    submission = client._json(client._request("POST", f"/uploads/{upload['token']}/submission", json={}))
+    assert submission["state"] == "queued"
     client.cancel(submission["id"])
 
 
