@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup services images platform-image demo test lint web worker clean
+.PHONY: setup services images platform-image demo test lint web worker clean bench
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,9 @@ lint: setup
 	$(BIN)/ruff check app evaluation runners tests bench scripts challenges
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+bench: setup images
+	set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 web: setup
 	$(BIN)/podium web
