@@ -30,7 +30,7 @@ from app.models import ApiToken, Challenge, LogVisibility, Participation, User
 from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
-from app.queries.leaderboard import build_leaderboard, phase_metrics
+from app.queries.leaderboard import NOT_PUBLISHED, leaderboard_for, phase_metrics, results_visible
 from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
@@ -175,13 +175,16 @@ def challenge(slug: str) -> Any:
 @operation(Response(HTTP_200=(schemas.Leaderboard, "the leaderboard"), **errors(400, 404)),
            query=schemas.LeaderboardQuery, tags=CHALLENGES)
 def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery) -> Any:
-    """Each participant's best succeeded submission, ranked.
+    """Each participant's best succeeded submission, ranked, with the phase's leaderboard columns.
 
-    400 when `sort` is not one of the phase's metrics.
+    No token needed. While the phase's results are not published the answer has `published: false` and no
+    rows, except for the challenge's organisers and the admins sending their token (docs/results.md).
+    400 when `sort` is not one of the leaderboard's columns (or its ranking metric).
     """
     with db_session() as session:
+        viewer = _current_user(session) if request.headers.get("Authorization") else None
         phase = get_phase(session, slug, phase_slug)
-        return jsonify(build_leaderboard(session, phase, query.sort).as_dict())
+        return jsonify(leaderboard_for(session, phase, viewer, query.sort).as_dict())
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/analysis")
@@ -189,10 +192,14 @@ def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery) -> 
 def analysis(slug: str, phase_slug: str) -> Any:
     """The phase's latest statistical analysis: rank uncertainty, breakdowns, operating points, readers.
 
-    404 until it has been computed (after the first scored submission).
+    404 until it has been computed (after the first scored submission), and while the phase's results are not
+    published, except for the challenge's organisers and the admins sending their token.
     """
     with db_session() as session:
+        viewer = _current_user(session) if request.headers.get("Authorization") else None
         phase = get_phase(session, slug, phase_slug)
+        if not results_visible(phase, viewer):
+            raise NotFound(NOT_PUBLISHED)
         found = latest_analysis(session, phase)
         if found is None:
             raise NotFound("no analysis yet; it is computed after the first scored submission")

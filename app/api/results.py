@@ -8,11 +8,13 @@ from typing import Any
 from flask import jsonify
 from spectree import Response
 
-from app.api import SUBMISSION, SUBMISSIONS, _current_user, api, schemas
-from app.api.openapi import errors, operation
+from app.api import ORGANISERS, SUBMISSION, SUBMISSIONS, _current_user, api, schemas
+from app.api.openapi import InvalidRequest, errors, operation
 from app.extensions import db_session, podium
+from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.rerun import rerun_submission
+from app.usecases.results import set_results_published
 
 
 @api.post(SUBMISSION + "/rerun")
@@ -35,3 +37,24 @@ def rerun(submission_id: int) -> Any:
         answer = submission_summary(session, done.submission, user)
     context.queue_analysis(phase_id)
     return jsonify(answer), 200 if done.job_queued else 202
+
+
+@api.put("/challenges/<slug>/phases/<phase_slug>/results")
+@operation(Response(HTTP_200=(schemas.PhaseResults, "the phase's results are published, or hidden"),
+                    **errors(400, 401, 403, 404)),
+           json=schemas.PublishResults, token=True, tags=ORGANISERS)
+def publish_results(slug: str, phase_slug: str, json: schemas.PublishResults) -> Any:
+    """Organisers: publish the phase's results (`{"published": true}`) or hide them from participants (`false`).
+
+    While hidden, everyone but the challenge's organisers and the admins reads a leaderboard with
+    `published: false` and no rows, a 404 for the analysis and its figures, and submissions without scores
+    (their states and failure messages stay visible).
+    """
+    if json is None:
+        raise InvalidRequest('send {"published": true} or {"published": false} as JSON')
+    with db_session() as session:
+        user = _current_user(session)
+        phase = get_phase(session, slug, phase_slug)
+        set_results_published(session, phase, user, published=json.published)
+        session.commit()
+        return jsonify({"challenge": slug, "phase": phase_slug, "published": phase.results_published})

@@ -146,8 +146,26 @@ class Leaderboard(BaseModel):
                                             "runs) or private (once it closed) part of a split test set")
     selection: str = Field(description="which submissions compete: each participant's best, or on a private "
                                        "part only their final submissions (and the rule for those who chose none)")
-    metrics: list[MetricInfo]
+    published: bool = Field(True, description="the organisers published the phase's results; while false, "
+                                              "only the challenge's organisers and the admins (sending their "
+                                              "token) get rows, everyone else none")
+    metrics: list[MetricInfo] = Field(description="the leaderboard's columns: the phase's leaderboard_columns in "
+                                                  "that order, or every metric")
     rows: list[LeaderboardRow]
+
+
+class PublishResults(BaseModel):
+    """Publish a phase's results, or hide them from participants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    published: bool
+
+
+class PhaseResults(BaseModel):
+    challenge: str
+    phase: str
+    published: bool = Field(description="everyone may read the phase's results (false: its organisers only)")
 
 
 class Analysis(AnalysisDocument):
@@ -200,6 +218,10 @@ class Submission(BaseModel):
     has_private_part: bool = Field(description="the phase splits its test set into a public and a private part")
     reruns: int = Field(0, description="how many times the organisers ran it again (each re-run replaces its "
                                        "results; never counts against the participant's limits)")
+    results_published: bool = Field(True, description="the phase's results are published; while not, its "
+                                                      "participants read no scores (organisers read everything)")
+    scores_withheld: bool = Field(False, description="the results are not published, so the viewer reads no "
+                                                    "scores (state and failure message stay)")
     can_rerun: bool = Field(False, description="the viewer may re-run it now (POST /submissions/{id}/rerun): an "
                                                "organiser, a finished submission with its archive")
     log_visibility: Literal["full", "failure-message", "state"] = Field(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+NOT_PUBLISHED = "The organisers have not published this phase's results yet."
+
 
 def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = None) -> str:
+    """The board's columns are its `metrics` (the phase's leaderboard_columns, in order, applied by the server)."""
     metrics = [m["name"] for m in board["metrics"]]
     ranking = (analysis or {}).get("rankings", {}).get(board["ranking_metric"], {})
     uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
@@ -38,8 +41,11 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
              "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    published = board.get("published", True)
     if not rows:
-        lines.append("(no scored submissions)")
+        lines.append(NOT_PUBLISHED if not published else "(no scored submissions)")
+    elif not published:
+        lines.append("(results hidden from participants: only organisers and admins see these rows)")
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")
         lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "

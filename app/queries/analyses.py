@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Phase, PhaseAnalysis
+from app.models import Phase, PhaseAnalysis, User
 from app.queries.analysis_document import document_of
 
 
@@ -17,6 +17,14 @@ def latest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:
     if found is not None and document_of(found).subset != visible_subset(phase):
         return None
     return found
+
+
+def analysis_for(session: Session, phase: Phase, viewer: User | None) -> PhaseAnalysis | None:
+    """latest_analysis as `viewer` (None: anonymous) may read it: none while the phase's results are not published,
+    unless they organise the challenge (docs/results.md)."""
+    from app.queries.leaderboard import results_visible
+
+    return latest_analysis(session, phase) if results_visible(phase, viewer) else None
 
 
 def newest_analysis(session: Session, phase: Phase) -> PhaseAnalysis | None:

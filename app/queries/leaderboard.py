@@ -3,6 +3,10 @@ participant alone or a team (app/queries/entrants.py): a team has one row, under
 
 On the private part of a split test set, only each entrant's final submissions compete
 (app/queries/final_submissions.py): never the best private score of all their submissions.
+
+What a viewer reads (docs/results.md): while a phase's results are not published (Phase.results_published),
+only its organisers and the admins get rows (`leaderboard_for`); everyone reads only the metrics in
+Phase.leaderboard_columns (all when None), in that order, while the ranking metric orders the rows either way.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
 from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
+from app.permissions import is_organiser
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from app.queries.phase_status import PhaseState, phase_status
@@ -54,11 +59,13 @@ class Leaderboard:
     missing_cases: str = "fail"
     subset: str = "all"
     selection: str = "each participant's (or team's) best succeeded submission"  # which submissions compete
+    published: bool = True  # the phase's results are published (False: only organisers and admins get rows)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "challenge": self.challenge,
             "phase": self.phase,
+            "published": self.published,
             "ranking_metric": self.ranking_metric,
             "sorted_by": self.sort_metric,
             "missing_cases": self.missing_cases,
@@ -96,6 +103,35 @@ def phase_metrics(phase: Phase) -> list[dict[str, str | bool]]:
     return described
 
 
+NOT_PUBLISHED = "The organisers have not published this phase's results yet."
+
+
+def results_visible(phase: Phase, viewer: User | None) -> bool:
+    """Whether `viewer` (None: anonymous) may read the phase's scores: published, or they organise it."""
+    return phase.results_published or (viewer is not None and is_organiser(viewer, phase))
+
+
+def shown_metrics(phase: Phase) -> list[dict[str, str | bool]]:
+    """The leaderboard's columns: Phase.leaderboard_columns in that order (names the phase no longer has are
+    skipped), or every metric when None."""
+    described = phase_metrics(phase)
+    if phase.leaderboard_columns is None:
+        return described
+    by_name = {str(m["name"]): m for m in described}
+    return [by_name[name] for name in phase.leaderboard_columns if name in by_name]
+
+
+def leaderboard_for(session: Session, phase: Phase, viewer: User | None, sort_metric: str | None = None) -> Leaderboard:
+    """The leaderboard as `viewer` may read it: without rows while the results are unpublished, unless they
+    organise the challenge (they read everything; `published` says participants do not)."""
+    if results_visible(phase, viewer):
+        board = build_leaderboard(session, phase, sort_metric)
+    else:
+        board = build_leaderboard(session, phase, sort_metric, rows=False)
+    board.published = phase.results_published
+    return board
+
+
 def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | None = None) -> ScoreSubset:
     """Which cases' scores a viewer sees: all, or for a split test set the public part while the phase
     runs and the private part once it has closed. Organisers may ask for any part at any time."""
@@ -108,19 +144,26 @@ def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | No
 
 
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,
-                      subset: str | None = None) -> Leaderboard:
+                      subset: str | None = None, rows: bool = True) -> Leaderboard:
+    """Ranked rows with the phase's leaderboard columns (`rows=False`: the board's frame only, no scores read)."""
     subset = subset or visible_subset(phase)
     described = phase_metrics(phase)
-    metric_names = [str(m["name"]) for m in described]
+    shown = shown_metrics(phase)
+    sortable = [str(m["name"]) for m in shown]
+    sortable += [] if phase.ranking_metric in sortable else [phase.ranking_metric]
     sort_metric = sort_metric or phase.ranking_metric
-    if sort_metric not in metric_names:
-        raise ServiceError(f"cannot sort by {sort_metric!r}; this phase's metrics are {', '.join(metric_names)}")
+    if sort_metric not in sortable:
+        raise ServiceError(f"cannot sort by {sort_metric!r}; this leaderboard sorts by {', '.join(sortable)}")
     higher_is_better = {str(m["name"]): bool(m["higher_is_better"]) for m in described}
     descending = higher_is_better[sort_metric]
     if sort_metric == phase.ranking_metric:
         descending = phase.ranking_order == "descending"
 
-    rows = session.execute(
+    if not rows:
+        return Leaderboard(challenge=phase.challenge.slug, phase=phase.slug, ranking_metric=phase.ranking_metric,
+                           sort_metric=sort_metric, metrics=shown, missing_cases=phase.missing_cases, subset=subset,
+                           rows=[])
+    found = session.execute(
         select(Submission, User.username, Team.name, EvaluationRun, Score)
         .join(User, User.id == Submission.user_id)
         .outerjoin(Team, Team.id == Submission.team_id)
@@ -134,10 +177,10 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     selection = Leaderboard.selection
     if subset == ScoreSubset.PRIVATE:
         finals = final_submission_ids(session, phase)
-        rows = [row for row in rows if row[0].id in finals]
+        found = [row for row in found if row[0].id in finals]
         selection = final_rule_text(phase)
     by_submission: dict[int, LeaderboardRow] = {}
-    for submission, username, team_name, run, score in rows:
+    for submission, username, team_name, run, score in found:
         entrant = Entrant(submission.user_id, username, submission.team_id, team_name)
         row = by_submission.setdefault(submission.id, LeaderboardRow(
             rank=0, participant=entrant.name, submission_id=submission.id,
@@ -160,12 +203,15 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         value = key(row)[0]
         row.rank = ranked[position - 2].rank if previous is not None and previous[0] == value else position
         previous = (value, row.submission_id)
+    columns = {str(m["name"]) for m in shown}
+    for row in ranked:  # the ranking metric decided the order above even when it is not a column
+        row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
     return Leaderboard(
         challenge=phase.challenge.slug,
         phase=phase.slug,
         ranking_metric=phase.ranking_metric,
         sort_metric=sort_metric,
-        metrics=described,
+        metrics=shown,
         missing_cases=phase.missing_cases,
         subset=subset,
         selection=selection,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.models import EvaluationRun, LogVisibility, Submission, SubmissionState, User
 from app.permissions import is_organiser
-from app.queries.leaderboard import visible_subset
+from app.queries.leaderboard import results_visible, visible_subset
 from app.queries.runs import latest_run
 
 # For a failure recorded before participant-safe messages were stored (migration 0014), after the container ran.
@@ -59,6 +59,8 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "hidden_reason": submission.hidden_reason,
         "has_private_part": submission.phase.split_column is not None,
         "reruns": submission.reruns,
+        "results_published": submission.phase.results_published,
+        "scores_withheld": not results_visible(submission.phase, viewer),
         "can_rerun": organiser and submission.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)
                      and submission.upload_key is not None,
         "log_visibility": visibility.value,
@@ -76,8 +78,9 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
                 "notes": _notes(run, visibility),
             }
         subset = visible_subset(submission.phase)  # never the private part of an open phase
-        data["scores"] = {s.metric: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high}
-                          for s in run.scores if s.subset == subset}
+        if results_visible(submission.phase, viewer):  # unpublished: organisers only (docs/results.md)
+            data["scores"] = {s.metric: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high}
+                              for s in run.scores if s.subset == subset}
         data["scores_subset"] = subset
     return data
 

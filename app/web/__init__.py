@@ -27,10 +27,10 @@ from app.errors import ServiceError, TooLarge
 from app.extensions import PodiumContext, db_session, podium
 from app.models import Challenge, Phase, User
 from app.permissions import organises
-from app.queries.analyses import latest_analysis
+from app.queries.analyses import analysis_for
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.entrants import team_of
-from app.queries.leaderboard import build_leaderboard
+from app.queries.leaderboard import leaderboard_for
 from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import submission_summary
@@ -248,30 +248,34 @@ def public_file(slug: str, name: str) -> ResponseReturnValue:
 def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
-        board = build_leaderboard(db, phase, request.args.get("sort"))
-        analysis = latest_analysis(db, phase)
+        viewer = _logged_in_user(db)
+        board = leaderboard_for(db, phase, viewer, request.args.get("sort"))
+        analysis = analysis_for(db, phase, viewer)
         document = document_of(analysis) if analysis else AnalysisDocument()
         ranking = document.ranking(phase.ranking_metric)
         uncertainty = document.rank_uncertainty_by_entry(phase.ranking_metric)
         paired = document.ranked_entries_by_entry(phase.ranking_metric)
         return render_template("leaderboard.html", phase=phase, board=board, ranking=ranking,
-                               uncertainty=uncertainty, paired=paired, analysis=analysis)
+                               uncertainty=uncertainty, paired=paired, analysis=analysis,
+                               organiser=viewer is not None and organises(viewer, phase.challenge))
 
 
 @web.get("/challenges/<slug>/<phase_slug>/analysis")
 def analysis_page(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
-        analysis = latest_analysis(db, phase)
+        viewer = _logged_in_user(db)
+        analysis = analysis_for(db, phase, viewer)
         return render_template("analysis.html", phase=phase, analysis=analysis,
-                               document=document_of(analysis) if analysis else AnalysisDocument())
+                               document=document_of(analysis) if analysis else AnalysisDocument(),
+                               organiser=viewer is not None and organises(viewer, phase.challenge))
 
 
 @web.get("/challenges/<slug>/<phase_slug>/figures/<name>")
 def figure(slug: str, phase_slug: str, name: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
-        analysis = latest_analysis(db, phase)
+        analysis = analysis_for(db, phase, _logged_in_user(db))
         key = analysis.figures.get(name) if analysis else None
     if key is None:
         abort(404)

@@ -6,8 +6,12 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from app.errors import InvalidFields
 from app.extensions import db_session, podium
+from app.permissions import require_organiser
+from app.queries.phases import get_phase
 from app.usecases.rerun import rerun_submission
+from app.usecases.results import set_results_published
 from app.web import _logged_in_user, _safe_next, web
 from app.web.sessions import signed_in
 
@@ -28,3 +32,22 @@ def rerun(submission_id: int) -> ResponseReturnValue:
           + ("" if done.job_queued else " The queue is unavailable right now: it starts when the queue is back."))
     back = request.form.get("next")
     return redirect(_safe_next(back) if back else url_for("web.submission", submission_id=submission_id))
+
+
+@web.post("/challenges/<slug>/<phase_slug>/results")
+@signed_in
+def phase_results(slug: str, phase_slug: str) -> ResponseReturnValue:
+    """Organisers: publish (published=1) or hide (published=0) the phase's results; back to the manage page."""
+    published = request.form.get("published")
+    with db_session() as db:
+        user = _logged_in_user(db)
+        assert user is not None  # @signed_in
+        phase = get_phase(db, slug, phase_slug)
+        if published not in ("0", "1"):
+            require_organiser(user, phase)
+            raise InvalidFields({"published": "Send published=1 to publish the results or published=0 to hide them."})
+        set_results_published(db, phase, user, published=published == "1")
+        title = phase.title
+        db.commit()
+    flash(f"The results of {title} are {'published' if published == '1' else 'hidden from participants'}.")
+    return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")

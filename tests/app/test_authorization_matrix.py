@@ -258,6 +258,10 @@ API: list[Row] = [
      roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
     # edit forms and export: the challenge as a bundle (it holds the hidden test set)
     ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
+    # results: publish or hide a phase's results (published: as it was), per-case results (not shown to
+    # participants in this phase: case_results_visible is false)
+    ("PUT", "/api/v1/challenges/<slug>/phases/<phase_slug>/results", f"/api/v1{P}/results", ORGANISERS,
+     {"json": {"published": True}}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
@@ -338,6 +342,9 @@ PAGES: list[Row] = [
      PAGE_ORGANISERS, {}),
     ("POST", "/challenges/<slug>/<phase_slug>/test-set", f"/challenges/{CHALLENGE}/{PHASE}/test-set",
      roles(403, anonymous=302, organiser=400, admin=400), {}),  # no file: nothing to check
+    # results: publish or hide a phase's results (published: as it was, back to the manage page), per-case results
+    ("POST", "/challenges/<slug>/<phase_slug>/results", f"/challenges/{CHALLENGE}/{PHASE}/results",
+     roles(403, anonymous=302, organiser=302, admin=302), {"data": {"published": "1"}}),
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
 # files, the readiness probe.

@@ -1,0 +1,48 @@
+"""The results API: publish or hide a phase's results; the leaderboard and analysis answer accordingly; per-case
+results for the submission's own team when the phase shows them."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from app.usecases.membership import add_organiser
+from app.usecases.users import create_user
+from tests.app.usecases.test_results import _scored, _two_metrics
+
+BOARD = "/api/v1/challenges/finals/phases/test/leaderboard"
+RESULTS = "/api/v1/challenges/finals/phases/test/results"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_publish_and_hide_through_the_api(session: Session, client: FlaskClient) -> None:
+    phase = _two_metrics(session)
+    lab, lab_token = create_user(session, "lab")
+    _, lead_token = create_user(session, "lead")
+    add_organiser(session, phase.challenge, "lead")
+    mine = _scored(session, phase, lab, 0.7, 0.8)
+    session.commit()
+    assert len(client.get(BOARD).get_json()["rows"]) == 1
+
+    assert client.put(RESULTS, json={"published": False}, headers=_auth(lab_token)).status_code == 403
+    assert client.put(RESULTS, json={"published": False}).status_code == 401
+    assert client.put(RESULTS, json={"published": "maybe"}, headers=_auth(lead_token)).status_code == 422
+    answer = client.put(RESULTS, json={"published": False}, headers=_auth(lead_token))
+    assert answer.status_code == 200 and answer.get_json() == {"challenge": "finals", "phase": "test",
+                                                               "published": False}
+
+    anonymous = client.get(BOARD).get_json()
+    assert anonymous["published"] is False and anonymous["rows"] == []
+    assert client.get(BOARD, headers=_auth(lab_token)).get_json()["rows"] == []
+    organisers = client.get(BOARD, headers=_auth(lead_token)).get_json()
+    assert organisers["published"] is False and len(organisers["rows"]) == 1
+    analysis = client.get("/api/v1/challenges/finals/phases/test/analysis")
+    assert analysis.status_code == 404 and "not published" in analysis.get_json()["error"]
+    own = client.get(f"/api/v1/submissions/{mine.id}", headers=_auth(lab_token)).get_json()
+    assert own["state"] == "succeeded" and own["scores"] == {} and own["results_published"] is False
+
+    assert client.put(RESULTS, json={"published": True}, headers=_auth(lead_token)).get_json()["published"]
+    assert len(client.get(BOARD).get_json()["rows"]) == 1
