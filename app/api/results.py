@@ -11,10 +11,12 @@ from spectree import Response
 from app.api import ORGANISERS, SUBMISSION, SUBMISSIONS, _current_user, api, schemas
 from app.api.openapi import InvalidRequest, errors, operation
 from app.extensions import db_session, podium
+from app.queries.case_results import case_results
 from app.queries.phases import get_phase
 from app.queries.submission_summary import submission_summary
 from app.usecases.rerun import rerun_submission
 from app.usecases.results import set_results_published
+from app.usecases.submissions import get_submission
 
 
 @api.post(SUBMISSION + "/rerun")
@@ -58,3 +60,21 @@ def publish_results(slug: str, phase_slug: str, json: schemas.PublishResults) ->
         set_results_published(session, phase, user, published=json.published)
         session.commit()
         return jsonify({"challenge": slug, "phase": phase_slug, "published": phase.results_published})
+
+
+@api.get(SUBMISSION + "/cases")
+@operation(Response(HTTP_200=(schemas.CaseResults, "the per-case results of its latest run"), **errors(401, 404)),
+           token=True, tags=SUBMISSIONS)
+def submission_cases(submission_id: int) -> Any:
+    """A submission's per-case results: status, message and per-case metric values, never ground truth.
+
+    Organisers always read every case. Its participant and team-mates only where the phase shows per-case
+    results and its results are published, and while a split phase runs on the public cases only; otherwise,
+    and for anyone else, 404 with the reason.
+    """
+    with db_session() as session:
+        user = _current_user(session)
+        results = case_results(session, get_submission(session, submission_id, user), user)
+        return jsonify({"submission_id": results.submission_id, "part": results.part,
+                        "cases": [{"case_id": c.case_id, "status": c.status, "message": c.message,
+                                   "values": c.values} for c in results.cases]})

@@ -154,6 +154,23 @@ class Leaderboard(BaseModel):
     rows: list[LeaderboardRow]
 
 
+class CaseResult(BaseModel):
+    case_id: str
+    status: Literal["valid", "missing", "invalid"]
+    message: str = Field(description="what was wrong with the case's output (empty when valid); in the platform's "
+                                     "words unless the viewer may read full logs")
+    values: dict[str, float | None] = Field(description="per-case metric values that exist, by metric name")
+
+
+class CaseResults(BaseModel):
+    """A submission's per-case results (docs/results.md)."""
+
+    submission_id: int
+    part: Literal["all", "public"] = Field(description="which cases: all, or the public part while a split phase "
+                                                       "runs")
+    cases: list[CaseResult]
+
+
 class PublishResults(BaseModel):
     """Publish a phase's results, or hide them from participants."""
 
@@ -222,6 +239,8 @@ class Submission(BaseModel):
                                                       "participants read no scores (organisers read everything)")
     scores_withheld: bool = Field(False, description="the results are not published, so the viewer reads no "
                                                     "scores (state and failure message stay)")
+    case_results: bool = Field(False, description="the viewer may read its per-case results "
+                                                 "(GET /submissions/{id}/cases)")
     can_rerun: bool = Field(False, description="the viewer may re-run it now (POST /submissions/{id}/rerun): an "
                                                "organiser, a finished submission with its archive")
     log_visibility: Literal["full", "failure-message", "state"] = Field(

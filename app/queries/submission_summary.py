@@ -61,6 +61,8 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "reruns": submission.reruns,
         "results_published": submission.phase.results_published,
         "scores_withheld": not results_visible(submission.phase, viewer),
+        "case_results": organiser or (submission.phase.case_results_visible
+                                      and results_visible(submission.phase, viewer)),
         "can_rerun": organiser and submission.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)
                      and submission.upload_key is not None,
         "log_visibility": visibility.value,

@@ -3,15 +3,17 @@ submission's per-case results (docs/results.md). The rules are the use cases' an
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.errors import InvalidFields
 from app.extensions import db_session, podium
 from app.permissions import require_organiser
+from app.queries.case_results import case_results
 from app.queries.phases import get_phase
 from app.usecases.rerun import rerun_submission
 from app.usecases.results import set_results_published
+from app.usecases.submissions import get_submission
 from app.web import _logged_in_user, _safe_next, web
 from app.web.sessions import signed_in
 
@@ -51,3 +53,15 @@ def phase_results(slug: str, phase_slug: str) -> ResponseReturnValue:
         db.commit()
     flash(f"The results of {title} are {'published' if published == '1' else 'hidden from participants'}.")
     return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")
+
+
+@web.get("/submissions/<int:submission_id>/cases")
+@signed_in
+def submission_cases(submission_id: int) -> ResponseReturnValue:
+    """A submission's per-case results (who may: app/queries/case_results.py)."""
+    with db_session() as db:
+        user = _logged_in_user(db)
+        assert user is not None  # @signed_in
+        found = get_submission(db, submission_id, user)
+        results = case_results(db, found, user)
+        return render_template("case_results.html", submission=found, phase=found.phase, results=results)

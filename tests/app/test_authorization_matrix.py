@@ -262,6 +262,8 @@ API: list[Row] = [
     # participants in this phase: case_results_visible is false)
     ("PUT", "/api/v1/challenges/<slug>/phases/<phase_slug>/results", f"/api/v1{P}/results", ORGANISERS,
      {"json": {"published": True}}),
+    # results: a submission's per-case results (this phase does not show them to participants)
+    ("GET", "/api/v1/submissions/<int:submission_id>/cases", "/api/v1" + S + "/cases", LOGS, {}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
@@ -345,6 +347,9 @@ PAGES: list[Row] = [
     # results: publish or hide a phase's results (published: as it was, back to the manage page), per-case results
     ("POST", "/challenges/<slug>/<phase_slug>/results", f"/challenges/{CHALLENGE}/{PHASE}/results",
      roles(403, anonymous=302, organiser=302, admin=302), {"data": {"published": "1"}}),
+    # results: a submission's per-case results (this phase does not show them to participants)
+    ("GET", "/submissions/<int:submission_id>/cases", S + "/cases",
+     roles(404, anonymous=302, organiser=200, admin=200), {}),
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
 # files, the readiness probe.

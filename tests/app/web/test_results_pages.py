@@ -59,3 +59,24 @@ def test_the_leaderboard_page_shows_the_phase_s_columns(session: Session, client
     page = client.get(LEADERBOARD).get_data(as_text=True)
     assert 'data-metric="average_precision"' in page and 'data-metric="auroc"' not in page
     assert "0.846" in page and "0.712" not in page
+
+
+def test_the_per_case_page_is_linked_for_organisers_and_refused_to_participants(session: Session,
+                                                                                client: FlaskClient) -> None:
+    phase = _two_metrics(session)
+    lab, lab_token = create_user(session, "lab")
+    _, lead_token = create_user(session, "lead")
+    add_organiser(session, phase.challenge, "lead")
+    mine = _scored(session, phase, lab, 0.7, 0.8)
+    session.commit()
+    lead = client.application.test_client()
+    sign_in(lead, lead_token)
+    assert 'id="case-results-link"' in lead.get(f"/submissions/{mine.id}").get_data(as_text=True)
+    page = lead.get(f"/submissions/{mine.id}/cases")
+    assert page.status_code == 200 and 'id="case-results"' in page.get_data(as_text=True)
+    participant = client.application.test_client()
+    sign_in(participant, lab_token)
+    assert 'id="case-results-link"' not in participant.get(f"/submissions/{mine.id}").get_data(as_text=True)
+    refused = participant.get(f"/submissions/{mine.id}/cases")
+    assert refused.status_code == 404
+    assert "does not show participants per-case results" in refused.get_data(as_text=True)
