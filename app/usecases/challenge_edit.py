@@ -39,6 +39,7 @@ from app.queries.challenge_spec import challenge_spec_of, phase_spec_of, test_se
 from app.usecases.apply_challenge import analysis_settings, copy_challenge_fields, copy_phase_fields
 
 INTERFACE_GROUPS = ("inputs", "outputs", "ground_truth")
+RESERVED_SLUGS = {"new"}  # /challenges/new is the form that creates one
 OPTIONAL_TEXT = ("opens_at", "closes_at", "split_column")  # "" means none
 OPTIONAL_LIMITS = ("submissions_total",)
 CHALLENGE_FIELDS = ("title", "description", "terms", "join_policy", "max_team_size")
@@ -316,7 +317,9 @@ def create_challenge(session: Session, actor: User, fields: Mapping[str, Any],
     spec: dict[str, Any] = {"version": 1, "slug": slug, "title": str(fields.get("title") or "").strip(),
                             "description": fields.get("description") or "", "organisers": [actor.username],
                             "phases": [_new_phase_spec(phase_fields, problems, "phase.")]}
-    if slug and session.scalar(select(Challenge.id).where(Challenge.slug == slug)) is not None:
+    if slug in RESERVED_SLUGS:
+        _add(problems, "slug", f"{slug!r} names a page of the site; choose another slug")
+    elif slug and session.scalar(select(Challenge.id).where(Challenge.slug == slug)) is not None:
         _add(problems, "slug", f"a challenge called {slug!r} exists already; choose another slug")
     validated = _validate(spec, problems, 0, "phase.")
     if validated is None:

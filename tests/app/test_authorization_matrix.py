@@ -264,6 +264,8 @@ API: list[Row] = [
      {"json": {"published": True}}),
     # results: a submission's per-case results (this phase does not show them to participants)
     ("GET", "/api/v1/submissions/<int:submission_id>/cases", "/api/v1" + S + "/cases", LOGS, {}),
+    # edit forms and export: the challenge as a bundle (it holds the hidden test set)
+    ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
@@ -350,6 +352,19 @@ PAGES: list[Row] = [
     # results: a submission's per-case results (this phase does not show them to participants)
     ("GET", "/submissions/<int:submission_id>/cases", S + "/cases",
      roles(404, anonymous=302, organiser=200, admin=200), {}),
+    # edit forms and export: organisers (and admins) edit and export; only admins create a challenge
+    ("GET", "/challenges/<slug>/export.zip", f"/challenges/{CHALLENGE}/export.zip", PAGE_ORGANISERS, {}),
+    ("GET", "/challenges/<slug>/edit", f"/challenges/{CHALLENGE}/edit", PAGE_ORGANISERS, {}),
+    ("POST", "/challenges/<slug>/edit", f"/challenges/{CHALLENGE}/edit",
+     roles(403, anonymous=302, organiser=400, admin=400), {"data": {"join_policy": "maybe"}}),  # refused: unchanged
+    ("GET", "/challenges/<slug>/<phase_slug>/edit", f"/challenges/{CHALLENGE}/{PHASE}/edit", PAGE_ORGANISERS, {}),
+    ("POST", "/challenges/<slug>/<phase_slug>/edit", f"/challenges/{CHALLENGE}/{PHASE}/edit",
+     roles(403, anonymous=302, organiser=400, admin=400), {"data": {"memory_mb": "lots"}}),
+    ("GET", "/challenges/<slug>/phases/new", f"/challenges/{CHALLENGE}/phases/new", PAGE_ORGANISERS, {}),
+    ("POST", "/challenges/<slug>/phases/new", f"/challenges/{CHALLENGE}/phases/new",
+     roles(403, anonymous=302, organiser=400, admin=400), {"data": {"phase_slug": ""}}),
+    ("GET", "/challenges/new", "/challenges/new", roles(403, anonymous=302, admin=200), {}),
+    ("POST", "/challenges/new", "/challenges/new", roles(403, anonymous=302, admin=400), {"data": {"slug": ""}}),
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
 # files, the readiness probe.
