@@ -3,39 +3,14 @@ through the form, watch it reach its result without reloading, and read the lead
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
-from waitress.server import create_server
+from playwright.sync_api import Browser
 
-from app import create_app
 from app.config import Settings
 from app.resources import Resources
+from tests.app.web.browser.conftest import screenshot
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example, drain_queue, make_user
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
-
-
-@pytest.fixture
-def site(settings: Settings) -> Iterator[str]:
-    server = create_server(create_app(settings), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, resources: Resources,
@@ -58,6 +33,7 @@ def test_upload_by_form_and_read_the_leaderboard(site: str, browser: Browser, re
     page.wait_for_url(f"{site}/submissions/*", timeout=120_000)
     assert page.text_content("#state") == "queued"
     assert page.is_visible("#live-note")
+    screenshot(page, "submission-queued")
 
     drain_queue(settings)  # the page, untouched, polls its live part and shows the result
     page.wait_for_selector("#submission-live[data-state=succeeded]", timeout=30_000)
