@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Challenge, Phase, User
+from app.models import Challenge, Phase, Submission, SubmissionState, User
 from app.models._types import utcnow
 from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
@@ -181,6 +181,9 @@ def test_an_admin_creates_a_challenge_from_the_prefilled_form(client: FlaskClien
     root = session.scalars(select(User).where(User.username == "root")).one()
     assert root.id in challenge.organiser_ids and challenge.phases[0].current_test_set_id is None
     assert "no test set yet" in text(client.get("/challenges/new-screening/manage"))
+    edit = client.get("/challenges/new-screening/test/edit")
+    assert edit.status_code == 200 and "No test set yet" in text(edit)
+    assert "there is no test set yet" in text(edit)  # no columns to break results down by
 
 
 def test_organisers_add_a_phase(client: FlaskClient, session: Session, world: None) -> None:
@@ -198,3 +201,21 @@ def test_organisers_add_a_phase(client: FlaskClient, session: Session, world: No
     assert response.status_code == 302
     session.expire_all()
     assert [p.slug for p in session.scalars(select(Challenge)).one().phases] == ["test", "final"]
+
+
+def test_interfaces_are_read_only_once_the_phase_has_submissions(client: FlaskClient, session: Session,
+                                                                 world: None) -> None:
+    phase = _phase(session)
+    stranger = session.scalars(select(User).where(User.username == "stranger")).one()
+    session.add(Submission(phase_id=phase.id, user_id=stranger.id, state=SubmissionState.SUCCEEDED,
+                           upload_key="x"))
+    session.commit()
+    csrf = signed_in(client, "lead")
+    page = text(client.get(EDIT_PHASE))
+    assert 'id="interfaces-fixed"' in page and "1 submission(s)" in page
+    assert re.search(r'<textarea id="outputs" name="outputs" rows="\d+"[^>]* readonly>', page)
+    form = _form_of(page)
+    form.update({"csrf": csrf, "outputs": "- slug: other\n  relative_path: other.json\n", "title": "Still editable"})
+    assert client.post(EDIT_PHASE, data=form).status_code == 302
+    phase = _phase(session)
+    assert phase.title == "Still editable" and phase.outputs[0]["slug"] == "malignancy-likelihood"
