@@ -264,8 +264,6 @@ API: list[Row] = [
      {"json": {"published": True}}),
     # results: a submission's per-case results (this phase does not show them to participants)
     ("GET", "/api/v1/submissions/<int:submission_id>/cases", "/api/v1" + S + "/cases", LOGS, {}),
-    # edit forms and export: the challenge as a bundle (it holds the hidden test set)
-    ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
