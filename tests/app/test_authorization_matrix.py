@@ -253,11 +253,6 @@ API: list[Row] = [
      roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
     # edit forms and export: the challenge as a bundle (it holds the hidden test set)
     ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
-    # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
-    ("POST", "/api/v1/submissions/<int:submission_id>/rerun", "/api/v1" + S + "/rerun",
-     roles(404, anonymous=401, TEAM=403, organiser=409, admin=409), {}),
-    # edit forms and export: the challenge as a bundle (it holds the hidden test set)
-    ("GET", "/api/v1/challenges/<slug>/bundle.zip", f"/api/v1/challenges/{CHALLENGE}/bundle.zip", ORGANISERS, {}),
     # results: publish or hide a phase's results (published: as it was), per-case results (not shown to
     # participants in this phase: case_results_visible is false)
     ("PUT", "/api/v1/challenges/<slug>/phases/<phase_slug>/results", f"/api/v1{P}/results", ORGANISERS,
@@ -333,8 +328,6 @@ PAGES: list[Row] = [
     # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
     ("POST", "/submissions/<int:submission_id>/rerun", S + "/rerun",
      roles(404, anonymous=302, TEAM=403, organiser=409, admin=409), {}),
-    # edit forms and export: organisers (and admins) edit and export; only admins create a challenge
-    ("GET", "/challenges/<slug>/export.zip", f"/challenges/{CHALLENGE}/export.zip", PAGE_ORGANISERS, {}),
     # uploads in parts from the browser (JSON answers: anonymous 401) and the organisers' test set page
     ("POST", "/challenges/<slug>/<phase_slug>/uploads", f"/challenges/{CHALLENGE}/{PHASE}/uploads",
      roles(400, anonymous=401), {}),  # a form, not the script's JSON: refused for everyone signed in
