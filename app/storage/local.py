@@ -77,6 +77,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        self._root_text = str(self.root).rstrip("/")  # "" for "/": keys are joined with a "/" before them
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -89,14 +90,39 @@ class LocalStore:
         return f"local directory {self.root}"
 
     def _path(self, key: str) -> Path:
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        """The key's file name under the root, as a string (reads skip building a Path)."""
         check_key(key)
         if key.rpartition("/")[2].startswith(TEMP_PREFIX):
             raise InvalidKey(f"invalid storage key {key!r}: names starting with {TEMP_PREFIX!r} are reserved")
-        path = self.root / key
-        # The key itself cannot climb out ('..' is rejected), but a symlink inside the root could.
-        if not path.resolve().is_relative_to(self.root):
+        name = f"{self._root_text}/{key}"
+        # The key itself cannot climb out ('..' is rejected), but a symlink inside the root could: resolve the
+        # path (every component from /) only when a component under the root is a symlink.
+        if self._may_be_linked(key) and not Path(name).resolve().is_relative_to(self.root):
             raise InvalidKey(f"invalid storage key {key!r}: resolves outside {self.describe()}")
-        return path
+        return name
+
+    def _may_be_linked(self, key: str) -> bool:
+        """Whether a component of ``key`` under the root is a symlink (or could not be checked).
+
+        One lstat per existing component: the root is already resolved and check_key refuses '..', '.' and
+        empty segments, so a path with no symlink below the root stays inside it. A component that does not
+        exist ends the walk: nothing below it exists either.
+        """
+        current = self._root_text
+        for part in key.split("/"):
+            current = f"{current}/{part}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            except OSError:
+                return True
+            if stat.S_ISLNK(mode):
+                return True
+        return False
 
     def _missing(self, key: str) -> ObjectNotFound:
         return ObjectNotFound(f"no object {key!r} in {self.describe()}")
@@ -113,9 +139,9 @@ class LocalStore:
         write_atomically(self._path(key), io.BytesIO(data))
 
     def open_read(self, key: str) -> io.BufferedReader:
-        path = self._path(key)
+        name = self._file(key)
         try:
-            return open(path, "rb")  # noqa: SIM115 - the caller closes it (it is the context manager)
+            return open(name, "rb")  # noqa: SIM115 - the caller closes it (it is the context manager)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise self._missing(key) from None
         except OSError as exc:
@@ -145,14 +171,15 @@ class LocalStore:
         check_prefix(prefix)
         # Walk only the deepest directory the prefix fully names ("a/b/c" -> "a/b"), then filter.
         directory = prefix.rpartition("/")[0]
-        base = self.root / directory if directory else self.root
+        base = f"{self._root_text}/{directory}" if directory else self._root_text or "/"
+        skip = len(self._root_text) + 1  # os.walk's folder names start with base: cut the root and its "/"
         keys = []
         for dirpath, _dirnames, filenames in os.walk(base):
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            rel_dir = dirpath[skip:]
             for name in filenames:
                 if name.startswith(TEMP_PREFIX):
                     continue
-                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                key = f"{rel_dir}/{name}" if rel_dir else name
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
