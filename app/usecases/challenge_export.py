@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import IO
 
 import yaml
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from app.challenge_yaml import SPEC_FILE_NAME
 from app.errors import Forbidden
-from app.models import Challenge, User
+from app.models import Case, Challenge, Phase, TestSet, User
 from app.permissions import organises
 from app.queries.challenge_spec import challenge_spec_of, evaluator_path, public_path, readers_path, test_set_path
-from app.storage import ArtifactStore
+from app.storage import ArtifactStore, keys
 
 _CHUNK = 1 << 20
 HEADER = ("# Podium challenge as code, exported from the site. Import it on a site (Import a challenge), or unpack it\n"
@@ -42,8 +43,9 @@ def bundle_files(challenge: Challenge, store: ArtifactStore) -> list[tuple[str, 
     for phase in sorted(challenge.phases, key=lambda p: p.position):
         test_set = phase.current_test_set
         if test_set is not None:
-            prefix = test_set.storage_prefix.rstrip("/") + "/"
-            files += [(f"{test_set_path(phase.slug)}/{key[len(prefix):]}", key) for key in sorted(store.list(prefix))]
+            prefix = test_set.storage_prefix.rstrip("/")
+            files += [(f"{test_set_path(phase.slug)}/{relative}", keys.test_set_file(prefix, relative))
+                      for relative in _test_set_files(phase, test_set)]
         if phase.evaluator and phase.evaluator.get("archive_key"):
             files.append((evaluator_path(phase.slug), phase.evaluator["archive_key"]))
         readers_key = (phase.analysis or {}).get("readers_key")
@@ -51,6 +53,19 @@ def bundle_files(challenge: Challenge, store: ArtifactStore) -> list[tuple[str, 
             files.append((readers_path(phase.slug), readers_key))
     files += [(public_path(f["name"]), f["key"]) for f in challenge.public_files or []]
     return files
+
+
+def _test_set_files(phase: Phase, test_set: TestSet) -> list[str]:
+    """The test set's files, sorted, from the database rather than a listing of the store: cases.csv and each
+    case's inputs and ground truth, the names read_test_set listed and apply_challenge stored (a phase's
+    interfaces keep their paths while it has a test set: only their descriptions may change)."""
+    session = object_session(test_set)
+    assert session is not None, "the test set is read from a session"
+    case_ids = session.scalars(select(Case.case_key).where(Case.test_set_id == test_set.id)).all()
+    relatives = [f"{kind}/{case_id}/{interface['relative_path']}"
+                 for kind, interfaces in (("inputs", phase.inputs or []), ("ground_truth", phase.ground_truth or []))
+                 for case_id in case_ids for interface in interfaces]
+    return sorted(["cases.csv", *relatives])
 
 
 def spec_yaml(challenge: Challenge) -> str:
