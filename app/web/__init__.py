@@ -98,7 +98,16 @@ HEADINGS = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
 
 @web.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> ResponseReturnValue:
-    return _error_page(exc.status_code, str(exc))
+    return _error_page(exc.status_code, sentence(str(exc)))
+
+
+def sentence(message: str) -> str:
+    """A use case's message (the API's style: lower case, no full stop) as a sentence on a page; a key it starts
+    with, like closes_at, keeps its spelling."""
+    first = message.split(" ", 1)[0]
+    if not any(mark in first for mark in "_.[':"):
+        message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 # Errors Flask raises before a route is chosen (no such address, wrong method, body over the server's cap):

@@ -27,7 +27,7 @@ from app.queries.challenge_spec import challenge_spec_of, phase_spec_of
 from app.queries.phases import get_challenge, get_phase
 from app.usecases.challenge_edit import InvalidSpec, add_phase, create_challenge, edit_challenge, edit_phase
 from app.usecases.challenge_export import export_challenge
-from app.web import _logged_in_user, web
+from app.web import _logged_in_user, sentence, web
 from app.web.sessions import signed_in
 from evaluation.registry import metric_registry
 
@@ -79,12 +79,6 @@ def _admin(db: Session) -> User:
     return user
 
 
-def _sentence(message: str) -> str:
-    """A use case's message as a sentence (a key it starts with, like closes_at, keeps its spelling)."""
-    first = message.split(" ", 1)[0]
-    if not any(mark in first for mark in "_.[':"):
-        message = message[:1].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 # ---- the form's fields <-> challenge.yaml's keys --------------------------------------------------------------
@@ -205,7 +199,7 @@ def _field_errors(problems: Mapping[str, str], metric_numbers: list[int], fields
         errors[field] = f"{errors[field]} {message}" if field in errors else message
 
     for key, message in problems.items():
-        message = _sentence(message)
+        message = sentence(message)
         parts = key.split(".")
         if key in FIELD_OF_KEY:
             put(FIELD_OF_KEY[key], message)
@@ -329,7 +323,10 @@ def edit_phase_page(slug: str, phase_slug: str) -> ResponseReturnValue:
         except InvalidSpec as exc:
             db.rollback()
             return _phase_page(db, phase, values, _field_errors(exc.problems, numbers, PHASE_FIELDS), 400)
-        title = phase.title
+        title, phase_id = phase.title, phase.id
+    # Closing shows the private part, and the settings may have changed the statistics: the analysis follows now
+    # (the workers' reconciler would queue it within seconds too; it skips a phase whose analysis is current).
+    podium().queue_analysis(phase_id)
     flash({"open-now": f"{title} is open now.", "close-now": f"{title} is closed now."}.get(action,
                                                                                           f"{title}: saved."))
     return redirect(url_for("web.edit_phase_page", slug=slug, phase_slug=phase_slug))

@@ -29,7 +29,7 @@ from app.usecases.membership import (
 from app.usecases.moderation import set_hidden
 from app.usecases.teams import list_teams
 from app.usecases.users import USERNAME_PATTERN
-from app.web import _logged_in_user, web
+from app.web import _logged_in_user, sentence, web
 from app.web.forms import AddOrganiserForm, DecisionForm
 from app.web.sessions import signed_in
 
@@ -47,10 +47,6 @@ def _managed(db: Session, slug: str) -> tuple[Challenge, User]:
     return challenge, user
 
 
-def _sentence(message: str) -> str:
-    """A use case's message (lower case, no full stop: the API's style) as a sentence on a page."""
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 def _no_such_user(username: str) -> str:
@@ -119,7 +115,7 @@ def decide_on_request(slug: str, username: str) -> ResponseReturnValue:
             decide(db, challenge, username, accept=accept, actor=user)
         except ServiceError as exc:
             db.rollback()
-            return _manage_page(db, challenge, user, problems={REQUESTS: _sentence(str(exc))},
+            return _manage_page(db, challenge, user, problems={REQUESTS: sentence(str(exc))},
                                 status=exc.status_code)
         flash(f"{username} takes part in {challenge.title} now." if accept
               else f"{username}'s request to join {challenge.title} was declined.")
@@ -161,7 +157,7 @@ def remove_an_organiser(slug: str, username: str) -> ResponseReturnValue:
             remove_organiser(db, challenge, username, actor=user)
         except ServiceError as exc:  # not an organiser (404), or the only one (409)
             db.rollback()
-            return _manage_page(db, challenge, user, problems={ORGANISERS: _sentence(str(exc))},
+            return _manage_page(db, challenge, user, problems={ORGANISERS: sentence(str(exc))},
                                 status=exc.status_code)
         still_manages = organises(user, challenge)  # an organiser may remove themselves; an admin manages all
         title = challenge.title

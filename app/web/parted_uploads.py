@@ -32,8 +32,7 @@ from app.usecases.parted_uploads import (
 )
 from app.usecases.test_set_upload import replace_test_set
 from app.usecases.uploads import SpooledUpload, spool_upload
-from app.web import _logged_in_user, web
-from app.web.organisers import _sentence
+from app.web import _logged_in_user, sentence, web
 from app.web.sessions import signed_in
 
 SIGN_IN_FIRST = "your session ended: sign in again (in another tab), then send the file again"
@@ -149,7 +148,7 @@ def upload_test_set(slug: str, phase_slug: str) -> ResponseReturnValue:
                                       work_dir=data_dir / "tmp")
         except ServiceError as exc:
             db.rollback()
-            return _render(db, phase, problem=_sentence(str(exc)), status=exc.status_code)
+            return _render(db, phase, problem=sentence(str(exc)), status=exc.status_code)
         finally:
             if spooled is not None:
                 spooled.discard()

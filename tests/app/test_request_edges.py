@@ -159,7 +159,7 @@ def test_the_web_form_answers_a_mistyped_phase_and_a_too_large_upload_with_a_pag
     client, csrf = _web_client(example, settings, "web-user")
     page = client.get(f"/challenges/{CHALLENGE}/no-such-phase/submit")
     assert page.status_code == 404
-    assert "no phase 'no-such-phase'" in html.unescape(page.get_data(as_text=True))
+    assert "No phase 'no-such-phase'" in html.unescape(page.get_data(as_text=True))
     page = client.get(f"/challenges/{CHALLENGE}/no-such-phase/leaderboard")
     assert page.status_code == 404 and "<title>" in page.get_data(as_text=True)
 

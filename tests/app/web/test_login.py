@@ -42,7 +42,7 @@ def test_an_unknown_page_is_a_page_that_says_so(client: FlaskClient) -> None:
     response = client.get("/challenges/no-such-challenge/test/leaderboard")
     assert response.status_code == 404
     text = response.get_data(as_text=True)
-    assert "<title>Not found" in text and "no phase" in text
+    assert "<title>Not found" in text and "No phase" in text
     assert client.get("/no/such/address").status_code == 404
     api = client.get("/api/v1/no/such/address")
     assert api.status_code == 404 and "error" in api.get_json()
