@@ -19,6 +19,7 @@ from app.models import Challenge, ParticipationStatus, User
 from app.permissions import organises
 from app.queries.phase_submissions import phase_submissions
 from app.queries.phases import get_challenge, get_phase
+from app.usecases.exports import export_zip, long_table_csv
 from app.usecases.membership import (
     add_organiser,
     decide,
@@ -72,6 +73,28 @@ def phase_submissions_page(slug: str, phase_slug: str) -> ResponseReturnValue:
         phase = get_phase(db, slug, phase_slug)
         return render_template("phase_submissions.html", challenge=challenge, phase=phase,
                                submissions=phase_submissions(db, phase))
+
+
+@web.get("/challenges/<slug>/<phase_slug>/cases.csv")
+@signed_in
+def phase_cases_csv(slug: str, phase_slug: str) -> ResponseReturnValue:
+    """The per-case long table (every scored case of every succeeded submission), as the API's cases.csv."""
+    with db_session() as db:
+        _managed(db, slug)
+        body = long_table_csv(db, get_phase(db, slug, phase_slug))
+    return body, 200, {"Content-Type": "text/csv; charset=utf-8",
+                       "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-cases.csv"'}
+
+
+@web.get("/challenges/<slug>/<phase_slug>/export.zip")
+@signed_in
+def phase_export_zip(slug: str, phase_slug: str) -> ResponseReturnValue:
+    """The phase's results in one archive (cases.csv, leaderboard.json, analysis.json, figures/), as the API's."""
+    with db_session() as db:
+        _managed(db, slug)
+        body = export_zip(db, podium().resources.store, get_phase(db, slug, phase_slug))
+    return body, 200, {"Content-Type": "application/zip",
+                       "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-export.zip"'}
 
 
 @web.post("/submissions/<int:submission_id>/visibility")

@@ -328,6 +328,11 @@ PAGES: list[Row] = [
     # results: re-run, publish, per-case results (the world's archive is not stored: organisers are told so)
     ("POST", "/submissions/<int:submission_id>/rerun", S + "/rerun",
      roles(404, anonymous=302, TEAM=403, organiser=409, admin=409), {}),
+    # the organisers' downloads in the browser (the API's cases.csv and export.zip, with the session)
+    ("GET", "/challenges/<slug>/<phase_slug>/cases.csv", f"/challenges/{CHALLENGE}/{PHASE}/cases.csv",
+     PAGE_ORGANISERS, {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/export.zip", f"/challenges/{CHALLENGE}/{PHASE}/export.zip",
+     PAGE_ORGANISERS, {}),
     # uploads in parts from the browser (JSON answers: anonymous 401) and the organisers' test set page
     ("POST", "/challenges/<slug>/<phase_slug>/uploads", f"/challenges/{CHALLENGE}/{PHASE}/uploads",
      roles(400, anonymous=401), {}),  # a form, not the script's JSON: refused for everyone signed in

@@ -169,6 +169,10 @@ def test_a_challenge_from_creation_to_its_private_leaderboard(  # type: ignore[n
     # --- the organiser reads every submission, closes the phase: the private leaderboard appears -----------------
     olga.goto(f"{site}/challenges/{SLUG}/{PHASE}/submissions")
     assert olga.locator("table tbody tr").count() == 2
+    with olga.expect_download() as download:
+        olga.click("#cases-csv")
+    table = Path(download.value.path()).read_text()
+    assert table.startswith("submission_id,") and table.count("\n") > cases  # every case of both submissions
     screenshot(olga, "11-organiser-phase-submissions")
     olga.goto(f"{site}/challenges/{SLUG}/{PHASE}/edit")
     olga.click("#close-now")
