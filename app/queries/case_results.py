@@ -62,11 +62,14 @@ def case_results(session: Session, submission: Submission, viewer: User) -> Case
     run = latest_run(session, submission.id)
     rows: list[CaseRow] = []
     if run is not None:
-        found = session.execute(select(CaseOutcome, Case).join(Case, Case.id == CaseOutcome.case_id)
+        # Columns, not ORM objects: a Case row carries its inputs (JSON that can be large), never needed here.
+        found = session.execute(select(Case.case_key, Case.meta, CaseOutcome.status, CaseOutcome.message,
+                                       CaseOutcome.values)
+                                .join(Case, Case.id == CaseOutcome.case_id)
                                 .where(CaseOutcome.run_id == run.id).order_by(Case.case_key)).all()
-        for outcome, case in found:
-            if public_only and (case.meta or {}).get(phase.split_column or "") != "public":
+        for case_key, meta, status, stored_message, values in found:
+            if public_only and (meta or {}).get(phase.split_column or "") != "public":
                 continue
-            message = outcome.message if full_messages else SAFE_MESSAGES.get(outcome.status, "")
-            rows.append(CaseRow(case.case_key, outcome.status, message, dict(outcome.values or {})))
+            message = stored_message if full_messages else SAFE_MESSAGES.get(status, "")
+            rows.append(CaseRow(case_key, status, message or "", dict(values or {})))
     return CaseResults(submission.id, rows, "public" if public_only else "all")
