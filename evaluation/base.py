@@ -21,6 +21,8 @@ What ``predictions`` and ``targets`` hold depends on ``input_kind``:
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -33,14 +35,37 @@ class MetricInputError(ValueError):
     """The inputs cannot be scored by this metric (e.g. a single class for AUROC)."""
 
 
+_NAMED_DUPLICATES = 5  # a duplicate-id error names this many ids, then says how many more there are
+
+
+def check_unique_case_ids(case_ids: Iterable[str]) -> None:
+    """A ``MetricInputError`` (a ``ValueError``) naming the first duplicated ids, if any id occurs twice.
+
+    A case listed twice would silently count twice in every aggregate, bootstrap replicate and ranking.
+    """
+    ids = list(case_ids)
+    if len(set(ids)) == len(ids):
+        return
+    duplicated = [(case, count) for case, count in Counter(ids).items() if count > 1]  # in order of appearance
+    named = ", ".join(f"{case!r} ({count} times)" for case, count in duplicated[:_NAMED_DUPLICATES])
+    more = len(duplicated) - _NAMED_DUPLICATES
+    raise MetricInputError(f"duplicate case id(s): {named}{f', ... and {more} more' if more > 0 else ''}; "
+                           "each case may be scored once (remove or rename the repeated cases)")
+
+
 @dataclass(frozen=True)
 class MetricInput:
+    """Every case once: duplicate ``case_ids`` are refused here, so no metric plugin ever sees them."""
+
     case_ids: list[str]
     predictions: Any  # np.ndarray for "scalar"; list[...] otherwise, aligned with case_ids
     targets: Any
     metadata: dict[str, list[str]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # metric parameters from challenge.yaml
     random_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_unique_case_ids(self.case_ids)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.base import Metric, MetricInput, MetricInputError
+from evaluation.base import Metric, MetricInput, MetricInputError, check_unique_case_ids
 from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
 from evaluation.estimates import as_json
 
@@ -45,6 +45,7 @@ def breakdown(
     level: float = 0.95,
 ) -> list[GroupResult]:
     """The metric on every group of ``column`` (sorted by group label), with a within-group bootstrap CI."""
+    check_unique_case_ids(data.case_ids)
     if column not in data.metadata:
         known = ", ".join(sorted(data.metadata)) or "none"
         raise ValueError(f"no metadata column {column!r}; the cases have: {known}")

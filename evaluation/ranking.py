@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import norm, rankdata, wilcoxon
 
-from evaluation.base import Metric, MetricInput, MetricResult
+from evaluation.base import Metric, MetricInput, MetricResult, check_unique_case_ids
 from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
 from evaluation.estimates import as_json, tail
 
@@ -147,11 +147,13 @@ def kendall_tau_b(reference: np.ndarray, rankings: np.ndarray) -> np.ndarray:
 
 
 def common_case_ids(entries: Mapping[str, MetricInput]) -> list[str]:
-    """The case ids every entry was scored on; a ValueError unless they are the same, in the same order."""
+    """The case ids every entry was scored on; a ValueError unless they are the same, in the same order, and
+    each occurs once."""
     if not entries:
         raise ValueError("no entries to rank")
     names = list(entries)
     case_ids = list(entries[names[0]].case_ids)
+    check_unique_case_ids(case_ids)
     for name in names[1:]:
         if list(entries[name].case_ids) != case_ids:
             raise ValueError(f"entries {names[0]!r} and {name!r} are not scored on the same cases in the same "
