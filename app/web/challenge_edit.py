@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from app.errors import Forbidden
 from app.extensions import db_session, podium
 from app.models import Challenge, Phase, Submission, User
-from app.permissions import organises
 from app.queries.challenge_spec import challenge_spec_of, phase_spec_of
-from app.queries.phases import get_challenge, get_phase
+from app.queries.phases import get_phase
 from app.usecases.challenge_edit import InvalidSpec, add_phase, create_challenge, edit_challenge, edit_phase
 from app.usecases.challenge_export import export_challenge
 from app.web import _logged_in_user, sentence, web
+from app.web.organisers import organised_challenge
 from app.web.sessions import signed_in
 from evaluation.registry import metric_registry
 
@@ -58,16 +58,6 @@ EXAMPLE_GROUND_TRUTH = """- slug: malignant
   minimum: 0
   maximum: 1
 """
-
-
-def _organised(db: Session, slug: str) -> tuple[Challenge, User]:
-    """The challenge (404 if there is none) and the signed-in user, who must organise it (403 otherwise)."""
-    user = _logged_in_user(db)
-    assert user is not None  # @signed_in
-    challenge = get_challenge(db, slug)
-    if not organises(user, challenge):
-        raise Forbidden(f"Only the organisers of {challenge.title} (and the site's admins) edit or export it.")
-    return challenge, user
 
 
 def _admin(db: Session) -> User:
@@ -247,7 +237,7 @@ def export_bundle(slug: str) -> ResponseReturnValue:
     work = podium().resources.settings.data_dir / "tmp" / "exports"
     work.mkdir(parents=True, exist_ok=True)
     with db_session() as db:
-        challenge, user = _organised(db, slug)
+        challenge, user = organised_challenge(db, slug, "edit or export it")
         bundle = export_challenge(db, podium().resources.store, challenge, user, work_dir=work)
     return send_file(bundle, mimetype="application/zip", as_attachment=True, download_name=f"{slug}.zip",
                      max_age=0)
@@ -260,7 +250,7 @@ CHALLENGE_FIELDS = ("title", "description", "terms", "join_policy", "max_team_si
 @signed_in
 def edit_challenge_page(slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        challenge, user = _organised(db, slug)
+        challenge, user = organised_challenge(db, slug, "edit or export it")
         if request.method == "GET":
             spec = challenge_spec_of(challenge)
             values = {name: "" if spec.get(name) is None else str(spec.get(name)) for name in CHALLENGE_FIELDS}
@@ -305,7 +295,7 @@ PHASE_FIELDS = {"title", "description", "opens_at", "closes_at", *LIMITS, "leade
 @signed_in
 def edit_phase_page(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        _, user = _organised(db, slug)
+        _, user = organised_challenge(db, slug, "edit or export it")
         phase = get_phase(db, slug, phase_slug)
         if request.method == "GET":
             return _phase_page(db, phase, _phase_values(phase_spec_of(phase)), {})
@@ -380,7 +370,7 @@ def new_challenge() -> ResponseReturnValue:
 @signed_in
 def new_phase(slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        challenge, user = _organised(db, slug)
+        challenge, user = organised_challenge(db, slug, "edit or export it")
         if request.method == "GET":
             values = {**_new_values(), "phase_slug": "", "phase_title": ""}
             return _new_page(values, {}, challenge)

@@ -38,13 +38,15 @@ from app.web.sessions import signed_in
 REQUESTS, ORGANISERS = "requests", "organisers"
 
 
-def _managed(db: Session, slug: str) -> tuple[Challenge, User]:
-    """The challenge (404 if there is none) and the signed-in user, who must organise it (403 otherwise)."""
+def organised_challenge(db: Session, slug: str, doing: str = "manage it") -> tuple[Challenge, User]:
+    """The challenge (404 if there is none) and the signed-in user (the view is @signed_in), who must organise it:
+    anyone else gets a 403 saying that only its organisers (and the site's admins) `doing` (e.g. "edit or export
+    it")."""
     user = _logged_in_user(db)
     assert user is not None  # @signed_in
     challenge = get_challenge(db, slug)
     if not organises(user, challenge):
-        raise Forbidden(f"Only the organisers of {challenge.title} (and the site's admins) manage it.")
+        raise Forbidden(f"Only the organisers of {challenge.title} (and the site's admins) {doing}.")
     return challenge, user
 
 
@@ -69,7 +71,7 @@ def _manage_page(db: Session, challenge: Challenge, user: User, *, form: AddOrga
 def phase_submissions_page(slug: str, phase_slug: str) -> ResponseReturnValue:
     """Every submission of the phase, newest first, with links to each (its logs and per-case results)."""
     with db_session() as db:
-        challenge, _ = _managed(db, slug)
+        challenge, _ = organised_challenge(db, slug)
         phase = get_phase(db, slug, phase_slug)
         return render_template("phase_submissions.html", challenge=challenge, phase=phase,
                                submissions=phase_submissions(db, phase))
@@ -80,7 +82,7 @@ def phase_submissions_page(slug: str, phase_slug: str) -> ResponseReturnValue:
 def phase_cases_csv(slug: str, phase_slug: str) -> ResponseReturnValue:
     """The per-case long table (every scored case of every succeeded submission), as the API's cases.csv."""
     with db_session() as db:
-        _managed(db, slug)
+        organised_challenge(db, slug)
         body = long_table_csv(db, get_phase(db, slug, phase_slug))
     return body, 200, {"Content-Type": "text/csv; charset=utf-8",
                        "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-cases.csv"'}
@@ -91,7 +93,7 @@ def phase_cases_csv(slug: str, phase_slug: str) -> ResponseReturnValue:
 def phase_export_zip(slug: str, phase_slug: str) -> ResponseReturnValue:
     """The phase's results in one archive (cases.csv, leaderboard.json, analysis.json, figures/), as the API's."""
     with db_session() as db:
-        _managed(db, slug)
+        organised_challenge(db, slug)
         body = export_zip(db, podium().resources.store, get_phase(db, slug, phase_slug))
     return body, 200, {"Content-Type": "application/zip",
                        "Content-Disposition": f'attachment; filename="{slug}-{phase_slug}-export.zip"'}
@@ -119,7 +121,7 @@ def submission_visibility(submission_id: int) -> ResponseReturnValue:
 @signed_in
 def manage(slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        challenge, user = _managed(db, slug)
+        challenge, user = organised_challenge(db, slug)
         return _manage_page(db, challenge, user)
 
 
@@ -128,7 +130,7 @@ def manage(slug: str) -> ResponseReturnValue:
 def decide_on_request(slug: str, username: str) -> ResponseReturnValue:
     form = DecisionForm()
     with db_session() as db:
-        challenge, user = _managed(db, slug)
+        challenge, user = organised_challenge(db, slug)
         if not form.validate():
             return _manage_page(db, challenge, user, problems={REQUESTS: " ".join(form.decision.errors)}, status=400)
         accept = form.decision.data == "accept"
@@ -150,7 +152,7 @@ def decide_on_request(slug: str, username: str) -> ResponseReturnValue:
 def add_an_organiser(slug: str) -> ResponseReturnValue:
     form = AddOrganiserForm()
     with db_session() as db:
-        challenge, user = _managed(db, slug)
+        challenge, user = organised_challenge(db, slug)
         if not form.validate():
             return _manage_page(db, challenge, user, form=form, status=400)
         username = form.username.data or ""
@@ -173,7 +175,7 @@ def add_an_organiser(slug: str) -> ResponseReturnValue:
 @signed_in
 def remove_an_organiser(slug: str, username: str) -> ResponseReturnValue:
     with db_session() as db:
-        challenge, user = _managed(db, slug)
+        challenge, user = organised_challenge(db, slug)
         try:
             if not USERNAME_PATTERN.fullmatch(username):
                 raise NotFound(f"no user {username!r}")

@@ -14,10 +14,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Forbidden, ServiceError
+from app.errors import ServiceError
 from app.extensions import db_session, podium
 from app.models import Phase, TestSet, User
-from app.permissions import organises
 from app.queries.phases import get_phase
 from app.usecases.parted_uploads import (
     MAX_PART_BYTES,
@@ -33,6 +32,7 @@ from app.usecases.parted_uploads import (
 from app.usecases.test_set_upload import replace_test_set
 from app.usecases.uploads import SpooledUpload, spool_upload
 from app.web import _logged_in_user, sentence, web
+from app.web.organisers import organised_challenge
 from app.web.sessions import signed_in
 
 SIGN_IN_FIRST = "your session ended: sign in again (in another tab), then send the file again"
@@ -103,12 +103,8 @@ def parted_upload_status(upload_token: str) -> ResponseReturnValue:
 
 
 def _organised_phase(db: Session, slug: str, phase_slug: str) -> tuple[Phase, User]:
-    user = _logged_in_user(db)
-    assert user is not None  # @signed_in
-    phase = get_phase(db, slug, phase_slug)
-    if not organises(user, phase.challenge):
-        raise Forbidden(f"Only the organisers of {phase.challenge.title} (and the site's admins) manage its test sets.")
-    return phase, user
+    _, user = organised_challenge(db, slug, "manage its test sets")
+    return get_phase(db, slug, phase_slug), user
 
 
 def _render(db: Session, phase: Phase, problem: str | None = None, status: int = 200) -> ResponseReturnValue:
