@@ -91,7 +91,7 @@ class Ranking:
     scheme: str
     aggregate: str  # "metric" (the metric's own value), or "mean"/"median" of per-case values
     case_level: bool  # the metric gave per-case values
-    higher_is_better: bool
+    higher_is_better: bool  # the direction ranked in: the metric's own, or the one rank_entries was given
     entries: list[RankedEntry]  # by rank, then input order
     tests: list[PairwiseTest]  # the significance scheme only
     uncertainty: RankUncertainty
@@ -270,6 +270,7 @@ def rank_entries(
     seed: int = 0,
     level: float = 0.95,
     results: Mapping[str, MetricResult] | None = None,
+    higher_is_better: bool | None = None,
 ) -> Ranking:
     """Rank entries by one metric with the chosen scheme, with CIs and rank uncertainty.
 
@@ -278,6 +279,7 @@ def rank_entries(
     the mean of squared errors for RMSE). ``"mean"`` or ``"median"`` aggregate the per-case values of a
     case-level metric instead. ``results`` are the entries' ``metric.compute`` results if already at hand
     (computed otherwise). A metric is case-level when every result carries ``per_case`` values.
+    ``higher_is_better``: the direction to rank in (a leaderboard's configured order); None: the metric's own.
     """
     if scheme not in RANKING_SCHEMES:
         raise ValueError(f"unknown ranking scheme {scheme!r}; choose one of {', '.join(RANKING_SCHEMES)}")
@@ -304,7 +306,7 @@ def rank_entries(
     if not case_level and scheme == "rank-then-aggregate":
         raise ValueError(f"rank-then-aggregate needs one value per case, but {metric.name!r} is a set-level "
                          "metric (it gives no per-case values); use aggregate-then-rank or significance")
-    higher = bool(metric.higher_is_better)
+    higher = bool(metric.higher_is_better if higher_is_better is None else higher_is_better)
     needs_cases = case_level and (aggregate != "metric" or scheme != "aggregate-then-rank")
     matrix = _case_matrix(names, [computed[name].per_case for name in names], n) if needs_cases else None
 

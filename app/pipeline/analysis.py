@@ -58,7 +58,8 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         covered = sorted(e.submission_id for e in entries)
         if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
                 and document_of(latest).subset == visible_subset(phase)
-                and document_of(latest).settings == (phase.analysis or {})):
+                and document_of(latest).settings == (phase.analysis or {})
+                and _ranked_in_order(document_of(latest), phase.ranking_metric, phase.ranking_order)):
             return None
         # A split test set is analysed on the part viewers see now: public while open, private after.
         subset = visible_subset(phase)
@@ -67,6 +68,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         settings = dict(phase.analysis or {})
         metric_specs = list(phase.metrics)
         ranking_metric, truths = phase.ranking_metric, list(phase.ground_truth)
+        ranking_order = phase.ranking_order  # the leaderboard's order of the ranking metric
         storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
         slug = f"{phase.challenge.slug}/{phase.slug}"
 
@@ -76,7 +78,8 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                    cache_root=resources.settings.worker_cache_dir)
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
-    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources)
+    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,
+                         ranking_order=ranking_order)
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
     document = AnalysisDocument.model_validate(document).model_dump(mode="json")  # the shape readers rely on
@@ -88,6 +91,12 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         session.flush()
     log.info("analysed %s: %s entries", slug, len(entries))
     return analysis
+
+
+def _ranked_in_order(document: AnalysisDocument, ranking_metric: str, order: str) -> bool:
+    """False when the document ranked the ranking metric in another direction (ranking.order changed since)."""
+    ranked = document.rankings.get(ranking_metric)
+    return ranked is None or ranked.get("higher_is_better") is (order == "descending")
 
 
 def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
@@ -109,7 +118,9 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
 
 def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
-              resources: Resources) -> dict[str, Any]:
+              resources: Resources, *, ranking_order: str) -> dict[str, Any]:
+    """``ranking_order`` ("descending": higher first) is the direction the ranking metric is ranked in, as on the
+    leaderboard (app/queries/leaderboard.py); every other metric is ranked in its own direction."""
     # A paired bootstrap needs the same cases for everyone: under the "exclude" policy, the cases every
     # entry has a value for.
     cases = [(key, meta) for key, meta in cases if all(key in e.predictions for e in entries)]
@@ -130,8 +141,11 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]]) for k in keys]),
                                        targets, metadata) for e in entries}
         inputs_by_metric[metric.name] = inputs
-        ranking = rank_entries(inputs, metric, scheme if metric.name == ranking_metric else "aggregate-then-rank",
-                               replicates=replicates)
+        if metric.name == ranking_metric:
+            ranking = rank_entries(inputs, metric, scheme, replicates=replicates,
+                                   higher_is_better=ranking_order == "descending")
+        else:
+            ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates)
         document["rankings"][metric.name] = ranking.as_dict()
 
     primary = inputs_by_metric.get(ranking_metric)

@@ -120,3 +120,95 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(resources: Resourc
     study = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/analysis").get_json()["readers"]["vendor-a"]
     perfect = study["comparisons"][0]
     assert perfect["reader"] == "birads-reader" and perfect["sensitivity"]["value"] == 1.0
+
+
+# --- the ranking metric is ranked in the phase's ranking.order, as on the leaderboard -------------------------------
+
+def _phase_ranked_by_brier(resources: Resources, order: str, scheme: str) -> tuple[int, dict[str, float]]:
+    """The example phase ranked by the Brier score (lower is better) in ``order``, with three entrants' scored runs
+    (predictions of different accuracy, on every case) written as the worker writes them; returns the phase id and
+    each entrant's Brier score."""
+    from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
+    from app.usecases.users import create_user
+    from tests.integration.helpers import apply_example, hidden_labels
+
+    apply_example(resources)
+    labels = hidden_labels()
+    rng = np.random.default_rng(3)
+    brier: dict[str, float] = {}
+    with resources.session() as session:
+        phase = get_phase(session, "breast-cancer-wisconsin", "test")
+        phase.metrics = [*phase.metrics, {"name": "brier_score", "prediction": "malignancy-likelihood",
+                                          "target": "malignant"}]
+        phase.ranking_metric, phase.ranking_order = "brier_score", order
+        phase.analysis = {"ranking_scheme": scheme, "replicates": 200}
+        assert phase.current_test_set is not None
+        cases = phase.current_test_set.cases
+        for name, noise in (("precise", 0.05), ("middling", 0.3), ("poor", 0.6)):
+            user, _ = create_user(session, name)
+            submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
+            session.add(submission)
+            session.flush()
+            run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
+            session.add(run)
+            session.flush()
+            errors = []
+            for case in cases:
+                truth = labels[case.case_key]
+                p = float(np.clip(truth + (1 - 2 * truth) * abs(rng.normal(scale=noise)), 0, 1))
+                errors.append((p - truth) ** 2)
+                session.add(CaseOutcome(run_id=run.id, case_id=case.id, status="valid",
+                                        prediction={"malignancy-likelihood": p}, values={"brier_score": errors[-1]}))
+            brier[name] = float(np.mean(errors))
+            session.add(Score(run_id=run.id, metric="brier_score", value=brier[name]))
+        phase_id = phase.id
+    return phase_id, brier
+
+
+@pytest.mark.parametrize("scheme", ["aggregate-then-rank", "rank-then-aggregate", "significance"])
+@pytest.mark.parametrize("order", ["descending", "ascending"])
+def test_the_analysis_ranks_in_the_leaderboards_order(resources: Resources, order: str, scheme: str) -> None:
+    """ranking.order "descending" on a lower-is-better metric puts the largest Brier score first on the leaderboard;
+    the analysis (ranks, median ranks, the leader) must say the same, whatever the scheme. rank-then-aggregate on a
+    case-level metric (Brier) is analysed without error."""
+    from app.pipeline.analysis import analyse_phase
+    from app.queries.leaderboard import build_leaderboard
+
+    phase_id, brier = _phase_ranked_by_brier(resources, order, scheme)
+    expected = sorted(brier, key=brier.__getitem__, reverse=order == "descending")
+    with resources.session() as session:
+        from app.models import Phase
+
+        board = [row.participant for row in build_leaderboard(session, session.get(Phase, phase_id)).rows]
+    assert board == expected  # the leaderboard follows ranking.order ...
+
+    analysis = analyse_phase(resources, phase_id)
+    assert analysis is not None
+    ranking = analysis.document["rankings"]["brier_score"]
+    assert ranking["scheme"] == scheme and ranking["higher_is_better"] is (order == "descending")
+    assert [e["entry"] for e in ranking["entries"]] == board  # ... and so does the analysis
+    assert [e["rank"] for e in ranking["entries"]] == [1, 2, 3]
+    uncertainty = {e["entry"]: e for e in ranking["uncertainty"]["entries"]}
+    assert ranking["uncertainty"]["leader"] == board[0]
+    assert [uncertainty[name]["median_rank"] for name in board] == [1, 2, 3]
+    assert uncertainty[board[0]]["p_first"] > 0.9 and uncertainty[board[-1]]["not_different_from_leader"] is False
+    assert [e["value"] for e in ranking["entries"]] == pytest.approx([brier[name] for name in board])
+    # The other metrics keep their own direction: AUROC is ranked higher-is-better whatever ranking.order says.
+    assert analysis.document["rankings"]["auroc"]["higher_is_better"] is True
+
+
+def test_a_changed_ranking_order_is_analysed_again(resources: Resources) -> None:
+    from app.models import Phase
+    from app.pipeline.analysis import analyse_phase
+
+    phase_id, brier = _phase_ranked_by_brier(resources, "ascending", "aggregate-then-rank")
+    first = analyse_phase(resources, phase_id)
+    assert first is not None and first.document["rankings"]["brier_score"]["entries"][0]["entry"] == "precise"
+    assert analyse_phase(resources, phase_id) is None  # nothing changed
+    with resources.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None
+        phase.ranking_order = "descending"
+    again = analyse_phase(resources, phase_id)
+    assert again is not None and again.document["rankings"]["brier_score"]["entries"][0]["entry"] == "poor"
+    assert max(brier, key=brier.__getitem__) == "poor"

@@ -334,3 +334,22 @@ def test_registered_auroc_plugin_ranks_like_the_reference() -> None:
         data = entries[row.entry]
         assert row.value == pytest.approx(roc_auc_score(data.targets, data.predictions), abs=1e-12)
         np.testing.assert_allclose(plugin[row.entry], reference[row.entry], rtol=0, atol=1e-12)
+
+
+# --- the direction ranked in (a leaderboard's configured order) ---------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["aggregate-then-rank", "rank-then-aggregate", "significance"])
+def test_a_given_direction_ranks_against_the_metrics_own(scheme: str) -> None:
+    """Ranking lower-is-better absolute errors "higher first" is the metric's own ranking turned round."""
+    entries = regression_entries([0.1, 0.3, 0.9], n=150, seed=4)  # r0 the most accurate, r2 the least
+    own = rank_entries(entries, AbsoluteError(), scheme, replicates=200, seed=1)
+    turned = rank_entries(entries, AbsoluteError(), scheme, replicates=200, seed=1, higher_is_better=True)
+    assert [row.entry for row in own.entries] == ["r0", "r1", "r2"] and own.higher_is_better is False
+    assert [row.entry for row in turned.entries] == ["r2", "r1", "r0"] and turned.higher_is_better is True
+    assert {row.entry: row.rank for row in turned.entries} == {"r2": 1, "r1": 2, "r0": 3}
+    uncertainty = by_entry(turned)
+    assert turned.uncertainty.leader == "r2" and uncertainty["r2"].median_rank == 1
+    assert uncertainty["r0"].median_rank == 3 and uncertainty["r2"].p_first > 0.9
+    assert [row.value for row in turned.entries] == sorted(row.value for row in own.entries)[::-1]
+    same = rank_entries(entries, AbsoluteError(), scheme, replicates=200, seed=1, higher_is_better=False)
+    assert same == own  # the metric's own direction given explicitly changes nothing
