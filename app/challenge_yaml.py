@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evaluation.registry import metric_registry
+from evaluation.registry import gives_per_case_values, metric_registry
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,98}[a-z0-9]$"
 RELATIVE_PATH_PATTERN = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._/-]+$")
@@ -193,6 +193,7 @@ class PhaseSpec(_Strict):
         if self.ranking.metric not in names:
             raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
                              f"({', '.join(names)})")
+        self._ranking_scheme_fits_the_metric()
         if self.missing_cases == "worst":
             for metric in self.metrics:
                 output = next(o for o in self.outputs if o.slug == metric.prediction)
@@ -204,6 +205,21 @@ class PhaseSpec(_Strict):
             if stamp is not None and stamp.tzinfo is None:
                 raise ValueError("opens_at/closes_at need a time zone, e.g. 2027-01-31T23:59:00Z")
         return self
+
+    def _ranking_scheme_fits_the_metric(self) -> None:
+        """rank-then-aggregate ranks the entries on every case: the ranking metric needs per-case values."""
+        if self.analysis.ranking_scheme != "rank-then-aggregate":
+            return
+        registry = metric_registry()
+        plugin = registry.get(self.ranking.metric) if self.ranking.metric in {m.name for m in self.metrics} else None
+        if plugin is None or gives_per_case_values(plugin):  # an evaluator's aggregate is not analysed here
+            return
+        case_level = sorted(name for name, cls in registry.items() if gives_per_case_values(cls))
+        raise ValueError(
+            f"analysis.ranking_scheme 'rank-then-aggregate' ranks the entries on every case and averages their "
+            f"ranks, but ranking.metric {self.ranking.metric!r} is a set-level metric (computed over the whole "
+            f"set, with no per-case value); choose ranking_scheme 'aggregate-then-rank' or 'significance', or "
+            f"rank by a case-level metric ({', '.join(case_level)})")
 
 
 class ChallengeSpec(_Strict):

@@ -34,3 +34,13 @@ def get_metric(name: str) -> Metric:
     except KeyError:
         known = ", ".join(sorted(registry)) or "none"
         raise UnknownMetric(f"unknown metric {name!r}; known metrics: {known}") from None
+
+
+def gives_per_case_values(plugin: type[Metric] | Metric) -> bool:
+    """Whether a metric plugin gives one value per case (a case-level metric: Dice, MAE, Brier score, ...).
+
+    Plugins declare it by implementing ``per_case(data)`` (the case-level contract of
+    ``evaluation.metrics.regression.CaseMeanMetric``, whose ``compute`` returns those values as ``per_case``);
+    set-level metrics (AUROC, average precision, sensitivity at a threshold, ...) do not.
+    """
+    return callable(getattr(plugin, "per_case", None))

@@ -73,3 +73,39 @@ def test_nothing_is_written_when_the_test_set_is_broken(tmp_path: Path, resource
     with resources.session() as session:
         assert session.scalar(select(func.count(Challenge.id))) == 0
     assert resources.store.list("challenges/") == []
+
+
+def _rank_then_aggregate_on(metric: str, order: str = "descending"):  # type: ignore[no-untyped-def]
+    def change(raw) -> None:  # type: ignore[no-untyped-def]
+        phase = raw["phases"][0]
+        if metric not in [m["name"] for m in phase["metrics"]]:
+            phase["metrics"].append({"name": metric, "prediction": "malignancy-likelihood", "target": "malignant"})
+        phase["ranking"] = {"metric": metric, "order": order}
+        phase.setdefault("analysis", {})["ranking_scheme"] = "rank-then-aggregate"
+    return change
+
+
+@pytest.mark.parametrize("metric", ["auroc", "average_precision", "sensitivity", "expected_calibration_error"])
+def test_rank_then_aggregate_on_a_set_level_metric_is_refused_with_the_reason(tmp_path: Path, metric: str) -> None:
+    folder = _write_variant(tmp_path, _rank_then_aggregate_on(metric))
+    with pytest.raises(ChallengeSpecError) as excinfo:
+        load_challenge_spec(folder)
+    message = str(excinfo.value)
+    assert str(folder / "challenge.yaml") in message and "phases.0" in message
+    assert f"ranking.metric {metric!r} is a set-level metric" in message  # why ...
+    assert "no per-case value" in message
+    assert "'aggregate-then-rank' or 'significance'" in message and "brier_score" in message  # ... and what instead
+
+
+@pytest.mark.parametrize("scheme", ["aggregate-then-rank", "significance"])
+def test_a_set_level_ranking_metric_takes_the_other_schemes(tmp_path: Path, scheme: str) -> None:
+    def change(raw) -> None:  # type: ignore[no-untyped-def]
+        raw["phases"][0].setdefault("analysis", {})["ranking_scheme"] = scheme
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, change))
+    assert spec.phases[0].analysis.ranking_scheme == scheme and spec.phases[0].ranking.metric == "auroc"
+
+
+def test_rank_then_aggregate_on_a_case_level_metric_is_valid(tmp_path: Path) -> None:
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, _rank_then_aggregate_on("brier_score", "ascending")))
+    phase = spec.phases[0]
+    assert phase.analysis.ranking_scheme == "rank-then-aggregate" and phase.ranking.metric == "brier_score"

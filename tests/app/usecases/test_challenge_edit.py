@@ -131,7 +131,7 @@ def test_a_valid_edit_is_written_like_apply_writes_it(session: Session, people: 
                      "options": '{"threshold": 0.4}'}],
         "ranking": {"metric": "sensitivity", "order": "ascending"}, "leaderboard_columns": "sensitivity, auroc",
         "missing_cases": "worst", "log_visibility": "full", "case_results_visible": True,
-        "analysis": {"ranking_scheme": "rank-then-aggregate", "breakdown_by": []},
+        "analysis": {"ranking_scheme": "significance", "breakdown_by": []},
         "outputs": "- slug: malignancy-likelihood\n  kind: json\n  relative_path: malignancy-likelihood.json\n"
                    "  json_type: number\n  minimum: 0\n  maximum: 1\n  description: changed\n",
     })
@@ -145,7 +145,7 @@ def test_a_valid_edit_is_written_like_apply_writes_it(session: Session, people: 
     assert phase.ranking_metric == "sensitivity" and phase.ranking_order == "ascending"
     assert phase.leaderboard_columns == ["sensitivity", "auroc"] and phase.case_results_visible
     assert phase.missing_cases == "worst" and phase.log_visibility == "full"
-    assert phase.analysis["ranking_scheme"] == "rank-then-aggregate"
+    assert phase.analysis["ranking_scheme"] == "significance"
     assert phase.outputs[0]["description"] == "changed"
     assert phase.current_test_set is not None and phase.current_test_set.version == 1  # the test set is kept
     ChallengeSpec.model_validate(challenge_spec_of(phase.challenge))
