@@ -11,7 +11,10 @@ Two shapes of metric exist:
 
 Both implement ``resample(data, indices)``: the statistic on bootstrap replicates of the cases, given as
 an index matrix of shape (replicates, n). The ranking code calls it with the *same* indices for every
-submission (a paired bootstrap), so CIs and rank distributions compare like with like.
+submission (a paired bootstrap), so CIs and rank distributions compare like with like. Under the clustered
+bootstrap (groups of cases resampled together) a replicate holds every case of each drawn group, so the index
+matrix a plugin receives may have fewer or more than n columns: a plugin must take the number of cases in a
+replicate from ``indices.shape[1]``, never assume it is n.
 
 What ``predictions`` and ``targets`` hold depends on ``input_kind``:
 - ``"scalar"``: float arrays of shape (n,) (e.g. a likelihood and a 0/1 label);

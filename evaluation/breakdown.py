@@ -3,7 +3,8 @@
 Each group is scored as if it were the whole test set: the value is ``metric.compute`` on the group's cases
 and the CI is the percentile interval of ``metric.resample`` on a bootstrap of the group's cases only.
 A group on which the metric is undefined (e.g. AUROC at a site with one class) is reported as undefined
-with the metric's reason; no group is dropped.
+with the metric's reason; no group is dropped. With ``groups`` (case id -> cluster, e.g. a patient) the
+bootstrap within each group resamples clusters of its cases instead of cases (the clustered bootstrap).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.base import Metric, MetricInput, MetricInputError, check_unique_case_ids
-from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
+from evaluation.bootstrap import DEFAULT_REPLICATES, Grouping, percentile_interval, resample_cases
 from evaluation.estimates import as_json
 
 
@@ -43,8 +44,12 @@ def breakdown(
     replicates: int = DEFAULT_REPLICATES,
     seed: int = 0,
     level: float = 0.95,
+    *,
+    groups: Grouping | None = None,
 ) -> list[GroupResult]:
-    """The metric on every group of ``column`` (sorted by group label), with a within-group bootstrap CI."""
+    """The metric on every group of ``column`` (sorted by group label), with a within-group bootstrap CI.
+
+    ``groups``: resample clusters (case id -> cluster id) within each group rather than cases."""
     check_unique_case_ids(data.case_ids)
     if column not in data.metadata:
         known = ", ".join(sorted(data.metadata)) or "none"
@@ -56,12 +61,13 @@ def breakdown(
     results = []
     for group in sorted(set(labels)):
         members = np.flatnonzero(label_array == group)
-        results.append(_score_group(_subset(data, members), metric, column, group, replicates, seed, level))
+        results.append(_score_group(_subset(data, members), metric, column, group, replicates, seed, level, groups))
     return results
 
 
 def _score_group(
-    data: MetricInput, metric: Metric, column: str, group: str, replicates: int, seed: int, level: float
+    data: MetricInput, metric: Metric, column: str, group: str, replicates: int, seed: int, level: float,
+    groups: Grouping | None,
 ) -> GroupResult:
     n = len(data.case_ids)
     positives = _positives(data) if getattr(metric, "input_kind", "scalar") == "scalar" else None
@@ -73,7 +79,8 @@ def _score_group(
         return GroupResult(column, group, n, positives, None, None, None, 0, False,
                            f"{metric.name} is not a finite number on this group")
     try:
-        replicated = np.asarray(metric.resample(data, bootstrap_indices(n, replicates, seed)), dtype=np.float64)
+        resamples = resample_cases(data.case_ids, replicates, seed, groups)
+        replicated = resamples.apply(lambda indices: metric.resample(data, indices))
     except MetricInputError as error:
         return GroupResult(column, group, n, positives, value, None, None, 0, True, f"no CI: {error}")
     low, high = percentile_interval(replicated, level)

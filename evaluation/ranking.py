@@ -1,8 +1,10 @@
 """Leaderboard ranking with its uncertainty.
 
 Entries (submissions) are scored on the same cases in the same order. Every bootstrap statistic here comes
-from ONE resampled case-index matrix of shape (replicates, n) shared by all entries (a paired bootstrap),
-so that replicate r compares every entry on exactly the same cases. Definitions are in docs/statistics.md.
+from ONE set of resampled cases shared by all entries (a paired bootstrap): without a grouping an index matrix
+of shape (replicates, n); with ``groups`` (case id -> group id, e.g. a patient) the clustered bootstrap, where
+each replicate draws groups and takes all their cases (``evaluation.bootstrap.resample_cases``). Either way
+replicate r compares every entry on exactly the same cases. Definitions are in docs/statistics.md.
 
 Three ranking schemes:
 - ``aggregate-then-rank``: rank the aggregates (the metric's own value: the set-level statistic or a
@@ -16,7 +18,7 @@ Ranks are 1 = best; ties share the minimum rank (1, 1, 3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +26,7 @@ import numpy as np
 from scipy.stats import norm, rankdata, wilcoxon
 
 from evaluation.base import Metric, MetricInput, MetricResult, check_unique_case_ids
-from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
+from evaluation.bootstrap import DEFAULT_REPLICATES, Grouping, Resamples, percentile_interval, resample_cases
 from evaluation.estimates import as_json, tail
 
 RankingScheme = Literal["aggregate-then-rank", "rank-then-aggregate", "significance"]
@@ -162,15 +164,21 @@ def common_case_ids(entries: Mapping[str, MetricInput]) -> list[str]:
 
 
 def paired_bootstrap(
-    entries: dict[str, MetricInput], metric: Metric, replicates: int = DEFAULT_REPLICATES, seed: int = 0
+    entries: dict[str, MetricInput],
+    metric: Metric,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    *,
+    groups: Grouping | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each entry's statistic on the same resampled cases: ``metric.resample`` on one shared index matrix.
+    """Each entry's statistic on the same resampled cases: ``metric.resample`` on one shared set of replicates.
 
     Returns shape (replicates,) per entry; replicate r of every entry used the same cases. NaN where the
-    metric is undefined on a replicate (e.g. AUROC on a resample with one class).
+    metric is undefined on a replicate (e.g. AUROC on a resample with one class). ``groups``: resample
+    groups of cases (the clustered bootstrap) instead of cases.
     """
-    indices = bootstrap_indices(len(common_case_ids(entries)), replicates, seed)
-    return {name: _resample(metric, data, indices) for name, data in entries.items()}
+    resamples = resample_cases(common_case_ids(entries), replicates, seed, groups)
+    return {name: _resample(metric, data, resamples) for name, data in entries.items()}
 
 
 def paired_bootstrap_case_values(
@@ -178,12 +186,19 @@ def paired_bootstrap_case_values(
     aggregate: Literal["mean", "median"] = "mean",
     replicates: int = DEFAULT_REPLICATES,
     seed: int = 0,
+    *,
+    case_ids: Sequence[str] | None = None,
+    groups: Grouping | None = None,
 ) -> dict[str, np.ndarray]:
-    """Mean or median of per-case values on the same resampled cases as ``paired_bootstrap`` (same seed)."""
+    """Mean or median of per-case values on the same resampled cases as ``paired_bootstrap`` (same seed).
+
+    With ``groups`` (clustered), ``case_ids`` names the cases the values are aligned with."""
     names = list(values)
     matrix = _case_matrix(names, [values[name] for name in names])
-    indices = bootstrap_indices(matrix.shape[1], replicates, seed)
-    replicated = _aggregate_replicates(matrix, indices, aggregate)
+    if groups is not None and (case_ids is None or len(case_ids) != matrix.shape[1]):
+        raise ValueError("a grouping needs case_ids aligned with the per-case values")
+    ids = list(case_ids) if case_ids is not None else [str(i) for i in range(matrix.shape[1])]
+    replicated = _aggregate_replicates(matrix, resample_cases(ids, replicates, seed, groups), aggregate)
     return {name: replicated[:, e] for e, name in enumerate(names)}
 
 
@@ -271,6 +286,7 @@ def rank_entries(
     level: float = 0.95,
     results: Mapping[str, MetricResult] | None = None,
     higher_is_better: bool | None = None,
+    groups: Grouping | None = None,
 ) -> Ranking:
     """Rank entries by one metric with the chosen scheme, with CIs and rank uncertainty.
 
@@ -280,16 +296,20 @@ def rank_entries(
     case-level metric instead. ``results`` are the entries' ``metric.compute`` results if already at hand
     (computed otherwise). A metric is case-level when every result carries ``per_case`` values.
     ``higher_is_better``: the direction to rank in (a leaderboard's configured order); None: the metric's own.
+    ``groups``: case id -> group id; every bootstrap statistic (CIs, rank uncertainty, bootstrap tests) then
+    resamples groups instead of cases (the clustered bootstrap). The Wilcoxon tests of the significance scheme
+    treat cases as independent either way (docs/statistics.md).
     """
     if scheme not in RANKING_SCHEMES:
         raise ValueError(f"unknown ranking scheme {scheme!r}; choose one of {', '.join(RANKING_SCHEMES)}")
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(AGGREGATES)}")
-    n = len(common_case_ids(entries))
+    case_ids = common_case_ids(entries)
+    n = len(case_ids)
     names = list(entries)
     if results is not None and set(results) != set(names):
         raise ValueError("results must be given for exactly the entries being ranked")
-    indices = bootstrap_indices(n, replicates, seed)
+    indices = resample_cases(case_ids, replicates, seed, groups)
     computed: dict[str, MetricResult] = {}
     metric_replicates: dict[str, np.ndarray] = {}
     for name in names:  # compute and resample one entry at a time, so a metric may cache per-case values
@@ -447,17 +467,9 @@ def _case_matrix(names: list[str], per_case: list[Any], n: int | None = None) ->
     return matrix
 
 
-def _resample(metric: Metric, data: MetricInput, indices: np.ndarray) -> np.ndarray:
-    """``metric.resample`` in chunks of replicate rows, so memory stays bounded at large n."""
-    parts = [np.asarray(metric.resample(data, indices[rows]), dtype=np.float64)
-             for rows in _row_chunks(indices.shape[0], indices.shape[1])]
-    return np.concatenate(parts) if parts else np.empty(0)
-
-
-def _row_chunks(replicates: int, n: int) -> Iterator[slice]:
-    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    for start in range(0, replicates, step):
-        yield slice(start, min(start + step, replicates))
+def _resample(metric: Metric, data: MetricInput, resamples: Resamples) -> np.ndarray:
+    """``metric.resample`` in chunks of replicate rows (per block of equal-length rows), so memory stays bounded."""
+    return resamples.apply(lambda indices: metric.resample(data, indices), _CHUNK_ELEMENTS)
 
 
 def _case_counts(indices: np.ndarray, n: int) -> np.ndarray:
@@ -467,26 +479,33 @@ def _case_counts(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.int32)
 
 
-def _aggregate_replicates(matrix: np.ndarray, indices: np.ndarray, aggregate: str) -> np.ndarray:
-    """Mean or median of each row of ``matrix`` (k, n) over each bootstrap row of ``indices``: shape (R, k).
+def _aggregate_replicates(matrix: np.ndarray, resamples: Resamples, aggregate: str) -> np.ndarray:
+    """Mean or median of each row of ``matrix`` (k, n) over each bootstrap replicate: shape (R, k).
 
-    Works on case counts, not on gathered values: the mean is counts @ values / n; the median is found from
-    cumulative counts along each entry's values sorted once, so no replicate is sorted.
+    Works on case counts, not on gathered values: the mean is counts @ values / m (m: the replicate's number of
+    cases, n unless clustered); the median is found from cumulative counts along each entry's values sorted
+    once, so no replicate is sorted.
     """
     k, n = matrix.shape
-    out = np.empty((indices.shape[0], k))
+    out = np.full((resamples.replicates, k), np.nan)
     order = np.argsort(matrix, axis=1, kind="stable") if aggregate == "median" else None
-    low_pos, high_pos = (n + 1) // 2, n // 2 + 1  # 1-based order statistics averaged by the median
-    for rows in _row_chunks(indices.shape[0], n):
-        counts = _case_counts(indices[rows], n)
-        if order is None:
-            out[rows] = (counts @ matrix.T) / n
+    for block_rows, indices in resamples.blocks:
+        m = indices.shape[1]  # every row of a block has m cases
+        if m == 0:
             continue
-        for e in range(k):
-            cumulative = np.cumsum(counts[:, order[e]], axis=1, dtype=np.int32)
-            sorted_values = matrix[e, order[e]]
-            # cumulative is non-decreasing, so the count of positions below m is where order statistic m sits.
-            low = sorted_values[(cumulative < low_pos).sum(axis=1)]
-            high = sorted_values[(cumulative < high_pos).sum(axis=1)]
-            out[rows, e] = (low + high) / 2.0
+        low_pos, high_pos = (m + 1) // 2, m // 2 + 1  # 1-based order statistics averaged by the median
+        step = max(1, _CHUNK_ELEMENTS // max(n, m, 1))
+        for start in range(0, block_rows.size, step):
+            rows = block_rows[start:start + step]
+            counts = _case_counts(indices[start:start + step], n)
+            if order is None:
+                out[rows] = (counts @ matrix.T) / m
+                continue
+            for e in range(k):
+                cumulative = np.cumsum(counts[:, order[e]], axis=1, dtype=np.int32)
+                sorted_values = matrix[e, order[e]]
+                # cumulative is non-decreasing, so the count of positions below m is where order statistic m sits.
+                low = sorted_values[(cumulative < low_pos).sum(axis=1)]
+                high = sorted_values[(cumulative < high_pos).sum(axis=1)]
+                out[rows, e] = (low + high) / 2.0
     return out
