@@ -115,8 +115,27 @@ class AnalysisSpec(_Strict):
     ranking_scheme: Literal["aggregate-then-rank", "rank-then-aggregate", "significance"] = "aggregate-then-rank"
     replicates: Annotated[int, Field(ge=100, le=20_000)] = 1000
     breakdown_by: list[str] = []  # metadata columns of cases.csv, e.g. [site, scanner]
+    # A metadata column of cases.csv (e.g. patient_id): the bootstrap resamples its groups, not cases (a case
+    # with an empty value is a group of its own). None: cases are resampled independently.
+    cluster_by: str | None = None
     operating_point: OperatingPointSpec | None = None
     readers: ReadersSpec | None = None
+
+    @field_validator("cluster_by")
+    @classmethod
+    def _cluster_column(cls, column: str | None) -> str | None:
+        if column is not None and not column.strip():
+            raise ValueError("name a metadata column of cases.csv (e.g. patient_id), or leave cluster_by out to "
+                             "resample cases independently")
+        return column.strip() if column is not None else None
+
+    @model_validator(mode="after")
+    def _cluster_not_broken_down(self) -> AnalysisSpec:
+        if self.cluster_by is not None and self.cluster_by in self.breakdown_by:
+            raise ValueError(f"cluster_by {self.cluster_by!r} is also in breakdown_by: each of its groups would be "
+                             "one cluster, resampled whole, so its CI would have no width; cluster by a finer "
+                             "column (e.g. patient_id) or break down by another")
+        return self
 
 
 class Ranking(_Strict):

@@ -1,6 +1,10 @@
 """Leaderboard statistics for a phase: paired-bootstrap CIs, rank uncertainty, per-site breakdowns,
 per-site operating points, reader comparisons and pictures.
 
+With ``analysis.cluster_by`` (a metadata column, e.g. patient_id) the rankings' CIs, rank uncertainty and
+bootstrap tests and the breakdowns resample groups of cases sharing a value of that column (the clustered
+bootstrap, docs/statistics.md); a case with an empty value is a group of its own.
+
 Runs in a worker (it needs the hidden ground truth, which the web process never reads) after every
 scored submission, and stores one document per phase that the leaderboard pages show.
 """
@@ -129,6 +133,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     metadata = {column: [meta.get(column, "") for _, meta in cases] for column in columns}
     replicates = int(settings.get("replicates", 1000))
     scheme = settings.get("ranking_scheme", "aggregate-then-rank")
+    groups = clusters(cases, settings.get("cluster_by"))
     document: dict[str, Any] = {"entries": [e.label for e in entries], "cases": len(keys), "replicates": replicates,
                                 "ranking_scheme": scheme, "rankings": {}, "breakdowns": {}, "operating_points": {},
                                 "readers": {}, "curves": {}}
@@ -143,9 +148,9 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         inputs_by_metric[metric.name] = inputs
         if metric.name == ranking_metric:
             ranking = rank_entries(inputs, metric, scheme, replicates=replicates,
-                                   higher_is_better=ranking_order == "descending")
+                                   higher_is_better=ranking_order == "descending", groups=groups)
         else:
-            ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates)
+            ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=groups)
         document["rankings"][metric.name] = ranking.as_dict()
 
     primary = inputs_by_metric.get(ranking_metric)
@@ -154,7 +159,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     metric = get_metric(ranking_metric)
     for column in settings.get("breakdown_by", []):
         document["breakdowns"][column] = {label: [g.as_dict() for g in breakdown(data, metric, column,
-                                                                              replicates=replicates)]
+                                                                              replicates=replicates, groups=groups)]
                                           for label, data in primary.items()}
     binary = all(float(t) in (0.0, 1.0) for t in next(iter(primary.values())).targets)
     site_column = (settings.get("breakdown_by") or [None])[0]
@@ -178,6 +183,14 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         if site_column:
             document["site_curves"] = _site_curves(primary, np.array(metadata[site_column]))
     return document
+
+
+def clusters(cases: list[tuple[str, dict[str, str]]], column: str | None) -> dict[str, str | None] | None:
+    """Case key -> its value of ``column`` (the clustered bootstrap's groups); None (the case is a group of its
+    own) where the value is empty or missing. None without a column: cases are resampled independently."""
+    if not column:
+        return None
+    return {key: (str(meta.get(column) or "").strip() or None) for key, meta in cases}
 
 
 def _site_curves(primary: dict[str, MetricInput], sites: np.ndarray) -> dict[str, dict[str, Any]]:

@@ -61,6 +61,8 @@ def analysis_spec(phase: Phase) -> dict[str, Any]:
         if key in stored:
             analysis[key] = stored[key]
     analysis["breakdown_by"] = list(stored.get("breakdown_by") or [])
+    if stored.get("cluster_by"):
+        analysis["cluster_by"] = stored["cluster_by"]
     if stored.get("operating_point"):
         analysis["operating_point"] = dict(stored["operating_point"])
     if stored.get("readers"):

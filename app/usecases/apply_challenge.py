@@ -232,7 +232,7 @@ def _upload_evaluator(store: ArtifactStore, challenge: Challenge, spec: PhaseSpe
 
 
 def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> Path | None:
-    """Breakdown columns must exist; a readers file must name known cases and give numeric scores."""
+    """Breakdown and cluster columns must exist; a readers file must name known cases and give numeric scores."""
     where = f"{folder / 'challenge.yaml'}: phase {phase.slug}: analysis"
     if phase.split_column is not None:
         if phase.split_column not in content.metadata_columns:
@@ -245,6 +245,10 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
     unknown = sorted(set(phase.analysis.breakdown_by) - set(content.metadata_columns))
     if unknown:
         raise ChallengeSpecError(f"{where}.breakdown_by: {', '.join(unknown)} not in cases.csv (columns: "
+                                 f"{', '.join(content.metadata_columns) or 'none'})")
+    cluster_by = phase.analysis.cluster_by
+    if cluster_by is not None and cluster_by not in content.metadata_columns:
+        raise ChallengeSpecError(f"{where}.cluster_by: {cluster_by} not in cases.csv (columns: "
                                  f"{', '.join(content.metadata_columns) or 'none'})")
     if phase.analysis.readers is None:
         return None

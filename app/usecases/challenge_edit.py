@@ -12,8 +12,8 @@ as JSON, empty optional values as "none". Rules beyond the schema:
 - interfaces change only while the phase has no submissions (they were scored against them); while the phase has a
   test set, its inputs and ground truth may change only their descriptions (the test set's files are named and
   checked by them: change both at once with a bundle);
-- split_column and analysis.breakdown_by name columns of the current test set's cases.csv; the split column holds
-  only "public" and "private".
+- split_column, analysis.breakdown_by and analysis.cluster_by name columns of the current test set's cases.csv; the
+  split column holds only "public" and "private".
 Who: a challenge's organisers and the site's admins edit it and add phases; only admins create a challenge (they
 become its organiser). A new phase has no test set yet: participants are told so until one is uploaded.
 """
@@ -219,6 +219,10 @@ def _check_against_data(session: Session, phase: Phase, before: PhaseSpec, after
     if unknown:
         _add(problems, "analysis.breakdown_by", f"{', '.join(unknown)} not in the test set's cases.csv (columns: "
                                                 f"{', '.join(columns) or 'none'})")
+    cluster_by = after.analysis.cluster_by
+    if cluster_by is not None and cluster_by not in columns:
+        _add(problems, "analysis.cluster_by", f"{cluster_by} not in the test set's cases.csv (columns: "
+                                              f"{', '.join(columns) or 'none'})")
 
 
 def edit_challenge(session: Session, challenge: Challenge, actor: User, changes: Mapping[str, Any]) -> Challenge:

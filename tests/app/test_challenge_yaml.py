@@ -109,3 +109,59 @@ def test_rank_then_aggregate_on_a_case_level_metric_is_valid(tmp_path: Path) -> 
     spec, _ = load_challenge_spec(_write_variant(tmp_path, _rank_then_aggregate_on("brier_score", "ascending")))
     phase = spec.phases[0]
     assert phase.analysis.ranking_scheme == "rank-then-aggregate" and phase.ranking.metric == "brier_score"
+
+
+# --- analysis.cluster_by (the clustered bootstrap) -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("cluster_by", "breakdown_by", "expected"), [
+    ("  ", [], r"analysis\.cluster_by: .*name a metadata column of cases\.csv"),
+    ("site", ["site"], r"cluster_by 'site' is also in breakdown_by: .*no width; cluster by a finer column"),
+])
+def test_a_cluster_column_that_cannot_work_is_refused(tmp_path: Path, cluster_by: str, breakdown_by: list[str],
+                                                      expected: str) -> None:
+    def change(raw) -> None:  # type: ignore[no-untyped-def]
+        raw["phases"][0]["analysis"] = {"cluster_by": cluster_by, "breakdown_by": breakdown_by}
+    with pytest.raises(ChallengeSpecError) as excinfo:
+        load_challenge_spec(_write_variant(tmp_path, change))
+    assert pytest.importorskip("re").search(expected, str(excinfo.value)), str(excinfo.value)
+
+
+def test_cluster_by_defaults_to_none(tmp_path: Path) -> None:
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, lambda raw: None))
+    assert spec.phases[0].analysis.cluster_by is None
+
+
+def _multisite_variant(tmp_path: Path, cluster_by: str) -> Path:
+    import shutil
+
+    from tests.conftest import MULTISITE_CHALLENGE
+
+    folder = tmp_path / "multisite"
+    shutil.copytree(MULTISITE_CHALLENGE, folder, ignore=shutil.ignore_patterns("baselines", "prepare.py"))
+    raw = yaml.safe_load((folder / "challenge.yaml").read_text())
+    raw.pop("prepare", None)  # data/ is prepared already; applying is then quick
+    raw["phases"][0]["analysis"]["cluster_by"] = cluster_by
+    raw["phases"][0]["analysis"]["breakdown_by"] = ["scanner"]
+    (folder / "challenge.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+def test_an_unknown_cluster_column_is_refused_at_apply_naming_the_columns(tmp_path: Path, resources) -> None:  # type: ignore[no-untyped-def]
+    folder = _multisite_variant(tmp_path, "patient_id")
+    with pytest.raises(ChallengeSpecError) as excinfo, resources.session() as session:
+        apply_challenge(session, resources.store, folder)
+    assert "analysis.cluster_by: patient_id not in cases.csv (columns: site, scanner)" in str(excinfo.value)
+    with resources.session() as session:
+        assert session.scalar(select(func.count(Challenge.id))) == 0
+
+
+def test_a_cluster_column_of_the_test_set_is_applied_and_exported(tmp_path: Path, resources) -> None:  # type: ignore[no-untyped-def]
+    from app.queries.challenge_spec import challenge_spec_of
+
+    folder = _multisite_variant(tmp_path, "site")
+    with resources.session() as session:
+        apply_challenge(session, resources.store, folder)
+        challenge = session.scalar(select(Challenge))
+        assert challenge is not None
+        assert challenge.phases[0].analysis["cluster_by"] == "site"
+        assert challenge_spec_of(challenge)["phases"][0]["analysis"]["cluster_by"] == "site"

@@ -212,3 +212,67 @@ def test_a_changed_ranking_order_is_analysed_again(resources: Resources) -> None
     again = analyse_phase(resources, phase_id)
     assert again is not None and again.document["rankings"]["brier_score"]["entries"][0]["entry"] == "poor"
     assert max(brier, key=brier.__getitem__) == "poor"
+
+
+# --- analysis.cluster_by: the clustered bootstrap, groups taken from Case.meta ---------------------------------------
+
+def _with_patients(resources: Resources, phase_id: int, cluster_by: str | None) -> list[tuple[str, str]]:
+    """Give the phase's cases a patient_id (three cases per patient; every seventh case empty) and set cluster_by;
+    returns (case key, patient_id) in the test set's order."""
+    from app.models import Phase
+
+    with resources.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None and phase.current_test_set is not None
+        patients = []
+        for i, case in enumerate(phase.current_test_set.cases):
+            patient = "" if i % 7 == 0 else f"patient-{i // 3}"
+            case.meta = {**dict(case.meta), "patient_id": patient}
+            patients.append((case.case_key, patient))
+        phase.current_test_set.metadata_columns = ["patient_id"]
+        phase.analysis = {**dict(phase.analysis or {}), "cluster_by": cluster_by} if cluster_by else \
+            {k: v for k, v in dict(phase.analysis or {}).items() if k != "cluster_by"}
+    return patients
+
+
+def test_cluster_by_resamples_the_groups_of_the_metadata_column(resources: Resources) -> None:
+    """The analysis's CIs are the library's clustered bootstrap with groups from Case.meta (an empty value: a group
+    of its own), differ from the case bootstrap, and a changed cluster_by is analysed again."""
+    from app.models import CaseOutcome, EvaluationRun, Phase, Submission, User
+    from app.pipeline.analysis import analyse_phase
+    from evaluation.base import MetricInput
+    from evaluation.ranking import rank_entries
+    from evaluation.registry import get_metric
+    from tests.integration.helpers import hidden_labels
+
+    phase_id, _ = _phase_ranked_by_brier(resources, "ascending", "aggregate-then-rank")
+    patients = _with_patients(resources, phase_id, None)
+    unclustered = analyse_phase(resources, phase_id)
+    assert unclustered is not None
+    _with_patients(resources, phase_id, "patient_id")
+    clustered = analyse_phase(resources, phase_id)
+    assert clustered is not None  # a new setting: analysed again
+    assert clustered.document["settings"]["cluster_by"] == "patient_id"
+
+    # The same statistics by the library, the groups written out here: case key -> patient, empty -> own group.
+    labels = hidden_labels()
+    keys = [key for key, _ in patients]
+    groups = {key: (patient or None) for key, patient in patients}
+    with resources.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None
+        inputs = {}
+        for run in session.query(EvaluationRun).join(Submission).where(Submission.phase_id == phase_id):
+            user = session.get(User, run.submission.user_id)
+            assert user is not None
+            by_key = {o.case.case_key: o.prediction["malignancy-likelihood"]
+                      for o in session.query(CaseOutcome).where(CaseOutcome.run_id == run.id)}
+            inputs[user.username] = MetricInput(keys, np.array([by_key[k] for k in keys], dtype=float),
+                                                np.array([float(labels[k]) for k in keys]))
+    expected = rank_entries(inputs, get_metric("brier_score"), replicates=200, higher_is_better=False, groups=groups)
+    got = {e["entry"]: e for e in clustered.document["rankings"]["brier_score"]["entries"]}
+    before = {e["entry"]: e for e in unclustered.document["rankings"]["brier_score"]["entries"]}
+    for entry in expected.entries:
+        assert (got[entry.entry]["ci_low"], got[entry.entry]["ci_high"]) == pytest.approx((entry.ci_low, entry.ci_high))
+        assert (got[entry.entry]["ci_low"], got[entry.entry]["ci_high"]) != (before[entry.entry]["ci_low"],
+                                                                             before[entry.entry]["ci_high"])

@@ -95,6 +95,9 @@ def _refused(session: Session, changes: dict[str, object]) -> dict[str, str]:
     ({"final_rule": "random"}, "final_rule", "'best-public' or 'latest'"),
     ({"split_column": "hospital"}, "split_column", "not a column of the test set"),
     ({"analysis": {"breakdown_by": ["site"]}}, "analysis.breakdown_by", "not in the test set's cases.csv"),
+    ({"analysis": {"cluster_by": "patient_id"}}, "analysis.cluster_by",
+     "patient_id not in the test set's cases.csv (columns: none)"),
+    ({"analysis": {"cluster_by": " "}}, "analysis.cluster_by", "name a metadata column of cases.csv"),
     ({"analysis": {"ranking_scheme": "vibes"}}, "analysis.ranking_scheme", "aggregate-then-rank"),
     ({"outputs": "- slug: [unclosed"}, "outputs", "not valid YAML"),
     ({"outputs": "just text"}, "outputs", "list of interfaces"),
@@ -219,3 +222,16 @@ def test_organisers_add_a_phase(session: Session, people: None) -> None:
     phase = add_phase(session, challenge, _user(session, "lead"), NEW_PHASE)
     assert phase.position == 1 and phase.current_test_set_id is None
     assert [p.slug for p in challenge.phases] == ["test", "final"]
+
+
+def test_a_cluster_column_of_the_test_set_is_accepted_and_exported(session: Session, people: None) -> None:
+    phase = _phase(session)
+    assert phase.current_test_set is not None
+    phase.current_test_set.metadata_columns = ["patient_id"]  # as if cases.csv had that column
+    session.commit()
+    edit_phase(session, phase, _user(session, "lead"), {"analysis": {"cluster_by": "patient_id", "breakdown_by": []}})
+    session.commit()
+    assert _phase(session).analysis["cluster_by"] == "patient_id"
+    assert challenge_spec_of(_phase(session).challenge)["phases"][0]["analysis"]["cluster_by"] == "patient_id"
+    problems = _refused(session, {"analysis": {"cluster_by": "patient_id", "breakdown_by": ["patient_id"]}})
+    assert "is also in breakdown_by" in problems["analysis"]
