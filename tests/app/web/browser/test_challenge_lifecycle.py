@@ -72,10 +72,12 @@ def _sign_up(context: BrowserContext, site: str, username: str) -> Page:
     return page
 
 
-def _join_and_form_a_team(page: Page, site: str, team: str) -> None:
+def _join_and_form_a_team(page: Page, site: str, team: str, shot: str | None = None) -> None:
     page.goto(f"{site}/challenges/{SLUG}")
     page.get_by_role("button", name="Join").click()
     page.wait_for_load_state()
+    if shot:
+        screenshot(page, shot)
     page.goto(f"{site}/challenges/{SLUG}/team")
     page.fill("input[name=name]", team)
     page.get_by_role("button", name="Create the team").click()
@@ -103,6 +105,7 @@ def test_a_challenge_from_creation_to_its_private_leaderboard(  # type: ignore[n
     olga = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     _sign_in(olga, site, "olga")
     olga.goto(site)
+    screenshot(olga, "00-organiser-index")
     olga.get_by_role("link", name="Create a challenge").click()
     olga.fill("#slug", SLUG)
     olga.fill("#title", "Vendor comparison: breast cancer")
@@ -134,8 +137,10 @@ def test_a_challenge_from_creation_to_its_private_leaderboard(  # type: ignore[n
 
     # --- a participant signs up, joins, forms a team, submits and watches it run ---------------------------------
     ines = _sign_up(browser.new_context(viewport={"width": 1280, "height": 900}), site, "ines")
-    _join_and_form_a_team(ines, site, "Alpha Imaging")
+    _join_and_form_a_team(ines, site, "Alpha Imaging", shot="05a-participant-challenge-joined")
     screenshot(ines, "05-participant-team")
+    ines.goto(f"{site}/challenges/{SLUG}/{PHASE}/submit")
+    screenshot(ines, "05b-participant-submit-page")
     alpha = _submit(ines, site, baseline_archives["logistic-regression"].archive, "logistic regression")
     assert ines.text_content("#state") == "queued"
     screenshot(ines, "06-participant-submission-queued")
@@ -192,3 +197,5 @@ def test_a_challenge_from_creation_to_its_private_leaderboard(  # type: ignore[n
     screenshot(phone, "13-leaderboard-phone")
     phone.goto(f"{site}/challenges/{SLUG}/{PHASE}/analysis")
     screenshot(phone, "14-analysis-phone")
+    olga.goto(f"{site}/challenges/{SLUG}/{PHASE}/analysis")
+    screenshot(olga, "15-analysis")
