@@ -25,7 +25,7 @@ What ``predictions`` and ``targets`` hold depends on ``input_kind``:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -66,6 +66,9 @@ class MetricInput:
     metadata: dict[str, list[str]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # metric parameters from challenge.yaml
     random_seed: int = 0
+    # The clustered bootstrap (docs/statistics.md): case id -> group id (e.g. a patient; None: its own group).
+    # With it, the CI ``compute`` reports resamples groups instead of cases. None: cases are resampled.
+    groups: Mapping[str, str | None] | None = None
 
     def __post_init__(self) -> None:
         check_unique_case_ids(self.case_ids)

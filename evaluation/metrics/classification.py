@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 
 from evaluation.base import InputKind, MetricInput, MetricInputError, MetricResult
-from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
+from evaluation.bootstrap import DEFAULT_REPLICATES, percentile_interval, resample_cases
 from evaluation.metrics.regression import CaseMeanMetric, check_options
 
 # Elements per bincount block: small enough for the histogram to stay in cache, and memory stays bounded
@@ -306,8 +306,8 @@ class _SetLevelScalarMetric:
     def compute(self, data: MetricInput) -> MetricResult:
         self._check(data)
         value = self.point_estimate(data)
-        indices = bootstrap_indices(data.predictions.shape[0], DEFAULT_REPLICATES, data.random_seed)
-        low, high = percentile_interval(self._rows(data, indices))
+        resamples = resample_cases(data.case_ids, DEFAULT_REPLICATES, data.random_seed, data.groups)
+        low, high = percentile_interval(resamples.apply(lambda indices: self._rows(data, indices)))
         return MetricResult(value=value, ci_low=low, ci_high=high, detail="95% percentile bootstrap CI")
 
     def resample(self, data: MetricInput, indices: np.ndarray) -> np.ndarray:

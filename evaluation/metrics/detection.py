@@ -32,7 +32,7 @@ from scipy import ndimage, sparse
 from scipy.optimize import linear_sum_assignment
 
 from evaluation.base import InputKind, MetricInput, MetricInputError, MetricResult
-from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
+from evaluation.bootstrap import DEFAULT_REPLICATES, percentile_interval, resample_cases
 from evaluation.metrics.classification import (
     auroc_from_counts,
     average_precision_from_counts,
@@ -273,8 +273,8 @@ class _DetectionMetric:
         table = self._table(data)
         self._check(table)
         value = float(self._rows(data, table, None)[0])
-        indices = bootstrap_indices(table.n_cases, DEFAULT_REPLICATES, data.random_seed)
-        low, high = percentile_interval(self._rows(data, table, indices))
+        resamples = resample_cases(data.case_ids, DEFAULT_REPLICATES, data.random_seed, data.groups)
+        low, high = percentile_interval(resamples.apply(lambda indices: self._rows(data, table, indices)))
         return MetricResult(value=value, ci_low=low, ci_high=high, detail="95% percentile bootstrap CI")
 
     def resample(self, data: MetricInput, indices: np.ndarray) -> np.ndarray:

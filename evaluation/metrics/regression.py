@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evaluation.base import InputKind, MetricInput, MetricInputError, MetricResult
-from evaluation.bootstrap import DEFAULT_REPLICATES, bootstrap_indices, percentile_interval
+from evaluation.bootstrap import DEFAULT_REPLICATES, percentile_interval, resample_cases
 
 _BLOCK_ELEMENTS = 1 << 20
 
@@ -66,8 +66,8 @@ class CaseMeanMetric:
         if values.size == 0:
             raise MetricInputError(f"{self.name}: no cases to score")
         value = float(self.aggregate(np.array([values.mean()]))[0])
-        low, high = percentile_interval(self._rows(values, bootstrap_indices(values.size, DEFAULT_REPLICATES,
-                                                                              data.random_seed)))
+        resamples = resample_cases(data.case_ids, DEFAULT_REPLICATES, data.random_seed, data.groups)
+        low, high = percentile_interval(resamples.apply(lambda indices: self._rows(values, indices)))
         return MetricResult(value=value, ci_low=low, ci_high=high, per_case=values,
                             detail="95% percentile bootstrap CI")
 

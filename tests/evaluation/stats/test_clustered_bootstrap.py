@@ -194,3 +194,27 @@ def test_a_replicate_holds_every_case_of_each_drawn_group() -> None:
 def test_a_grouping_that_misses_cases_is_refused_naming_them() -> None:
     with pytest.raises(ValueError, match=r"no group for case\(s\) 'c2'"):
         resample_cases(["c0", "c1", "c2"], 10, 0, {"c0": "p", "c1": "p"})
+
+
+@pytest.mark.parametrize("name", ["auroc", "mae"])
+def test_a_metrics_own_ci_resamples_the_groups_of_metric_input(name: str) -> None:
+    """``MetricInput.groups``: the CI ``compute`` reports is the clustered one (the brute force with the same
+    draws); without groups it is the case bootstrap, as before."""
+    case_patient = patients(30, seed=13)
+    n = len(case_patient)
+    ids = [f"c{i}" for i in range(n)]
+    scores, targets = classifier(n, seed=14)
+    if name == "mae":
+        scores = scores / 4 + 0.5
+    metric = get_metric(name)
+    groups = dict(zip(ids, case_patient, strict=True))
+    clustered = metric.compute(MetricInput(ids, scores, targets, groups=groups, random_seed=2))
+    statistic = (sk_auroc(scores, targets) if name == "auroc"
+                 else (lambda cases: float(np.abs(scores[cases] - targets[cases]).mean())))
+    expected = brute_force(case_patient, 1000, 2, statistic)
+    assert (clustered.ci_low, clustered.ci_high) == pytest.approx(percentile_interval(expected), rel=1e-10)
+    plain = metric.compute(MetricInput(ids, scores, targets, random_seed=2))
+    indices = bootstrap_indices(n, 1000, 2)
+    assert (plain.ci_low, plain.ci_high) == pytest.approx(
+        percentile_interval(metric.resample(MetricInput(ids, scores, targets), indices)), rel=1e-12)
+    assert clustered.value == plain.value and (clustered.ci_low, clustered.ci_high) != (plain.ci_low, plain.ci_high)
