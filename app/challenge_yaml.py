@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evaluation.registry import gives_per_case_values, metric_registry
 
@@ -123,19 +123,18 @@ class AnalysisSpec(_Strict):
 
     @field_validator("cluster_by")
     @classmethod
-    def _cluster_column(cls, column: str | None) -> str | None:
-        if column is not None and not column.strip():
+    def _cluster_column(cls, column: str | None, info: ValidationInfo) -> str | None:
+        if column is None:
+            return None
+        if not column.strip():
             raise ValueError("name a metadata column of cases.csv (e.g. patient_id), or leave cluster_by out to "
                              "resample cases independently")
-        return column.strip() if column is not None else None
-
-    @model_validator(mode="after")
-    def _cluster_not_broken_down(self) -> AnalysisSpec:
-        if self.cluster_by is not None and self.cluster_by in self.breakdown_by:
-            raise ValueError(f"cluster_by {self.cluster_by!r} is also in breakdown_by: each of its groups would be "
-                             "one cluster, resampled whole, so its CI would have no width; cluster by a finer "
-                             "column (e.g. patient_id) or break down by another")
-        return self
+        column = column.strip()
+        if column in info.data.get("breakdown_by", []):  # declared before cluster_by, so validated already
+            raise ValueError(f"cluster_by {column!r} is also in breakdown_by: each of its groups would be one "
+                             "cluster, resampled whole, so its CI would have no width; cluster by a finer column "
+                             "(e.g. patient_id) or break down by another")
+        return column
 
 
 class Ranking(_Strict):

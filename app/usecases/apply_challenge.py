@@ -248,7 +248,7 @@ def _check_readers(folder: Path, phase: PhaseSpec, content: TestSetContent) -> P
                                  f"{', '.join(content.metadata_columns) or 'none'})")
     cluster_by = phase.analysis.cluster_by
     if cluster_by is not None and cluster_by not in content.metadata_columns:
-        raise ChallengeSpecError(f"{where}.cluster_by: {cluster_by} not in cases.csv (columns: "
+        raise ChallengeSpecError(f"{where}.cluster_by: column {cluster_by!r} is not in cases.csv (columns: "
                                  f"{', '.join(content.metadata_columns) or 'none'})")
     if phase.analysis.readers is None:
         return None

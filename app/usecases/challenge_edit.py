@@ -221,7 +221,7 @@ def _check_against_data(session: Session, phase: Phase, before: PhaseSpec, after
                                                 f"{', '.join(columns) or 'none'})")
     cluster_by = after.analysis.cluster_by
     if cluster_by is not None and cluster_by not in columns:
-        _add(problems, "analysis.cluster_by", f"{cluster_by} not in the test set's cases.csv (columns: "
+        _add(problems, "analysis.cluster_by", f"column {cluster_by!r} is not in the test set's cases.csv (columns: "
                                               f"{', '.join(columns) or 'none'})")
 
 

@@ -123,6 +123,7 @@ def _phase_values(spec: dict[str, Any]) -> dict[str, str]:
               "final_submissions": str(spec.get("final_submissions", 2)),
               "final_rule": spec.get("final_rule", "best-public"),
               "ranking_scheme": spec.get("analysis", {}).get("ranking_scheme", "aggregate-then-rank"),
+              "cluster_by": spec.get("analysis", {}).get("cluster_by") or "",
               "case_results_visible": "1" if spec.get("case_results_visible") else ""}
     values.update({name: "" if spec["limits"].get(name) is None else str(spec["limits"][name]) for name in LIMITS})
     values.update({group: _yaml_text(spec.get(group) or []) for group in INTERFACES})
@@ -161,7 +162,8 @@ def _phase_changes(form: Mapping[str, str], *, interfaces: bool) -> tuple[dict[s
         "split_column": form.get("split_column", ""), "final_submissions": form.get("final_submissions", ""),
         "final_rule": form.get("final_rule", ""),
         "analysis": {"ranking_scheme": form.get("ranking_scheme", ""),
-                     "breakdown_by": [c for c in request.form.getlist("breakdown_by") if c]},
+                     "breakdown_by": [c for c in request.form.getlist("breakdown_by") if c],
+                     "cluster_by": form.get("cluster_by") or None},
         "case_results_visible": form.get("case_results_visible") == "1",
     }
     if interfaces:
@@ -178,7 +180,8 @@ def _new_phase_changes(form: Mapping[str, str]) -> tuple[dict[str, Any], list[in
 
 
 FIELD_OF_KEY = {"ranking.metric": "ranking_metric", "ranking.order": "ranking_order",
-                "analysis.breakdown_by": "breakdown_by", "analysis.ranking_scheme": "ranking_scheme"}
+                "analysis.breakdown_by": "breakdown_by", "analysis.ranking_scheme": "ranking_scheme",
+                "analysis.cluster_by": "cluster_by"}
 
 
 def _field_errors(problems: Mapping[str, str], metric_numbers: list[int], fields: set[str]) -> dict[str, str]:
@@ -279,6 +282,8 @@ def _phase_page(db: Session, phase: Phase, values: dict[str, str], errors: dict[
     chosen = (request.form.getlist("breakdown_by") if request.method == "POST"
               else spec.get("analysis", {}).get("breakdown_by", []))
     columns += [c for c in chosen if c not in columns]
+    if values.get("cluster_by") and values["cluster_by"] not in columns:  # kept, so the select shows it
+        columns.append(values["cluster_by"])
     return render_template("edit_phase.html", challenge=phase.challenge, phase=phase, values=values, errors=errors,
                            submissions=submissions, columns=columns, chosen_columns=chosen,
                            metric_count=int(values.get("metric_rows") or 0), aggregates=[
@@ -288,7 +293,8 @@ def _phase_page(db: Session, phase: Phase, values: dict[str, str], errors: dict[
 
 PHASE_FIELDS = {"title", "description", "opens_at", "closes_at", *LIMITS, "leaderboard_columns", "missing_cases",
                 "log_visibility", "split_column", "final_submissions", "final_rule", "case_results_visible",
-                *INTERFACES, "metrics", "slug", "ranking_metric", "ranking_order", "breakdown_by", "ranking_scheme"}
+                *INTERFACES, "metrics", "slug", "ranking_metric", "ranking_order", "breakdown_by", "ranking_scheme",
+                "cluster_by"}
 
 
 @web.route("/challenges/<slug>/<phase_slug>/edit", methods=["GET", "POST"])

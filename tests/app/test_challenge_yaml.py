@@ -150,7 +150,7 @@ def test_an_unknown_cluster_column_is_refused_at_apply_naming_the_columns(tmp_pa
     folder = _multisite_variant(tmp_path, "patient_id")
     with pytest.raises(ChallengeSpecError) as excinfo, resources.session() as session:
         apply_challenge(session, resources.store, folder)
-    assert "analysis.cluster_by: patient_id not in cases.csv (columns: site, scanner)" in str(excinfo.value)
+    assert "analysis.cluster_by: column 'patient_id' is not in cases.csv (columns: site, scanner)" in str(excinfo.value)
     with resources.session() as session:
         assert session.scalar(select(func.count(Challenge.id))) == 0
 

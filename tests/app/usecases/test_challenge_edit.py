@@ -96,7 +96,7 @@ def _refused(session: Session, changes: dict[str, object]) -> dict[str, str]:
     ({"split_column": "hospital"}, "split_column", "not a column of the test set"),
     ({"analysis": {"breakdown_by": ["site"]}}, "analysis.breakdown_by", "not in the test set's cases.csv"),
     ({"analysis": {"cluster_by": "patient_id"}}, "analysis.cluster_by",
-     "patient_id not in the test set's cases.csv (columns: none)"),
+     "column 'patient_id' is not in the test set's cases.csv (columns: none)"),
     ({"analysis": {"cluster_by": " "}}, "analysis.cluster_by", "name a metadata column of cases.csv"),
     ({"analysis": {"ranking_scheme": "vibes"}}, "analysis.ranking_scheme", "aggregate-then-rank"),
     ({"outputs": "- slug: [unclosed"}, "outputs", "not valid YAML"),
@@ -234,4 +234,4 @@ def test_a_cluster_column_of_the_test_set_is_accepted_and_exported(session: Sess
     assert _phase(session).analysis["cluster_by"] == "patient_id"
     assert challenge_spec_of(_phase(session).challenge)["phases"][0]["analysis"]["cluster_by"] == "patient_id"
     problems = _refused(session, {"analysis": {"cluster_by": "patient_id", "breakdown_by": ["patient_id"]}})
-    assert "is also in breakdown_by" in problems["analysis"]
+    assert "is also in breakdown_by" in problems["analysis.cluster_by"]
