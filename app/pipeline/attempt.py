@@ -100,7 +100,7 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
                                 metrics=plan.metrics, output_files=collected.listing.files,
                                 rejected_files=collected.listing.rejected, truth_dir=truth_dir,
                                 read_output=read_output_bytes, missing_cases=plan.missing_cases,
-                                metadata=plan.case_metadata, subsets=plan.subsets())
+                                metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by)
         if scoring.ok and plan.evaluator:
             try:
                 _add_evaluator_scores(resources, runner, plan, scoring, collected.listing.files, truth_dir,

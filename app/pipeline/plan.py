@@ -40,6 +40,8 @@ class AttemptPlan:
     case_metadata: dict[str, dict[str, str]]
     missing_cases: str
     split_column: str | None
+    # The metadata column whose values group cases for the clustered bootstrap (analysis.cluster_by), or None.
+    cluster_by: str | None
     policy: SandboxPolicy
 
     @property
@@ -79,6 +81,7 @@ def plan_attempt(session: Session, submission_id: int, owner: str) -> AttemptPla
         metrics=list(phase.metrics),
         evaluator=phase.evaluator,
         case_metadata={c.case_key: c.meta for c in test_set.cases},
+        cluster_by=(phase.analysis or {}).get("cluster_by"),
         missing_cases=phase.missing_cases,
         split_column=phase.split_column,
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,

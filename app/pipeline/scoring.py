@@ -103,12 +103,15 @@ def score_outputs(
     missing_cases: str = MissingCasePolicy.FAIL,
     metadata: dict[str, dict[str, str]] | None = None,
     subsets: dict[str, set[str]] | None = None,
+    cluster_by: str | None = None,
 ) -> ScoringResult:
     """Validate every case's outputs, apply the phase's missing-case policy, and run the metric plugins.
 
     missing_cases: "fail" (any missing or invalid case fails the submission), "worst" (such a case gets
     the worst value its interface allows: the bound farthest from the reference), or "exclude" (such
     cases are left out of every metric and counted).
+    cluster_by: a metadata column grouping cases (e.g. patient_id): each score's CI then resamples groups, as the
+    phase's analysis does (docs/statistics.md); a case with no value is a group of its own.
     """
     expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
     notes = ignored_output_notes(case_keys, expected, output_files, rejected_files)
@@ -143,7 +146,7 @@ def score_outputs(
     subset_scores: dict[str, dict[str, MetricResult]] = {}
     for metric_spec in metrics:
         metric = get_metric(metric_spec["name"])
-        metric_result = _compute(metric, metric_spec, scored, truths, truth_dir, ground_truth, metadata)
+        metric_result = _compute(metric, metric_spec, scored, truths, truth_dir, ground_truth, metadata, cluster_by)
         scores[metric.name] = metric_result
         if metric_result.per_case is not None:
             for scored_case, value in zip(scored, metric_result.per_case, strict=True):
@@ -151,7 +154,7 @@ def score_outputs(
         for subset, members in (subsets or {}).items():
             part = [c for c in scored if c.case_key in members]
             subset_scores.setdefault(subset, {})[metric.name] = _compute(metric, metric_spec, part, truths,
-                                                                         truth_dir, ground_truth, metadata)
+                                                                         truth_dir, ground_truth, metadata, cluster_by)
     return ScoringResult(case_results, scores, [], notes, subset_scores)
 
 
@@ -195,8 +198,8 @@ def _first(names: list[str], shown: int = 10) -> str:
 
 
 def _compute(metric: Metric, spec: dict[str, Any], scored: list[CaseScoring], truths: dict[str, dict[str, Any]],
-             truth_dir: Path, ground_truth: list[Interface], metadata: dict[str, dict[str, str]] | None
-             ) -> MetricResult:
+             truth_dir: Path, ground_truth: list[Interface], metadata: dict[str, dict[str, str]] | None,
+             cluster_by: str | None = None) -> MetricResult:
     ids = [c.case_key for c in scored]
     if getattr(metric, "input_kind", "scalar") == "scalar":
         predictions: Any = np.array([float(c.prediction[spec["prediction"]]) for c in scored])
@@ -206,9 +209,11 @@ def _compute(metric: Metric, spec: dict[str, Any], scored: list[CaseScoring], tr
         predictions = [Path(c.prediction[spec["prediction"]]) for c in scored]
         targets = [truth_dir / c / by_slug[spec["target"]].relative_path for c in ids]
     columns = sorted({k for meta in (metadata or {}).values() for k in meta})
+    groups = {c: (metadata or {}).get(c, {}).get(cluster_by) or None for c in ids} if cluster_by else None
     data = MetricInput(case_ids=ids, predictions=predictions, targets=targets,
                        metadata={k: [(metadata or {}).get(c, {}).get(k, "") for c in ids] for k in columns},
-                       options=dict(spec.get("options") or {}))
+                       options=dict(spec.get("options") or {}),
+                       groups=groups)
     try:
         return metric.compute(data)
     except ValueError as exc:

@@ -68,3 +68,35 @@ def test_exclude_scores_the_valid_cases_and_counts_the_rest(tmp_path: Path) -> N
     assert "excluded" in result.notes[0].full
     assert result.notes[0].safe == result.notes[0].full
     assert np.isfinite(result.scores["auroc"].value)
+
+
+def test_a_phase_that_clusters_cases_gets_clustered_intervals(tmp_path: Path) -> None:
+    """analysis.cluster_by reaches each score's CI: it equals the metric's own CI with the groups, and is wider
+    than the case-by-case one when a patient's images agree (four near-identical images per patient)."""
+    from evaluation.base import MetricInput
+    from evaluation.registry import get_metric
+
+    rng = np.random.default_rng(7)
+    labels, outputs, metadata = {}, {}, {}
+    for patient in range(30):
+        label, score = int(patient % 2), float(np.clip(rng.normal(0.35 + 0.3 * (patient % 2), 0.2), 0, 1))
+        for image in range(4):
+            case = f"p{patient:02d}-{image}"
+            labels[case], outputs[case], metadata[case] = label, score, {"patient_id": f"p{patient:02d}"}
+    files, truth = _case_files(tmp_path, outputs, labels)
+
+    def score(cluster_by: str | None):  # type: ignore[no-untyped-def]
+        return score_outputs(case_keys=list(labels), outputs=[OUTPUT], ground_truth=[TRUTH], metrics=METRICS,
+                             output_files=files, rejected_files={}, truth_dir=truth, read_output=read_output_bytes,
+                             metadata=metadata, cluster_by=cluster_by).scores["auroc"]
+
+    clustered, plain = score("patient_id"), score(None)
+    expected = get_metric("auroc").compute(MetricInput(
+        case_ids=list(labels), predictions=np.array(list(outputs.values())), targets=np.array(list(labels.values())),
+        metadata={"patient_id": [m["patient_id"] for m in metadata.values()]},
+        groups={case: m["patient_id"] for case, m in metadata.items()}))
+    assert (clustered.ci_low, clustered.ci_high) == (expected.ci_low, expected.ci_high)
+    assert clustered.value == plain.value
+    assert clustered.ci_low is not None and clustered.ci_high is not None
+    assert plain.ci_low is not None and plain.ci_high is not None
+    assert clustered.ci_high - clustered.ci_low > 1.5 * (plain.ci_high - plain.ci_low)
