@@ -219,3 +219,17 @@ def test_interfaces_are_read_only_once_the_phase_has_submissions(client: FlaskCl
     assert client.post(EDIT_PHASE, data=form).status_code == 302
     phase = _phase(session)
     assert phase.title == "Still editable" and phase.outputs[0]["slug"] == "malignancy-likelihood"
+
+
+def test_resampling_by_a_column_the_test_set_lacks_is_refused_on_its_field(client: FlaskClient, session: Session,
+                                                                             world: None) -> None:
+    csrf = signed_in(client, "lead")
+    page = text(client.get(EDIT_PHASE))
+    assert 'id="cluster_by"' in page  # the select, next to the breakdown columns
+    form = _form_of(page)
+    form.update({"csrf": csrf, "cluster_by": "patient_id"})  # the example's cases.csv has no metadata columns
+    response = client.post(EDIT_PHASE, data=form)
+    assert response.status_code == 400
+    found = re.search(r'id="cluster_by-error">([^<]*)<', text(response))
+    assert found is not None and "patient_id" in found.group(1)
+    assert "cluster_by" not in (_phase(session).analysis or {}) or _phase(session).analysis["cluster_by"] is None
