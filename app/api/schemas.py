@@ -149,6 +149,11 @@ class Leaderboard(BaseModel):
     published: bool = Field(True, description="the organisers published the phase's results; while false, "
                                               "only the challenge's organisers and the admins (sending their "
                                               "token) get rows, everyone else none")
+    ranking_scheme: str = Field("aggregate-then-rank", description="the phase's ranking scheme: aggregate-then-rank, "
+                                "rank-then-aggregate or significance (docs/statistics.md §3)")
+    ranks_provisional: bool = Field(False, description="sorted by the ranking metric under another scheme than "
+                                    "aggregate-then-rank: true while the scheme's ranking is being computed (rank "
+                                    "is then the ranking metric's order); false when rank is the scheme's rank")
     metrics: list[MetricInfo] = Field(description="the leaderboard's columns: the phase's leaderboard_columns in "
                                                   "that order, or every metric")
     rows: list[LeaderboardRow]

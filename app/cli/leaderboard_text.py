@@ -46,6 +46,12 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
         lines.append(NOT_PUBLISHED if not published else "(no scored submissions)")
     elif not published:
         lines.append("(results hidden from participants: only organisers and admins see these rows)")
+    if rows and board.get("ranks_provisional"):
+        lines.append(f"ranks are provisional: the {board.get('ranking_scheme')} ranking is being computed, so rows "
+                     f"are ranked by {board['ranking_metric']} for now")
+    elif rows and board.get("ranking_scheme", "aggregate-then-rank") != "aggregate-then-rank" \
+            and board["sorted_by"] == board["ranking_metric"]:
+        lines.append(f"'#': the {board['ranking_scheme']} ranking of {board['ranking_metric']}")
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")
         lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "

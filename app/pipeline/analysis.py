@@ -105,7 +105,7 @@ def _ranked_in_order(document: AnalysisDocument, ranking_metric: str, order: str
 
 def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
     """The leaderboard's entries with their predictions; test_set is the phase's current one."""
-    board = build_leaderboard(session, phase)
+    board = build_leaderboard(session, phase, scheme_ranks=False)
     keys = {c.id: c.case_key for c in test_set.cases}
     entries = []
     for row in board.rows:

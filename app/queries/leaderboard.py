@@ -7,6 +7,12 @@ On the private part of a split test set, only each entrant's final submissions c
 What a viewer reads (docs/results.md): while a phase's results are not published (Phase.results_published),
 only its organisers and the admins get rows (`leaderboard_for`); everyone reads only the metrics in
 Phase.leaderboard_columns (all when None), in that order, while the ranking metric orders the rows either way.
+
+The "#" column (`rank`): sorted by the ranking metric, rows are ranked by the phase's ranking scheme
+(Phase.analysis["ranking_scheme"], docs/statistics.md §3) as the worker's analysis computed it, when the newest
+analysis covers exactly the rows shown (same submissions, same subset, same settings). Otherwise, and for the
+aggregate-then-rank scheme, by the ranking metric's aggregate; under another scheme those ranks are
+provisional (`ranks_provisional`) until the analysis catches up.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from sqlalchemy.orm import Session
 from app.errors import ServiceError
 from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
 from app.permissions import is_organiser
+from app.queries.analyses import newest_analysis
+from app.queries.analysis_document import document_of
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from app.queries.phase_status import PhaseState, phase_status
@@ -60,6 +68,8 @@ class Leaderboard:
     subset: str = "all"
     selection: str = "each participant's (or team's) best succeeded submission"  # which submissions compete
     published: bool = True  # the phase's results are published (False: only organisers and admins get rows)
+    ranking_scheme: str = "aggregate-then-rank"  # the phase's scheme (Phase.analysis["ranking_scheme"])
+    ranks_provisional: bool = False  # "#" is the aggregate's order while the scheme's ranking is being computed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +81,8 @@ class Leaderboard:
             "missing_cases": self.missing_cases,
             "subset": self.subset,
             "selection": self.selection,
+            "ranking_scheme": self.ranking_scheme,
+            "ranks_provisional": self.ranks_provisional,
             "metrics": self.metrics,
             "rows": [
                 {
@@ -144,9 +156,11 @@ def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | No
 
 
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,
-                      subset: str | None = None, rows: bool = True) -> Leaderboard:
-    """Ranked rows with the phase's leaderboard columns (`rows=False`: the board's frame only, no scores read)."""
+                      subset: str | None = None, rows: bool = True, scheme_ranks: bool = True) -> Leaderboard:
+    """Ranked rows with the phase's leaderboard columns (`rows=False`: the board's frame only, no scores read).
+    `scheme_ranks=False`: rank by the aggregate whatever the scheme (the worker's input to the analysis)."""
     subset = subset or visible_subset(phase)
+    scheme = str((phase.analysis or {}).get("ranking_scheme") or "aggregate-then-rank")
     described = phase_metrics(phase)
     shown = shown_metrics(phase)
     sortable = [str(m["name"]) for m in shown]
@@ -162,7 +176,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     if not rows:
         return Leaderboard(challenge=phase.challenge.slug, phase=phase.slug, ranking_metric=phase.ranking_metric,
                            sort_metric=sort_metric, metrics=shown, missing_cases=phase.missing_cases, subset=subset,
-                           rows=[])
+                           rows=[], ranking_scheme=scheme)
     found = session.execute(
         select(Submission, User.username, Team.name, EvaluationRun, Score)
         .join(User, User.id == Submission.user_id)
@@ -203,6 +217,15 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         value = key(row)[0]
         row.rank = ranked[position - 2].rank if previous is not None and previous[0] == value else position
         previous = (value, row.submission_id)
+    provisional = False
+    if scheme_ranks and sort_metric == phase.ranking_metric and scheme != "aggregate-then-rank" and ranked:
+        by_entry = _scheme_ranks(session, phase, subset, scheme, ranked)
+        if by_entry is None:
+            provisional = True
+        else:
+            ranked.sort(key=lambda row: by_entry[row.participant])
+            for row in ranked:
+                row.rank = by_entry[row.participant][0]
     columns = {str(m["name"]) for m in shown}
     for row in ranked:  # the ranking metric decided the order above even when it is not a column
         row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
@@ -216,4 +239,26 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         subset=subset,
         selection=selection,
         rows=ranked,
+        ranking_scheme=scheme,
+        ranks_provisional=provisional,
     )
+
+
+def _scheme_ranks(session: Session, phase: Phase, subset: str, scheme: str,
+                  rows: list[LeaderboardRow]) -> dict[str, tuple[int, int]] | None:
+    """Entry -> (its rank under the phase's scheme, its place in the analysis's order), from the newest analysis
+    when it covers exactly these rows (same submissions, subset, settings and direction); None otherwise."""
+    found = newest_analysis(session, phase)
+    if found is None:
+        return None
+    document = document_of(found)
+    if (document.subset != subset or document.settings != dict(phase.analysis or {})
+            or sorted(found.submission_ids) != sorted(row.submission_id for row in rows)):
+        return None
+    ranking = document.ranking(phase.ranking_metric)
+    if ranking.get("scheme") != scheme or ranking.get("higher_is_better") is not (phase.ranking_order == "descending"):
+        return None
+    by_entry = {str(e["entry"]): (int(e["rank"]), place) for place, e in enumerate(ranking.get("entries", []))}
+    if len(by_entry) != len(rows) or set(by_entry) != {row.participant for row in rows}:
+        return None
+    return by_entry

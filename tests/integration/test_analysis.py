@@ -276,3 +276,129 @@ def test_cluster_by_resamples_the_groups_of_the_metadata_column(resources: Resou
         assert (got[entry.entry]["ci_low"], got[entry.entry]["ci_high"]) == pytest.approx((entry.ci_low, entry.ci_high))
         assert (got[entry.entry]["ci_low"], got[entry.entry]["ci_high"]) != (before[entry.entry]["ci_low"],
                                                                              before[entry.entry]["ci_high"])
+
+
+# --- the leaderboard's "#" follows the phase's ranking scheme (issue 14) ---------------------------------------------
+
+def _phase_where_schemes_disagree(resources: Resources, scheme: str, twins: bool = False) -> int:
+    """The example phase ranked by the Brier score (ascending) under ``scheme``, with hand-built runs:
+    "spiky" is the best on 4 cases in 5 (error 0.1) but wrong by 1 on every fifth case (mean Brier ~0.21), "steady"
+    is off by 0.2 everywhere (0.04), "vague" by 0.3 (0.09). Aggregate-then-rank: steady, vague, spiky; rank-then-
+    aggregate (mean per-case ranks ~1.4, 1.8, 2.8): spiky, steady, vague. ``twins`` adds "steady-twin", the same
+    predictions as steady. Results published; returns the phase id."""
+    from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
+    from app.usecases.users import create_user
+    from tests.integration.helpers import apply_example, hidden_labels
+
+    apply_example(resources)
+    labels = hidden_labels()
+    with resources.session() as session:
+        phase = get_phase(session, "breast-cancer-wisconsin", "test")
+        phase.metrics = [*phase.metrics, {"name": "brier_score", "prediction": "malignancy-likelihood",
+                                          "target": "malignant"}]
+        phase.ranking_metric, phase.ranking_order = "brier_score", "ascending"
+        phase.analysis = {"ranking_scheme": scheme, "replicates": 100}
+        phase.results_published = True
+        assert phase.current_test_set is not None
+        cases = phase.current_test_set.cases
+        entrants = {"spiky": None, "steady": 0.2, "vague": 0.3, **({"steady-twin": 0.2} if twins else {})}
+        for name, off in entrants.items():
+            user, _ = create_user(session, name)
+            submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
+            session.add(submission)
+            session.flush()
+            run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
+            session.add(run)
+            session.flush()
+            errors = []
+            for i, case in enumerate(cases):
+                truth = float(labels[case.case_key])
+                miss = (1.0 if i % 5 == 0 else 0.1) if off is None else off
+                p = abs(truth - miss)
+                errors.append((p - truth) ** 2)
+                session.add(CaseOutcome(run_id=run.id, case_id=case.id, status="valid",
+                                        prediction={"malignancy-likelihood": p}, values={"brier_score": errors[-1]}))
+            session.add(Score(run_id=run.id, metric="brier_score", value=float(np.mean(errors))))
+        return phase.id
+
+
+def _hash_column(client) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(participant, "#" cell) of each leaderboard row on the page, in order."""
+    import re
+
+    page = client.get("/challenges/breast-cancer-wisconsin/test/leaderboard").data.decode()
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td><td>([^<]*)<", body, re.S)
+    return [(who.strip(), re.sub(r"<[^>]+>", "", rank).split()[0]) for rank, who in rows]
+
+
+def test_the_hash_column_follows_rank_then_aggregate(resources: Resources, settings: Settings) -> None:
+    """Before the analysis: the Brier score's order, marked provisional. After: the rank-then-aggregate ranking,
+    which disagrees with the aggregate's, on the page, in the API and in the CLI's text."""
+    from app.cli.leaderboard_text import format_leaderboard
+    from app.pipeline.analysis import analyse_phase
+
+    phase_id = _phase_where_schemes_disagree(resources, "rank-then-aggregate")
+    client = create_app(settings).test_client()
+    api_url = "/api/v1/challenges/breast-cancer-wisconsin/phases/test/leaderboard"
+    board = client.get(api_url).get_json()
+    assert [(r["participant"], r["rank"]) for r in board["rows"]] == [("steady", 1), ("vague", 2), ("spiky", 3)]
+    assert board["ranks_provisional"] is True and board["ranking_scheme"] == "rank-then-aggregate"
+    page = client.get("/challenges/breast-cancer-wisconsin/test/leaderboard").data.decode()
+    assert 'id="ranks-provisional"' in page
+    assert "ranks are provisional" in format_leaderboard(board)
+
+    analysis = analyse_phase(resources, phase_id)
+    assert analysis is not None
+    entries = analysis.document["rankings"]["brier_score"]["entries"]
+    assert [(e["entry"], e["rank"]) for e in entries] == [("spiky", 1), ("steady", 2), ("vague", 3)]
+    board = client.get(api_url).get_json()
+    assert [(r["participant"], r["rank"]) for r in board["rows"]] == [("spiky", 1), ("steady", 2), ("vague", 3)]
+    assert board["ranks_provisional"] is False
+    assert _hash_column(client) == [("spiky", "1"), ("steady", "2"), ("vague", "3")]
+    page = client.get("/challenges/breast-cancer-wisconsin/test/leaderboard").data.decode()
+    assert 'id="ranks-provisional"' not in page and "(rank-then-aggregate ranking)" in page
+    text = format_leaderboard(board, analysis.document).splitlines()
+    assert [line.split()[0] for line in text[3:6]] == ["1", "2", "3"] and "spiky" in text[3]
+    # Sorted by another column, "#" is that column's order (the scheme ranks the ranking metric only).
+    sorted_by_auroc = client.get(api_url + "?sort=auroc").get_json()
+    assert sorted_by_auroc["ranks_provisional"] is False
+
+
+def test_a_submission_the_analysis_has_not_seen_makes_ranks_provisional(resources: Resources,
+                                                                       settings: Settings) -> None:
+    from app.models import Submission
+    from app.pipeline.analysis import analyse_phase
+
+    phase_id = _phase_where_schemes_disagree(resources, "rank-then-aggregate")
+    assert analyse_phase(resources, phase_id) is not None
+    client = create_app(settings).test_client()
+    api_url = "/api/v1/challenges/breast-cancer-wisconsin/phases/test/leaderboard"
+    assert client.get(api_url).get_json()["rows"][0]["participant"] == "spiky"
+    with resources.session() as session:  # a row leaves the board: the stored analysis no longer covers it
+        hidden = session.query(Submission).filter(Submission.phase_id == phase_id).order_by(Submission.id).first()
+        assert hidden is not None
+        from app.models._types import utcnow
+
+        hidden.hidden_at = utcnow()
+    board = client.get(api_url).get_json()
+    assert board["ranks_provisional"] is True
+    assert [r["participant"] for r in board["rows"]] == ["steady", "vague"]
+
+
+def test_significance_ties_share_the_hash_rank(resources: Resources, settings: Settings) -> None:
+    """Under the significance scheme, "#" is the number-of-wins rank of the analysis: two entrants with identical
+    predictions beat the same entrants, so they share a rank, and the next rank is skipped."""
+    from app.pipeline.analysis import analyse_phase
+
+    phase_id = _phase_where_schemes_disagree(resources, "significance", twins=True)
+    analysis = analyse_phase(resources, phase_id)
+    assert analysis is not None
+    expected = [(e["entry"], e["rank"]) for e in analysis.document["rankings"]["brier_score"]["entries"]]
+    ranks = dict(expected)
+    assert ranks["steady"] == ranks["steady-twin"]
+    client = create_app(settings).test_client()
+    board = client.get("/api/v1/challenges/breast-cancer-wisconsin/phases/test/leaderboard").get_json()
+    assert [(r["participant"], r["rank"]) for r in board["rows"]] == expected
+    assert board["ranks_provisional"] is False
+    assert _hash_column(client) == [(who, str(rank)) for who, rank in expected]
