@@ -57,11 +57,15 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
         lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "
                      "bootstrap replicates" + (f"; Kendall's tau vs reported ranking {tau:.2f}" if tau is not None
                                                else ""))
-    for column, per_entry in (analysis or {}).get("breakdowns", {}).items():
-        lines.append(f"{board['ranking_metric']} by {column}:")
-        for entry, groups in per_entry.items():
-            parts = [f"{g['group']} {g['value']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] (n={g['n_cases']})"
-                     if g.get("defined") and g.get("ci_low") is not None else f"{g['group']} undefined"
-                     for g in groups]
-            lines.append(f"  {entry}: " + "; ".join(parts))
+    # Every metric's breakdowns; an analysis stored before they existed has only the ranking metric's.
+    by_metric = (analysis or {}).get("metric_breakdowns") or (
+        {board["ranking_metric"]: analysis["breakdowns"]} if analysis and analysis.get("breakdowns") else {})
+    for metric, per_column in by_metric.items():
+        for column, per_entry in per_column.items():
+            lines.append(f"{metric} by {column}:")
+            for entry, groups in per_entry.items():
+                parts = [f"{g['group']} {g['value']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] (n={g['n_cases']})"
+                         if g.get("defined") and g.get("ci_low") is not None else f"{g['group']} undefined"
+                         for g in groups]
+                lines.append(f"  {entry}: " + "; ".join(parts))
     return "\n".join(lines)

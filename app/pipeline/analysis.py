@@ -63,7 +63,8 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
                 and document_of(latest).subset == visible_subset(phase)
                 and document_of(latest).settings == (phase.analysis or {})
-                and _ranked_in_order(document_of(latest), phase.ranking_metric, phase.ranking_order)):
+                and _ranked_in_order(document_of(latest), phase.ranking_metric, phase.ranking_order)
+                and _every_metric_broken_down(document_of(latest))):
             return None
         # A split test set is analysed on the part viewers see now: public while open, private after.
         subset = visible_subset(phase)
@@ -101,6 +102,11 @@ def _ranked_in_order(document: AnalysisDocument, ranking_metric: str, order: str
     """False when the document ranked the ranking metric in another direction (ranking.order changed since)."""
     ranked = document.rankings.get(ranking_metric)
     return ranked is None or ranked.get("higher_is_better") is (order == "descending")
+
+
+def _every_metric_broken_down(document: AnalysisDocument) -> bool:
+    """False for a document stored when only the ranking metric was broken down (analysed again once)."""
+    return not document.breakdowns or bool(document.metric_breakdowns)
 
 
 def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
@@ -153,14 +159,21 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
             ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=groups)
         document["rankings"][metric.name] = ranking.as_dict()
 
+    # Every metric by every breakdown column (value and CI per group); `breakdowns` keeps the ranking metric's.
+    document["metric_breakdowns"] = {}
+    for name, inputs in inputs_by_metric.items():
+        metric = get_metric(name)
+        per_column = {column: {label: [g.as_dict() for g in breakdown(data, metric, column, replicates=replicates,
+                                                                      groups=groups)]
+                               for label, data in inputs.items()}
+                      for column in settings.get("breakdown_by", [])}
+        if per_column:
+            document["metric_breakdowns"][name] = per_column
+    document["breakdowns"] = document["metric_breakdowns"].get(ranking_metric, {})
+
     primary = inputs_by_metric.get(ranking_metric)
     if primary is None:
         return document
-    metric = get_metric(ranking_metric)
-    for column in settings.get("breakdown_by", []):
-        document["breakdowns"][column] = {label: [g.as_dict() for g in breakdown(data, metric, column,
-                                                                              replicates=replicates, groups=groups)]
-                                          for label, data in primary.items()}
     binary = all(float(t) in (0.0, 1.0) for t in next(iter(primary.values())).targets)
     site_column = (settings.get("breakdown_by") or [None])[0]
     point = settings.get("operating_point")

@@ -28,11 +28,21 @@ class AnalysisDocument(BaseModel):
     ranking_scheme: str = "aggregate-then-rank"
     rankings: dict[str, dict[str, Any]] = Field(default_factory=dict)  # metric -> Ranking.as_dict()
     breakdowns: dict[str, dict[str, list[dict[str, Any]]]] = Field(default_factory=dict)  # column -> entry -> groups
+    # (the ranking metric's); every metric's: metric -> column -> entry -> groups. Absent from documents stored
+    # before it existed (read them through breakdowns_by_metric).
+    metric_breakdowns: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = Field(default_factory=dict)
     operating_points: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> per-site operating points
     readers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> comparison with the readers
     reader_points: dict[str, Any] | None = None
     curves: dict[str, Curve] = Field(default_factory=dict)  # entry -> ROC points
     site_curves: dict[str, dict[str, Curve]] | None = None  # site -> entry -> ROC points
+
+    def breakdowns_by_metric(self, ranking_metric: str) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
+        """Metric -> column -> entry -> groups: every metric's breakdowns; for a document stored before they were
+        computed for every metric, only the ranking metric's (`breakdowns`)."""
+        if self.metric_breakdowns:
+            return self.metric_breakdowns
+        return {ranking_metric: self.breakdowns} if self.breakdowns else {}
 
     def ranking(self, metric: str) -> dict[str, Any]:
         return self.rankings.get(metric) or {}

@@ -402,3 +402,103 @@ def test_significance_ties_share_the_hash_rank(resources: Resources, settings: S
     assert [(r["participant"], r["rank"]) for r in board["rows"]] == expected
     assert board["ranks_provisional"] is False
     assert _hash_column(client) == [(who, str(rank)) for who, rank in expected]
+
+
+# --- breakdowns of every metric by every breakdown_by column (issue 14) ----------------------------------------------
+
+def _with_sites(resources: Resources, phase_id: int) -> dict[str, str]:
+    """Give the phase's cases a site (site-a/b/c in turn), break down by it; returns case key -> site."""
+    from app.models import Phase
+
+    with resources.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None and phase.current_test_set is not None
+        sites = {}
+        for i, case in enumerate(phase.current_test_set.cases):
+            sites[case.case_key] = f"site-{'abc'[i % 3]}"
+            case.meta = {**dict(case.meta), "site": sites[case.case_key]}
+        phase.current_test_set.metadata_columns = ["site"]
+        phase.analysis = {**dict(phase.analysis or {}), "breakdown_by": ["site"]}
+    return sites
+
+
+def test_every_metric_is_broken_down_by_every_column(resources: Resources, settings: Settings) -> None:
+    """Two metrics (AUROC, the Brier score) by site: each group's value is the metric computed directly on that
+    group's cases (scikit-learn, numpy), with its CI; the API's JSON and the analysis page show both."""
+    from app.models import CaseOutcome, EvaluationRun, Phase, Submission, User
+    from app.pipeline.analysis import analyse_phase
+    from tests.integration.helpers import hidden_labels
+
+    phase_id, _ = _phase_ranked_by_brier(resources, "ascending", "aggregate-then-rank")
+    sites = _with_sites(resources, phase_id)
+    with resources.session() as session:
+        phase = session.get(Phase, phase_id)
+        assert phase is not None
+        phase.metrics = [m for m in phase.metrics if m["name"] in ("auroc", "brier_score")]
+        predictions: dict[str, dict[str, float]] = {}
+        for run in session.query(EvaluationRun).join(Submission).where(Submission.phase_id == phase_id):
+            user = session.get(User, run.submission.user_id)
+            assert user is not None
+            predictions[user.username] = {o.case.case_key: o.prediction["malignancy-likelihood"]
+                                          for o in session.query(CaseOutcome).where(CaseOutcome.run_id == run.id)}
+    analysis = analyse_phase(resources, phase_id)
+    assert analysis is not None
+    labels = hidden_labels()
+    by_metric = analysis.document["metric_breakdowns"]
+    assert set(by_metric) == {"auroc", "brier_score"}
+    direct = {"auroc": lambda y, p: roc_auc_score(y, p), "brier_score": lambda y, p: float(np.mean((p - y) ** 2))}
+    for metric, compute in direct.items():
+        per_entry = by_metric[metric]["site"]
+        assert set(per_entry) == {"precise", "middling", "poor"}
+        for entry, groups in per_entry.items():
+            assert [g["group"] for g in groups] == ["site-a", "site-b", "site-c"]
+            for g in groups:
+                keys = [k for k, site in sites.items() if site == g["group"]]
+                y = np.array([float(labels[k]) for k in keys])
+                p = np.array([predictions[entry][k] for k in keys])
+                assert g["n_cases"] == len(keys) and g["defined"] is True
+                assert g["value"] == pytest.approx(compute(y, p), abs=1e-12)
+                assert g["ci_low"] <= g["value"] <= g["ci_high"]
+                assert g["ci_low"] < g["ci_high"] or (metric == "auroc" and g["value"] == 1.0)  # a perfect AUROC
+    assert analysis.document["breakdowns"] == by_metric["brier_score"]  # the ranking metric's, as before
+
+    client = create_app(settings).test_client()
+    api = client.get("/api/v1/challenges/breast-cancer-wisconsin/phases/test/analysis").get_json()
+    assert api["metric_breakdowns"]["auroc"]["site"]["poor"] == by_metric["auroc"]["site"]["poor"]
+    page = client.get("/challenges/breast-cancer-wisconsin/test/analysis").data.decode()
+    for metric in ("auroc", "brier_score"):
+        assert f'id="breakdown-{metric}"' in page and f'href="#breakdown-{metric}"' in page
+        assert f'data-column="site" data-metric="{metric}"' in page
+    auroc_section = page.split('id="breakdown-auroc"')[1].split("</section>")[0]
+    assert all(f"{g['value']:.3f}" in auroc_section for g in by_metric["auroc"]["site"]["poor"])
+
+
+def test_an_analysis_stored_before_every_metric_was_broken_down_still_reads(resources: Resources,
+                                                                           settings: Settings) -> None:
+    """A stored document without metric_breakdowns validates, shows its ranking metric's breakdown on the page, and
+    the next analysis computes every metric's."""
+    from app.cli.leaderboard_text import format_leaderboard
+    from app.models import PhaseAnalysis
+    from app.pipeline.analysis import analyse_phase
+    from app.queries.analysis_document import AnalysisDocument
+
+    phase_id, _ = _phase_ranked_by_brier(resources, "ascending", "aggregate-then-rank")
+    _with_sites(resources, phase_id)
+    analysis = analyse_phase(resources, phase_id)
+    assert analysis is not None
+    old = {k: v for k, v in analysis.document.items() if k != "metric_breakdowns"}
+    with resources.session() as session:
+        stored = session.get(PhaseAnalysis, analysis.id)
+        assert stored is not None
+        stored.document = old
+    document = AnalysisDocument.model_validate(old)
+    assert document.metric_breakdowns == {}
+    assert document.breakdowns_by_metric("brier_score") == {"brier_score": old["breakdowns"]}
+    client = create_app(settings).test_client()
+    page = client.get("/challenges/breast-cancer-wisconsin/test/analysis").data.decode()
+    assert 'data-column="site" data-metric="brier_score"' in page and 'id="breakdown-auroc"' not in page
+    board = client.get("/api/v1/challenges/breast-cancer-wisconsin/phases/test/leaderboard").get_json()
+    assert "brier_score by site:" in format_leaderboard(board, old)
+    again = analyse_phase(resources, phase_id)  # the old document is analysed again, every metric broken down
+    assert again is not None and {"auroc", "brier_score"} <= set(again.document["metric_breakdowns"])
+    assert "auroc by site:" in format_leaderboard(board, again.document)
