@@ -121,7 +121,9 @@ class MetricInfo(BaseModel):
 
 
 class LeaderboardRow(BaseModel):
-    rank: int = Field(description="equal scores share a rank")
+    rank: int = Field(description="the row's place under the phase's ranking scheme (ranking_scheme; provisional "
+                                  "when ranks_provisional): equal aggregate scores, or entries the significance "
+                                  "scheme cannot tell apart, share a rank")
     participant: str = Field(description="the entrant: a team's name, or a participant's username")
     is_team: bool = Field(description="the entrant is a team (one row for all its members)")
     submitted_by: str = Field(description="the username of the member who uploaded this submission")
