@@ -13,6 +13,7 @@ from app.queries.phases import get_phase
 from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import MULTISITE_CHALLENGE
+from tests.fixtures.scored import succeeded_run
 from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
 
 SLUG, PHASE = "breast-multisite", "test"
@@ -128,7 +129,7 @@ def _phase_ranked_by_brier(resources: Resources, order: str, scheme: str) -> tup
     """The example phase ranked by the Brier score (lower is better) in ``order``, with three entrants' scored runs
     (predictions of different accuracy, on every case) written as the worker writes them; returns the phase id and
     each entrant's Brier score."""
-    from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
+    from app.models import CaseOutcome, Score
     from app.usecases.users import create_user
     from tests.integration.helpers import apply_example, hidden_labels
 
@@ -146,12 +147,7 @@ def _phase_ranked_by_brier(resources: Resources, order: str, scheme: str) -> tup
         cases = phase.current_test_set.cases
         for name, noise in (("precise", 0.05), ("middling", 0.3), ("poor", 0.6)):
             user, _ = create_user(session, name)
-            submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
-            session.add(submission)
-            session.flush()
-            run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
-            session.add(run)
-            session.flush()
+            submission, run = succeeded_run(session, phase, user)
             errors = []
             for case in cases:
                 truth = labels[case.case_key]
@@ -286,7 +282,7 @@ def _phase_where_schemes_disagree(resources: Resources, scheme: str, twins: bool
     is off by 0.2 everywhere (0.04), "vague" by 0.3 (0.09). Aggregate-then-rank: steady, vague, spiky; rank-then-
     aggregate (mean per-case ranks ~1.4, 1.8, 2.8): spiky, steady, vague. ``twins`` adds "steady-twin", the same
     predictions as steady. Results published; returns the phase id."""
-    from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
+    from app.models import CaseOutcome, Score
     from app.usecases.users import create_user
     from tests.integration.helpers import apply_example, hidden_labels
 
@@ -304,12 +300,7 @@ def _phase_where_schemes_disagree(resources: Resources, scheme: str, twins: bool
         entrants = {"spiky": None, "steady": 0.2, "vague": 0.3, **({"steady-twin": 0.2} if twins else {})}
         for name, off in entrants.items():
             user, _ = create_user(session, name)
-            submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
-            session.add(submission)
-            session.flush()
-            run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
-            session.add(run)
-            session.flush()
+            submission, run = succeeded_run(session, phase, user)
             errors = []
             for i, case in enumerate(cases):
                 truth = float(labels[case.case_key])

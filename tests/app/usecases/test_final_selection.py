@@ -13,13 +13,11 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import (
     Challenge,
-    EvaluationRun,
     FinalRule,
     Phase,
     Score,
     ScoreSubset,
     Submission,
-    SubmissionState,
     TestSet,
     User,
 )
@@ -27,6 +25,7 @@ from app.models._types import utcnow
 from app.queries.leaderboard import build_leaderboard
 from app.usecases.final_selection import select_final
 from app.usecases.users import create_user
+from tests.fixtures.scored import succeeded_run
 
 # submission -> (public AUROC, private AUROC). The lucky one is worst in public and best in private.
 SCORES = {"lucky": (0.70, 0.95), "best-public": (0.90, 0.80), "latest": (0.85, 0.85)}
@@ -49,12 +48,7 @@ def _phase(session: Session, *, split: bool = True, final_rule: str = FinalRule.
 
 
 def _scored(session: Session, phase: Phase, user: User, public: float, private: float) -> Submission:
-    submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
-    session.add(submission)
-    session.flush()
-    run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
-    session.add(run)
-    session.flush()
+    submission, run = succeeded_run(session, phase, user)
     for subset, value in ((ScoreSubset.PUBLIC, public), (ScoreSubset.PRIVATE, private)):
         session.add(Score(run_id=run.id, metric="auroc", subset=subset.value, value=value))
     session.flush()

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.cli.leaderboard_text import format_leaderboard
 from app.errors import Forbidden, ServiceError
-from app.models import EvaluationRun, Phase, Score, Submission, SubmissionState, User
+from app.models import Phase, Score, Submission, User
 from app.queries.analyses import analysis_for
 from app.queries.leaderboard import leaderboard_for, results_visible
 from app.queries.submission_summary import submission_summary
@@ -15,6 +15,7 @@ from app.usecases.membership import add_organiser
 from app.usecases.results import set_results_published
 from app.usecases.users import create_user
 from tests.app.usecases.test_final_selection import _phase
+from tests.fixtures.scored import succeeded_run
 
 METRICS = [{"name": "auroc", "prediction": "p", "target": "t"},
            {"name": "average_precision", "prediction": "p", "target": "t"}]
@@ -28,12 +29,7 @@ def _two_metrics(session: Session) -> Phase:
 
 
 def _scored(session: Session, phase: Phase, user: User, auroc: float, ap: float) -> Submission:
-    submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED, upload_key="k")
-    session.add(submission)
-    session.flush()
-    run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
-    session.add(run)
-    session.flush()
+    submission, run = succeeded_run(session, phase, user)
     session.add_all([Score(run_id=run.id, metric="auroc", subset="all", value=auroc),
                      Score(run_id=run.id, metric="average_precision", subset="all", value=ap)])
     session.flush()
