@@ -17,15 +17,23 @@ from app.queries.entrants import shares_submission
 MAX_REASON = 500
 
 
-def set_hidden(session: Session, submission_id: int, actor: User, *, hidden: bool, reason: str = "") -> Submission:
-    """Hide (with a reason the participant reads) or show again. Organisers and admins only. Flushes."""
+def organised_submission(session: Session, submission_id: int, actor: User, *, refusal: str) -> Submission:
+    """A submission an organiser acts on: its own participant (and team-mates) get a 403 with `refusal`, anyone else
+    a 404, as if it did not exist."""
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound(f"no submission {submission_id}")
     if not is_organiser(actor, submission.phase):
         if shares_submission(session, submission, actor):
-            raise Forbidden("only the challenge's organisers hide or show submissions")
+            raise Forbidden(refusal)
         raise NotFound(f"no submission {submission_id} of yours")
+    return submission
+
+
+def set_hidden(session: Session, submission_id: int, actor: User, *, hidden: bool, reason: str = "") -> Submission:
+    """Hide (with a reason the participant reads) or show again. Organisers and admins only. Flushes."""
+    submission = organised_submission(session, submission_id, actor,
+                                      refusal="only the challenge's organisers hide or show submissions")
     reason = " ".join(reason.split())[:MAX_REASON]
     if hidden:
         if not reason:

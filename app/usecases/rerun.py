@@ -15,11 +15,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app import transitions
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict
 from app.models import CaseOutcome, EvaluationRun, Score, Submission, User
-from app.permissions import is_organiser
-from app.queries.entrants import shares_submission
 from app.storage import ArtifactStore, keys
+from app.usecases.moderation import organised_submission
 from app.usecases.submissions import Enqueue
 
 log = logging.getLogger(__name__)
@@ -34,13 +33,8 @@ class Rerun:
 def rerun_submission(session: Session, store: ArtifactStore, enqueue: Enqueue, submission_id: int,
                      actor: User) -> Rerun:
     """Queue a succeeded or failed submission again. Organisers of its challenge and admins only. Commits."""
-    submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFound(f"no submission {submission_id}")
-    if not is_organiser(actor, submission.phase):
-        if shares_submission(session, submission, actor):
-            raise Forbidden("only the challenge's organisers re-run submissions; submit a new one instead")
-        raise NotFound(f"no submission {submission_id} of yours")
+    submission = organised_submission(session, submission_id, actor, refusal="only the challenge's organisers "
+                                      "re-run submissions; submit a new one instead")
     if submission.state not in transitions.RERUNNABLE:
         raise Conflict(f"submission {submission_id} is {submission.state.value}; only a finished (succeeded or "
                        "failed) submission can be re-run: wait for it to finish")
