@@ -112,6 +112,9 @@ class Phase(Base):
     # Statistics shown with the leaderboard: ranking scheme, breakdown columns, operating point, readers.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ranking_order: Mapped[str] = mapped_column(String(10), default="descending")
+    # A ranking across several metrics (docs/statistics.md §3.6): {"metrics": [{"metric", "order", "weight"}],
+    # "combine": "mean" | "median"} of the per-metric ranks; None: the "#" ranks by ranking_metric alone.
+    ranking_across: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The metrics the leaderboard shows, in order (None: all of the phase's metrics and aggregates).
     leaderboard_columns: Mapped[list[str] | None] = mapped_column(JSON)
     # False: results are hidden from everyone but the organisers (leaderboard, analysis and participants' own
@@ -120,6 +123,8 @@ class Phase(Base):
     # True: participants read their own per-case results (scores and statuses per case). Off by default: per-case
     # scores can reveal the hidden ground truth case by case.
     case_results_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # True: participants download the phase's decision report with their own rows (organisers always may).
+    report_published: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     current_test_set_id: Mapped[int | None] = mapped_column(
         ForeignKey("test_sets.id", use_alter=True, ondelete="SET NULL")
     )
