@@ -76,6 +76,52 @@ def challenge_apply(path: Path) -> None:
     click.echo(report.summary())
 
 
+@challenge.command("import-codabench")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Write the challenge folder here (a new folder; `podium challenge apply` reads it).")
+@click.option("--apply", "apply_it", is_flag=True, help="Create or update the challenge in this server's database.")
+@click.option("--slug", default=None, help="The challenge's slug (default: from the competition's title).")
+@click.option("--base-image", default="podium/python-base:bookworm", show_default=True,
+              help="The local image the scoring program runs on (it needs what the program imports).")
+def challenge_import_codabench(bundle: Path, out_dir: Path | None, apply_it: bool, slug: str | None,
+                               base_image: str) -> None:
+    """Import a Codabench competition bundle (.zip with competition.yaml v2 or v1.5) as a challenge.
+
+    Prints what could not be mapped (docs/codabench.md). The scoring program becomes an evaluation image built on
+    BASE_IMAGE; nothing is written or applied if the bundle is malformed or the image does not build.
+    """
+    from app.challenge_yaml import ChallengeSpecError
+    from app.errors import ServiceError
+    from app.resources import Resources
+    from app.tasks.codabench_import import import_codabench
+    from app.usecases.test_set_folder import TestSetError
+    from runners.docker_runner import DockerRunner
+
+    if out_dir is None and not apply_it:
+        raise click.UsageError("say where it goes: --out DIR (a challenge folder), --apply (this server), or both")
+    settings = _settings()
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
+    resources = Resources(settings) if apply_it else None
+    try:
+        if resources is not None:
+            with resources.session() as session:
+                result = import_codabench(session, resources.store, runner, bundle, out_dir=out_dir, slug=slug,
+                                          base_image=base_image, work_dir=settings.data_dir)
+        else:
+            result = import_codabench(None, None, runner, bundle, out_dir=out_dir, slug=slug,
+                                      base_image=base_image, work_dir=settings.data_dir)
+    except (ServiceError, ChallengeSpecError, TestSetError) as exc:
+        raise click.ClickException(f"{exc}\nNothing was changed.") from None
+    finally:
+        runner.client.close()
+        if resources is not None:
+            resources.close()
+    click.echo(result.summary())
+    if out_dir is not None:
+        click.echo(f"challenge folder: {out_dir} (apply it with `podium challenge apply {out_dir}`)")
+
+
 @main.group()
 def user() -> None:
     """Accounts and API tokens."""
