@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
     """The web site and the REST API. `enqueue` replaces the Redis queue (tests that must not run jobs)."""
     from app import api, extensions, web
     from app.resources import Resources
+    from app.tasks.codabench_queue import enqueue_codabench_import
     from app.tasks.queues import enqueue_analysis, make_enqueuer
     from app.web.sessions import csrf
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         resources=Resources(settings),
         enqueue=enqueue or make_enqueuer(settings),
         enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
+        enqueue_codabench_import=lambda token: enqueue_codabench_import(settings, token),
     ))
     web.init_app(app)  # the pages, with Flask-Login sessions and CSRFProtect on every form
     api.init_app(app)

@@ -27,6 +27,7 @@ class PodiumContext:
     resources: Resources
     enqueue: Callable[[int], None]
     enqueue_analysis: Callable[[int], None] | None = None
+    enqueue_codabench_import: Callable[[str], None] | None = None  # a stored bundle's token (app/web/codabench_import)
 
     def queue_analysis(self, phase_id: int) -> bool:
         """Queue the phase's analysis again (what it covers changed); False when the queue could not be told (the

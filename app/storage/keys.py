@@ -10,6 +10,8 @@
     submissions/<id>/outputs/<case>/<path>                         what the container wrote
     submissions/<id>/logs/{stdout,stderr}.txt                      the container's logs
     submissions/<id>/logs/evaluator-{stdout,stderr,error}.txt      the organiser's evaluator's logs
+    codabench-imports/<token>/{bundle.zip,status.json}             a Codabench bundle uploaded on the site, and
+                                                                   its import's state and report
 """
 
 from __future__ import annotations
@@ -62,3 +64,7 @@ def submission_log(submission_id: int, stream: LogStream | EvaluatorLog) -> str:
 
 def analysis_figure(phase_id: int, stamp: str, name: str) -> str:
     return f"analyses/phase-{phase_id}/{stamp}/{name}"
+
+
+def codabench_import(token: str, name: str) -> str:
+    return f"codabench-imports/{token}/{name}"

@@ -12,11 +12,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage import ArtifactStore
+from app.challenge_yaml import ChallengeSpecError
+from app.errors import Forbidden, ServiceError
+from app.models import Challenge, ChallengeOrganiser, User
+from app.resources import Resources
+from app.storage import ArtifactStore, keys
 from app.usecases.apply_challenge import ApplyReport, apply_challenge
 from app.usecases.codabench import DEFAULT_BASE_IMAGE, CodabenchBundleError, Conversion, convert_bundle
+from app.usecases.codabench.queued import BUNDLE, read_status, write_status
+from app.usecases.test_set_folder import TestSetError
 from runners.docker_runner import DockerRunner, RunnerError
 from runners.images import build_image, image_exists, save_image
 
@@ -78,3 +85,45 @@ def import_codabench(session: Session | None, store: ArtifactStore | None, runne
 def _base_image(context_dir: Path) -> str:
     first = (context_dir / "Dockerfile").read_text().splitlines()[0]
     return first.removeprefix("FROM ").strip()
+
+
+def run_queued_import(resources: Resources, runner: DockerRunner, token: str) -> str:
+    """The worker's side: convert, build and apply the stored bundle as the admin who uploaded it; the outcome
+    (the report of what was not mapped, or why it failed) goes to the import's status for the page."""
+    store = resources.store
+    status = read_status(store, token)
+    status["state"] = "running"
+    write_status(store, token, status)
+    scratch = Path(tempfile.mkdtemp(prefix="codabench-job-", dir=_work_root(resources)))
+    try:
+        archive = scratch / "bundle.zip"
+        store.download_to(keys.codabench_import(token, BUNDLE), archive)
+        with resources.session() as session:
+            actor = session.get(User, status["user_id"])
+            if actor is None or not actor.is_admin:
+                raise Forbidden("the account that uploaded the bundle is no longer a site admin")
+            result = import_codabench(session, store, runner, archive, slug=status.get("slug"),
+                                      base_image=status["base_image"], work_dir=scratch)
+            assert result.applied is not None
+            challenge = session.scalar(select(Challenge).where(Challenge.slug == result.applied.slug))
+            if challenge is not None and result.applied.created and actor.id not in challenge.organiser_ids:
+                challenge.organiser_links.append(ChallengeOrganiser(user_id=actor.id))
+        status.update(state="succeeded", slug=result.applied.slug, report=result.conversion.report(),
+                      unmapped=result.conversion.unmapped, applied=result.applied.summary())
+    except (ServiceError, ChallengeSpecError, TestSetError) as exc:
+        status.update(state="failed", error=str(exc).replace(str(scratch), "").replace("//", "/"))
+    except Exception:
+        status.update(state="failed", error="the platform failed while importing the bundle (the worker's log says "
+                                            "why); try again later")
+        write_status(store, token, status)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write_status(store, token, status)
+    return str(status["state"])
+
+
+def _work_root(resources: Resources) -> Path:
+    root = resources.settings.data_dir / "tmp" / "codabench"
+    root.mkdir(parents=True, exist_ok=True)
+    return root

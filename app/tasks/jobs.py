@@ -47,5 +47,19 @@ def analyse_phase(phase_id: int) -> str:
         resources.close()
 
 
+def import_codabench_bundle(token: str) -> str:
+    """Convert, build and apply a Codabench bundle uploaded on the site (app/tasks/codabench_import.py)."""
+    from app.tasks.codabench_import import run_queued_import
+
+    settings = Settings.from_env()
+    resources = Resources(settings)
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
+    try:
+        return run_queued_import(resources, runner, token)
+    finally:
+        runner.client.close()
+        resources.close()
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"

@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
         accounts,
         challenge_edit,  # noqa: F401 - edit forms, export
         challenge_import,
+        codabench_import,  # noqa: F401 - a Codabench bundle, imported by a worker
         organisers,
         parted_uploads,  # noqa: F401 - uploads in parts, the test set page
         results,  # noqa: F401 - re-run, publish, per-case results

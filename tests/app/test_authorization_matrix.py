@@ -297,6 +297,10 @@ PAGES: list[Row] = [
     # a bundle: anyone signed in sees the form; the import itself decides (admins create, organisers update)
     ("GET", "/import-challenge", "/import-challenge", PAGE_SIGNED_IN, {}),
     ("POST", "/import-challenge", "/import-challenge", roles(400, anonymous=302), {}),  # no file: nothing to import
+    # a Codabench bundle: site admins only (it creates a challenge and builds images on the workers)
+    ("GET", "/import-codabench", "/import-codabench", roles(403, anonymous=302, admin=200), {}),
+    ("POST", "/import-codabench", "/import-codabench", roles(403, anonymous=302, admin=400), {}),  # no file
+    ("GET", "/import-codabench/<token>", "/import-codabench/" + "0" * 32, roles(403, anonymous=302, admin=404), {}),
     ("GET", "/challenges/<slug>/<phase_slug>/submissions", f"/challenges/{CHALLENGE}/{PHASE}/submissions",
      PAGE_ORGANISERS, {}),
     ("POST", "/challenges/<slug>/participants/<username>", f"/challenges/{CHALLENGE}/participants/nobody",
