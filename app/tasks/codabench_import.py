@@ -119,6 +119,7 @@ def run_queued_import(resources: Resources, runner: DockerRunner, token: str) ->
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        store.delete(keys.codabench_import(token, BUNDLE))  # it holds the hidden reference data
     write_status(store, token, status)
     return str(status["state"])
 

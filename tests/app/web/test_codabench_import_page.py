@@ -72,3 +72,4 @@ def test_a_bundle_is_imported_by_a_worker(admin_client: tuple[FlaskClient, str],
         challenge = session.scalar(select(Challenge).where(Challenge.slug == "iris-web"))
         assert challenge is not None and challenge.phases[0].evaluator is not None
         assert len(challenge.organiser_ids) == 1  # the admin who imported it organises it
+    assert [k for k in resources.store.list("codabench-imports/") if k.endswith("bundle.zip")] == []  # deleted
