@@ -137,9 +137,52 @@ class AnalysisSpec(_Strict):
         return column
 
 
-class Ranking(_Strict):
+Order = Literal["descending", "ascending"]
+
+
+class RankedMetricSpec(_Strict):
+    """One metric of a ranking across metrics."""
+
     metric: str
-    order: Literal["descending", "ascending"] = "descending"
+    order: Order | None = None  # None: the metric's own direction
+    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+
+class Ranking(_Strict):
+    """What the leaderboard's "#" ranks by: one metric, or (with ``metrics``) the weighted mean or median of the
+    entries' ranks on several (docs/statistics.md §3.6). ``metric`` is the primary metric either way (the default
+    sort, the figures, operating points and readers); with ``metrics`` it defaults to the first of them."""
+
+    metric: str
+    order: Order | None = None  # None: the metric's own direction (descending when higher is better)
+    metrics: Annotated[list[RankedMetricSpec], Field(min_length=2)] | None = None
+    combine: Literal["mean", "median"] | None = None  # of the per-metric ranks; with metrics (default mean)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_from_metrics(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "metric" not in data and isinstance(data.get("metrics"), list) \
+                and data["metrics"] and isinstance(data["metrics"][0], dict) and "metric" in data["metrics"][0]:
+            data = {**data, "metric": data["metrics"][0]["metric"]}
+        return data
+
+    @model_validator(mode="after")
+    def _across(self) -> Ranking:
+        if self.metrics is None:
+            if self.combine is not None:
+                raise ValueError("combine applies to a ranking across metrics: list them under ranking.metrics")
+            return self
+        names = [m.metric for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("ranking.metrics: each metric may appear once")
+        if self.metric not in names:
+            raise ValueError(f"ranking.metric {self.metric!r} (the primary metric) must be one of ranking.metrics "
+                             f"({', '.join(names)})")
+        primary = next(m for m in self.metrics if m.metric == self.metric)
+        if primary.order is not None and self.order is not None and primary.order != self.order:
+            raise ValueError(f"ranking.order {self.order!r} and the order of {self.metric!r} in ranking.metrics "
+                             f"({primary.order!r}) disagree; give it once")
+        return self
 
 
 class PhaseSpec(_Strict):
@@ -211,7 +254,11 @@ class PhaseSpec(_Strict):
         if self.ranking.metric not in names:
             raise ValueError(f"ranking.metric {self.ranking.metric!r} is not one of the phase's metrics "
                              f"({', '.join(names)})")
-        self._ranking_scheme_fits_the_metric()
+        unknown_ranked = [m.metric for m in self.ranking.metrics or [] if m.metric not in names]
+        if unknown_ranked:
+            raise ValueError(f"ranking.metrics: {', '.join(map(repr, unknown_ranked))} not among the phase's metrics "
+                             f"({', '.join(names)})")
+        self._ranking_scheme_fits_the_metrics()
         if self.missing_cases == "worst":
             for metric in self.metrics:
                 output = next(o for o in self.outputs if o.slug == metric.prediction)
@@ -224,20 +271,66 @@ class PhaseSpec(_Strict):
                 raise ValueError("opens_at/closes_at need a time zone, e.g. 2027-01-31T23:59:00Z")
         return self
 
-    def _ranking_scheme_fits_the_metric(self) -> None:
-        """rank-then-aggregate ranks the entries on every case: the ranking metric needs per-case values."""
-        if self.analysis.ranking_scheme != "rank-then-aggregate":
+    def ranked_metric_names(self) -> list[str]:
+        """The metrics the "#" ranks by: ranking.metrics, or the ranking metric alone."""
+        return [m.metric for m in self.ranking.metrics] if self.ranking.metrics else [self.ranking.metric]
+
+    def higher_is_better(self, name: str) -> bool:
+        """A metric's own direction: the plugin's, or the evaluator aggregate's as declared."""
+        for aggregate in self.evaluator.aggregates if self.evaluator else []:
+            if aggregate.name == name:
+                return aggregate.higher_is_better
+        return bool(metric_registry()[name].higher_is_better)
+
+    def ranking_order(self) -> str:
+        """The ranking metric's order: ranking.order, its order in ranking.metrics, or its own direction."""
+        listed = next((m.order for m in self.ranking.metrics or [] if m.metric == self.ranking.metric), None)
+        order = self.ranking.order or listed
+        return order or ("descending" if self.higher_is_better(self.ranking.metric) else "ascending")
+
+    def ranking_across(self) -> dict[str, Any] | None:
+        """Phase.ranking_across: every ranked metric with its resolved order and weight, and the combination."""
+        if not self.ranking.metrics:
+            return None
+        metrics = []
+        for ranked in self.ranking.metrics:
+            if ranked.metric == self.ranking.metric:
+                order = self.ranking_order()
+            else:
+                order = ranked.order or ("descending" if self.higher_is_better(ranked.metric) else "ascending")
+            metrics.append({"metric": ranked.metric, "order": order, "weight": ranked.weight})
+        return {"metrics": metrics, "combine": self.ranking.combine or "mean"}
+
+    def _ranking_scheme_fits_the_metrics(self) -> None:
+        """A scheme other than aggregate-then-rank is computed by the worker's analysis from the predictions: every
+        ranked metric must be a metric plugin it recomputes (not an evaluator's aggregate, whose per-case values and
+        bootstrap it does not have); rank-then-aggregate also needs per-case values."""
+        scheme = self.analysis.ranking_scheme
+        if scheme == "aggregate-then-rank":
             return
         registry = metric_registry()
-        plugin = registry.get(self.ranking.metric) if self.ranking.metric in {m.name for m in self.metrics} else None
-        if plugin is None or gives_per_case_values(plugin):  # an evaluator's aggregate is not analysed here
-            return
-        case_level = sorted(name for name, cls in registry.items() if gives_per_case_values(cls))
-        raise ValueError(
-            f"analysis.ranking_scheme 'rank-then-aggregate' ranks the entries on every case and averages their "
-            f"ranks, but ranking.metric {self.ranking.metric!r} is a set-level metric (computed over the whole "
-            f"set, with no per-case value); choose ranking_scheme 'aggregate-then-rank' or 'significance', or "
-            f"rank by a case-level metric ({', '.join(case_level)})")
+        plugins = {m.name for m in self.metrics}
+        ranked = self.ranked_metric_names()
+        for name in ranked:
+            where = "ranking.metric" if len(ranked) == 1 else "ranking.metrics"
+            if name not in plugins:
+                raise ValueError(
+                    f"analysis.ranking_scheme {scheme!r} is computed from the predictions, but {where} {name!r} is "
+                    f"an evaluator's aggregate (the platform has no per-case values or bootstrap for it); rank it "
+                    f"with 'aggregate-then-rank', or by a metric plugin")
+            plugin = registry[name]
+            if getattr(plugin, "input_kind", "scalar") != "scalar":
+                raise ValueError(
+                    f"analysis.ranking_scheme {scheme!r} is computed by the analysis, which bootstraps scalar "
+                    f"predictions only; {where} {name!r} scores {plugin.input_kind} outputs: rank it with "
+                    f"'aggregate-then-rank'")
+            if scheme == "rank-then-aggregate" and not gives_per_case_values(plugin):
+                case_level = sorted(n for n, cls in registry.items() if gives_per_case_values(cls))
+                raise ValueError(
+                    f"analysis.ranking_scheme 'rank-then-aggregate' ranks the entries on every case and averages "
+                    f"their ranks, but {where} {name!r} is a set-level metric (computed over the whole set, with no "
+                    f"per-case value); choose ranking_scheme 'aggregate-then-rank' or 'significance', or rank by a "
+                    f"case-level metric ({', '.join(case_level)})")
 
 
 class ChallengeSpec(_Strict):

@@ -300,6 +300,36 @@ def rank_entries(
     resamples groups instead of cases (the clustered bootstrap). The Wilcoxon tests of the significance scheme
     treat cases as independent either way (docs/statistics.md).
     """
+    return ranking_with_replicates(entries, metric, scheme, aggregate=aggregate, alpha=alpha, replicates=replicates,
+                                   seed=seed, level=level, results=results, higher_is_better=higher_is_better,
+                                   groups=groups).ranking
+
+
+@dataclass(frozen=True)
+class ReplicatedRanking:
+    """A ranking with the bootstrap statistic its rank uncertainty was computed from."""
+
+    ranking: Ranking
+    statistic: np.ndarray  # (replicates, entries in input order): what each replicate ranks; NaN where undefined
+    higher_is_better: bool  # of that statistic (False for mean per-case ranks)
+
+
+def ranking_with_replicates(
+    entries: dict[str, MetricInput],
+    metric: Metric,
+    scheme: RankingScheme = "aggregate-then-rank",
+    *,
+    aggregate: Aggregate = "metric",
+    alpha: float = 0.05,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    level: float = 0.95,
+    results: Mapping[str, MetricResult] | None = None,
+    higher_is_better: bool | None = None,
+    groups: Grouping | None = None,
+) -> ReplicatedRanking:
+    """``rank_entries`` with the replicate statistic behind its rank uncertainty (a ranking across metrics ranks
+    every replicate of every metric, evaluation/ranking_across.py)."""
     if scheme not in RANKING_SCHEMES:
         raise ValueError(f"unknown ranking scheme {scheme!r}; choose one of {', '.join(RANKING_SCHEMES)}")
     if aggregate not in AGGREGATES:
@@ -373,7 +403,7 @@ def rank_entries(
     order = np.lexsort((np.arange(len(names)), -values if higher else values, ranks))
     ranked = [RankedEntry(entry=names[e], rank=int(ranks[e]), value=float(values[e]), ci_low=intervals[e][0],
                           ci_high=intervals[e][1], score=float(scores[e])) for e in order]
-    return Ranking(
+    ranking = Ranking(
         metric=metric.name,
         scheme=scheme,
         aggregate=aggregate,
@@ -387,7 +417,7 @@ def rank_entries(
         alpha=alpha,
         level=level,
     )
-
+    return ReplicatedRanking(ranking, boot_stat, boot_higher)
 
 def _wilcoxon_tests(names: list[str], matrix: np.ndarray, higher: bool, alpha: float) -> list[PairwiseTest]:
     """One-sided Wilcoxon signed-rank test for every ordered pair (i better than j), Holm over all of them."""

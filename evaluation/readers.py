@@ -32,7 +32,7 @@ _CHUNK_ELEMENTS = 2_000_000
 @dataclass(frozen=True)
 class ReaderComparison:
     reader: str
-    positive_at: float  # a call >= positive_at counts as positive
+    positive_at: float | None  # a call >= positive_at counts as positive (None for the panel's average)
     n_cases: int
     n_positives: int
     sensitivity: Estimate  # the reader's
@@ -48,6 +48,9 @@ class ReaderComparison:
 @dataclass(frozen=True)
 class ReaderStudy:
     comparisons: list[ReaderComparison]  # in the order the readers were given
+    # With two readers or more: the algorithm against the panel's average reader, whose sensitivity and
+    # specificity are the means of the readers' (in every replicate too); reader = "panel average".
+    panel: ReaderComparison | None
     replicates: int
     seed: int
     level: float
@@ -90,19 +93,22 @@ def compare_readers(
         cut_offs[name] = float(positive_at[name] if isinstance(positive_at, Mapping) else positive_at)
         called[name] = calls >= cut_offs[name]
 
-    point = {name: _compare(OperatingCurves(scores, targets), targets[None, :], called[name][None, :])
-             for name in called}
+    panel = len(called) >= 2
+    names = [*called, *([PANEL] if panel else [])]
+    point = _compare_all(OperatingCurves(scores, targets), targets[None, :],
+                         {name: calls[None, :] for name, calls in called.items()}, panel)
     indices = bootstrap_indices(scores.size, replicates, seed)
-    parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in called}
+    parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in names}
     step = max(1, _CHUNK_ELEMENTS // scores.size)
     for start in range(0, replicates, step):
         idx = indices[start:start + step]
         curves = OperatingCurves(scores[idx], targets[idx])  # sorted once, shared by every reader
-        for name in called:
-            parts[name].append(_compare(curves, targets[idx], called[name][idx]))
+        for name, rows in _compare_all(curves, targets[idx], {n: calls[idx] for n, calls in called.items()},
+                                       panel).items():
+            parts[name].append(rows)
 
     comparisons = []
-    for name in called:
+    for name in names:
         reps = {key: np.concatenate([part[key] for part in parts[name]]) for key in point[name]}
 
         def summary(key: str, reps: dict[str, np.ndarray] = reps, name: str = name) -> Estimate:
@@ -110,7 +116,7 @@ def compare_readers(
 
         comparisons.append(ReaderComparison(
             reader=name,
-            positive_at=cut_offs[name],
+            positive_at=cut_offs.get(name),
             n_cases=int(scores.size),
             n_positives=int(targets.sum()),
             sensitivity=summary("sensitivity"),
@@ -122,17 +128,40 @@ def compare_readers(
             algorithm_sensitivity_at_reader_specificity=summary("algorithm_sensitivity"),
             sensitivity_difference=summary("sensitivity_difference"),
         ))
-    return ReaderStudy(comparisons=comparisons, replicates=replicates, seed=seed, level=level)
+    return ReaderStudy(comparisons=comparisons[:len(called)], panel=comparisons[-1] if panel else None,
+                       replicates=replicates, seed=seed, level=level)
 
 
-def _compare(curves: OperatingCurves, targets: np.ndarray, called: np.ndarray) -> dict[str, np.ndarray]:
-    """Reader and matched algorithm operating points for each row (replicate)."""
+PANEL = "panel average"
+
+
+def _compare_all(curves: OperatingCurves, targets: np.ndarray, called: Mapping[str, np.ndarray],
+                 panel: bool) -> dict[str, dict[str, np.ndarray]]:
+    """Every reader's comparison for each row (replicate), and with ``panel`` the panel average's: the mean of
+    the readers' sensitivities and of their specificities, row by row."""
+    rates = {name: _rates(targets, calls) for name, calls in called.items()}
+    compared = {name: _compare(curves, sensitivity, specificity) for name, (sensitivity, specificity) in rates.items()}
+    if panel:
+        with np.errstate(invalid="ignore"):
+            sensitivity = np.mean([r[0] for r in rates.values()], axis=0)
+            specificity = np.mean([r[1] for r in rates.values()], axis=0)
+        compared[PANEL] = _compare(curves, sensitivity, specificity)
+    return compared
+
+
+def _rates(targets: np.ndarray, called: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A reader's sensitivity and specificity for each row (replicate); NaN where a row lacks a class."""
     positives = targets > 0.5
     n_pos = positives.sum(axis=1)
     n_neg = positives.shape[1] - n_pos
     with np.errstate(invalid="ignore", divide="ignore"):
         sensitivity = np.where(n_pos > 0, (called & positives).sum(axis=1) / n_pos, np.nan)
         specificity = np.where(n_neg > 0, (~called & ~positives).sum(axis=1) / n_neg, np.nan)
+    return sensitivity, specificity
+
+
+def _compare(curves: OperatingCurves, sensitivity: np.ndarray, specificity: np.ndarray) -> dict[str, np.ndarray]:
+    """The reader's operating point and the algorithm's matched ones, for each row (replicate)."""
     at_sensitivity = curves.select("sensitivity", sensitivity)
     at_specificity = curves.select("specificity", specificity)
     return {

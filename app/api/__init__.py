@@ -587,7 +587,7 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
                 "opens_at": p.opens_at.isoformat() if p.opens_at else None,
                 "closes_at": p.closes_at.isoformat() if p.closes_at else None,
                 "metrics": [m["name"] for m in phase_metrics(p)],
-                "ranking": {"metric": p.ranking_metric, "order": p.ranking_order},
+                "ranking": {"metric": p.ranking_metric, "order": p.ranking_order, "across": p.ranking_across},
                 "log_visibility": p.log_visibility,
                 "inputs": p.inputs,
                 "outputs": p.outputs,

@@ -134,6 +134,27 @@ class LeaderboardRow(BaseModel):
     cases_unscored: int = Field(description="cases without a valid output (excluded or scored worst, per the "
                                             "phase's missing_cases policy)")
     scores: dict[str, ScoreCell] = Field(description="metric name -> score")
+    rank_score: float | None = Field(None, description="with a ranking across metrics (ranking_across): the "
+                                     "weighted mean or median of the entry's ranks on those metrics, which rank "
+                                     "orders (lower is better); null otherwise")
+
+
+class RankedMetric(BaseModel):
+    metric: str
+    order: Literal["descending", "ascending"] = Field(description="the direction it is ranked in")
+    weight: float
+
+
+class RankingAcross(BaseModel):
+    metrics: list[RankedMetric]
+    combine: Literal["mean", "median"] = Field(description="of each entry's per-metric ranks")
+
+
+class BaselineRow(BaseModel):
+    name: str = Field(description="the reader's name as in the phase's readers file")
+    kind: Literal["reader"] = "reader"
+    scores: dict[str, ScoreCell] = Field(description="metric name -> the metric on the reader's decisions (a call "
+                                                     ">= positive_at is 1, else 0), with its CI")
 
 
 class Leaderboard(BaseModel):
@@ -156,6 +177,11 @@ class Leaderboard(BaseModel):
     ranks_provisional: bool = Field(False, description="sorted by the ranking metric under another scheme than "
                                     "aggregate-then-rank: true while the scheme's ranking is being computed (rank "
                                     "is then the ranking metric's order); false when rank is the scheme's rank")
+    ranking_across: RankingAcross | None = Field(None, description="the phase ranks across several metrics: rank "
+                                                 "orders the weighted mean (or median) of each entry's ranks on "
+                                                 "them (docs/statistics.md §3.6); null: by ranking_metric alone")
+    baselines: list[BaselineRow] = Field(default_factory=list, description="readers as marked baseline rows (not "
+                                         "ranked), from the newest analysis of these cases; empty without readers")
     metrics: list[MetricInfo] = Field(description="the leaderboard's columns: the phase's leaderboard_columns in "
                                                   "that order, or every metric")
     rows: list[LeaderboardRow]

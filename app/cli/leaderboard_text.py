@@ -10,9 +10,13 @@ NOT_PUBLISHED = "The organisers have not published this phase's results yet."
 def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = None) -> str:
     """The board's columns are its `metrics` (the phase's leaderboard_columns, in order, applied by the server)."""
     metrics = [m["name"] for m in board["metrics"]]
-    ranking = (analysis or {}).get("rankings", {}).get(board["ranking_metric"], {})
+    across = board.get("ranking_across")
+    ranking = (analysis or {}).get("combined_ranking") or (analysis or {}).get("rankings", {}).get(
+        board["ranking_metric"], {})
     uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
     header = ["#", "participant", "submission", *[f"{m} [95% CI]" for m in metrics], "run s"]
+    if across:
+        header += [f"{across['combine']} rank"]
     if uncertainty:
         header += ["median rank [95%]", "P(first)"]
     rows = []
@@ -32,9 +36,20 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
             cells.append(text)
         seconds = row.get("container_seconds")
         cells.append("-" if seconds is None else f"{seconds:.1f}")
+        if across:
+            cells.append("-" if row.get("rank_score") is None else f"{row['rank_score']:.2f}")
         if uncertainty:
             cells += [f"{u['median_rank']} [{u['rank_low']}-{u['rank_high']}]", f"{u['p_first']:.2f}"] if u \
                 else ["-", "-"]
+        rows.append(cells)
+    for baseline in (board.get("baselines") or []) if rows else []:  # readers: marked, not ranked
+        cells = ["-", f"{baseline['name']} (reader)", ""]
+        for name in metrics:
+            score = baseline["scores"].get(name) or {}
+            value, low, high = score.get("value"), score.get("ci_low"), score.get("ci_high")
+            cells.append("-" if value is None else f"{value:.4f}" + (f" [{low:.3f}, {high:.3f}]"
+                                                                     if low is not None and high is not None else ""))
+        cells += [""] * (len(header) - len(cells))
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"{board['challenge']} / {board['phase']} (sorted by {board['sorted_by']})",
@@ -49,8 +64,13 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
     if rows and board.get("ranks_provisional"):
         lines.append(f"ranks are provisional: the {board.get('ranking_scheme')} ranking is being computed, so rows "
                      f"are ranked by {board['ranking_metric']} for now")
+    if rows and across and board["sorted_by"] == board["ranking_metric"]:
+        ranked = ", ".join(f"{m['metric']} ({m['order']}, weight {m['weight']:g})" for m in across["metrics"])
+        lines.append(f"'#': the {across['combine']} of each entry's ranks on {ranked}"
+                     + (f", each ranked {board['ranking_scheme']}"
+                        if board.get("ranking_scheme", "aggregate-then-rank") != "aggregate-then-rank" else ""))
     elif rows and board.get("ranking_scheme", "aggregate-then-rank") != "aggregate-then-rank" \
-            and board["sorted_by"] == board["ranking_metric"]:
+            and board["sorted_by"] == board["ranking_metric"] and not board.get("ranks_provisional"):
         lines.append(f"'#': the {board['ranking_scheme']} ranking of {board['ranking_metric']}")
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")

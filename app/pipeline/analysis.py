@@ -34,6 +34,7 @@ from evaluation.base import MetricInput
 from evaluation.breakdown import breakdown
 from evaluation.operating_points import operating_points
 from evaluation.ranking import rank_entries
+from evaluation.ranking_across import rank_across_metrics
 from evaluation.readers import compare_readers
 from evaluation.registry import get_metric
 
@@ -64,6 +65,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                 and document_of(latest).subset == visible_subset(phase)
                 and document_of(latest).settings == (phase.analysis or {})
                 and _ranked_in_order(document_of(latest), phase.ranking_metric, phase.ranking_order)
+                and document_of(latest).ranking_across == phase.ranking_across
                 and _every_metric_broken_down(document_of(latest))):
             return None
         # A split test set is analysed on the part viewers see now: public while open, private after.
@@ -74,6 +76,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         metric_specs = list(phase.metrics)
         ranking_metric, truths = phase.ranking_metric, list(phase.ground_truth)
         ranking_order = phase.ranking_order  # the leaderboard's order of the ranking metric
+        ranking_across = phase.ranking_across
         storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
         slug = f"{phase.challenge.slug}/{phase.slug}"
 
@@ -84,11 +87,11 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,
-                         ranking_order=ranking_order)
+                         ranking_order=ranking_order, ranking_across=ranking_across)
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
     document = AnalysisDocument.model_validate(document).model_dump(mode="json")  # the shape readers rely on
-    figures = _figures(resources, phase_id, document)
+    figures = _figures(resources, phase_id, document, ranking_metric)
     with resources.session() as session:
         analysis = PhaseAnalysis(phase_id=phase_id, test_set_id=test_set_id, submission_ids=covered,
                                  document=document, figures=figures, created_at=utcnow())
@@ -128,9 +131,12 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
 
 def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
-              resources: Resources, *, ranking_order: str) -> dict[str, Any]:
+              resources: Resources, *, ranking_order: str,
+              ranking_across: dict[str, Any] | None = None) -> dict[str, Any]:
     """``ranking_order`` ("descending": higher first) is the direction the ranking metric is ranked in, as on the
-    leaderboard (app/queries/leaderboard.py); every other metric is ranked in its own direction."""
+    leaderboard (app/queries/leaderboard.py). ``ranking_across`` (Phase.ranking_across): the metrics ranked with
+    the phase's scheme, each in its configured order, and combined; every other metric is ranked in its own
+    direction, aggregate-then-rank."""
     # A paired bootstrap needs the same cases for everyone: under the "exclude" policy, the cases every
     # entry has a value for.
     cases = [(key, meta) for key, meta in cases if all(key in e.predictions for e in entries)]
@@ -142,8 +148,15 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     groups = clusters(cases, settings.get("cluster_by"))
     document: dict[str, Any] = {"entries": [e.label for e in entries], "cases": len(keys), "replicates": replicates,
                                 "ranking_scheme": scheme, "rankings": {}, "breakdowns": {}, "operating_points": {},
-                                "readers": {}, "curves": {}}
+                                "readers": {}, "curves": {}, "ranking_across": ranking_across}
+    ranked_orders = {m["metric"]: m["order"] for m in (ranking_across or {}).get("metrics", [])}
+    ranked_orders = ranked_orders or {ranking_metric: ranking_order}
     inputs_by_metric: dict[str, dict[str, MetricInput]] = {}
+    # Across metrics: every ranked metric must be one the analysis recomputes (challenge.yaml refuses anything
+    # else for a scheme other than aggregate-then-rank; under that one the leaderboard ranks by the scores alone).
+    scalar = {s["name"] for s in metric_specs if getattr(get_metric(s["name"]), "input_kind", "scalar") == "scalar"}
+    across = [m for m in (ranking_across or {}).get("metrics", [])]
+    across = across if all(m["metric"] in scalar for m in across) else []
     for spec in metric_specs:
         metric = get_metric(spec["name"])
         if getattr(metric, "input_kind", "scalar") != "scalar":
@@ -152,12 +165,21 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]]) for k in keys]),
                                        targets, metadata) for e in entries}
         inputs_by_metric[metric.name] = inputs
-        if metric.name == ranking_metric:
+        if metric.name in ranked_orders and across:
+            continue  # ranked below, with the other ranked metrics on the same replicates
+        if metric.name in ranked_orders:
             ranking = rank_entries(inputs, metric, scheme, replicates=replicates,
-                                   higher_is_better=ranking_order == "descending", groups=groups)
+                                   higher_is_better=ranked_orders[metric.name] == "descending", groups=groups)
         else:
             ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=groups)
         document["rankings"][metric.name] = ranking.as_dict()
+    if across and ranking_across:
+        combined, per_metric = rank_across_metrics(
+            {m["metric"]: inputs_by_metric[m["metric"]] for m in across},
+            [(get_metric(m["metric"]), float(m["weight"]), m["order"] == "descending") for m in across],
+            scheme, ranking_across["combine"], replicates=replicates, groups=groups)
+        document["combined_ranking"] = combined.as_dict()
+        document["rankings"].update({name: ranking.as_dict() for name, ranking in per_metric.items()})
 
     # Every metric by every breakdown column (value and CI per group); `breakdowns` keeps the ranking metric's.
     document["metric_breakdowns"] = {}
@@ -191,6 +213,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
             document["readers"][label] = compare_readers(data.predictions, data.targets, readers,
                                                          positive_at=positive_at, replicates=replicates).as_dict()
         document["reader_points"] = _reader_points(readers, next(iter(primary.values())).targets, positive_at)
+        document["reader_rows"] = _reader_rows(readers, positive_at, inputs_by_metric, replicates, groups)
     if binary:
         document["curves"] = {label: _roc_points(data.predictions, data.targets) for label, data in primary.items()}
         if site_column:
@@ -229,6 +252,28 @@ def _reader_calls(resources: Resources, key: str, case_keys: list[str]) -> dict[
     return {name: calls for name, calls in readers.items() if not np.isnan(calls).any()}
 
 
+def _reader_rows(readers: dict[str, np.ndarray], positive_at: float,
+                 inputs_by_metric: dict[str, dict[str, MetricInput]], replicates: int,
+                 groups: dict[str, str | None] | None) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Each reader as a leaderboard baseline row: every scalar metric of the phase on the reader's decisions (1 where
+    the call is >= positive_at, else 0), with its paired-bootstrap CI. A metric undefined on binary decisions (or
+    failing on them) is left out of the reader's row."""
+    rows: dict[str, dict[str, dict[str, float | None]]] = {name: {} for name in readers}
+    for name, inputs in inputs_by_metric.items():
+        template = next(iter(inputs.values()))
+        decisions = {reader: MetricInput(template.case_ids, (calls >= positive_at).astype(np.float64),
+                                         template.targets, template.metadata)
+                     for reader, calls in readers.items()}
+        try:
+            ranking = rank_entries(decisions, get_metric(name), replicates=replicates, groups=groups)
+        except ValueError:  # e.g. a metric undefined on 0/1 decisions (MetricInputError is one)
+            continue
+        for entry in ranking.entries:
+            if np.isfinite(entry.value):
+                rows[entry.entry][name] = {"value": entry.value, "ci_low": entry.ci_low, "ci_high": entry.ci_high}
+    return rows
+
+
 def _reader_points(readers: dict[str, np.ndarray], targets: np.ndarray, positive_at: float) -> dict[str, Any]:
     positive = targets == 1
     return {name: {"sensitivity": float((calls[positive] >= positive_at).mean()),
@@ -243,7 +288,7 @@ def _roc_points(scores: np.ndarray, targets: np.ndarray) -> dict[str, list[float
     return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
 
 
-def _figures(resources: Resources, phase_id: int, document: dict[str, Any]) -> dict[str, str]:
+def _figures(resources: Resources, phase_id: int, document: dict[str, Any], ranking_metric: str) -> dict[str, str]:
     report = AnalysisDocument.model_validate(document)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     figures: dict[str, bytes] = {}
@@ -253,7 +298,7 @@ def _figures(resources: Resources, phase_id: int, document: dict[str, Any]) -> d
         figures[f"roc-{site}.svg"] = roc_plot(curves, f"ROC, {site}", None)
     for column, per_entry in report.breakdowns.items():
         figures[f"forest-{column}.svg"] = forest_plot(per_entry, column)
-    ranking = next(iter(report.rankings.values()), None)
+    ranking = report.combined_ranking or report.rankings.get(ranking_metric)
     if ranking:
         figures["ranks.svg"] = rank_plot(ranking)
     stored = {}

@@ -27,6 +27,10 @@ class AnalysisDocument(BaseModel):
     replicates: int = 0
     ranking_scheme: str = "aggregate-then-rank"
     rankings: dict[str, dict[str, Any]] = Field(default_factory=dict)  # metric -> Ranking.as_dict()
+    # The phase's ranking across metrics it was computed for (Phase.ranking_across), and its result
+    # (evaluation.ranking_across.CombinedRanking.as_dict()); None for a phase ranked by one metric.
+    ranking_across: dict[str, Any] | None = None
+    combined_ranking: dict[str, Any] | None = None
     breakdowns: dict[str, dict[str, list[dict[str, Any]]]] = Field(default_factory=dict)  # column -> entry -> groups
     # (the ranking metric's); every metric's: metric -> column -> entry -> groups. Absent from documents stored
     # before it existed (read them through breakdowns_by_metric).
@@ -34,6 +38,9 @@ class AnalysisDocument(BaseModel):
     operating_points: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> per-site operating points
     readers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # entry -> comparison with the readers
     reader_points: dict[str, Any] | None = None
+    # Readers as baseline rows: reader -> metric -> {value, ci_low, ci_high}, every scalar metric computed on the
+    # reader's decisions (a call >= positive_at is 1, else 0). Absent from documents stored before it existed.
+    reader_rows: dict[str, dict[str, dict[str, float | None]]] = Field(default_factory=dict)
     curves: dict[str, Curve] = Field(default_factory=dict)  # entry -> ROC points
     site_curves: dict[str, dict[str, Curve]] | None = None  # site -> entry -> ROC points
 
@@ -47,8 +54,16 @@ class AnalysisDocument(BaseModel):
     def ranking(self, metric: str) -> dict[str, Any]:
         return self.rankings.get(metric) or {}
 
+    def headline_ranking(self, ranking_metric: str) -> dict[str, Any]:
+        """What the leaderboard's "#" ranks by: the ranking across metrics when there is one, else the ranking
+        metric's ranking. Both have `metric`, `scheme`, `entries` (entry, rank, score) and `uncertainty`."""
+        return self.combined_ranking or self.ranking(ranking_metric)
+
     def rank_uncertainty_by_entry(self, metric: str) -> dict[str, dict[str, Any]]:
         return {e["entry"]: e for e in self.ranking(metric).get("uncertainty", {}).get("entries", [])}
+
+    def headline_uncertainty_by_entry(self, ranking_metric: str) -> dict[str, dict[str, Any]]:
+        return {e["entry"]: e for e in self.headline_ranking(ranking_metric).get("uncertainty", {}).get("entries", [])}
 
     def ranked_entries_by_entry(self, metric: str) -> dict[str, dict[str, Any]]:
         return {e["entry"]: e for e in self.ranking(metric).get("entries", [])}

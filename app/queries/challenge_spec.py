@@ -106,6 +106,9 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
         spec["evaluator"] = {"archive": evaluator_path(phase.slug),
                              "aggregates": [dict(a) for a in phase.evaluator.get("aggregates", [])]}
     spec["ranking"] = {"metric": phase.ranking_metric, "order": phase.ranking_order}
+    if phase.ranking_across:
+        spec["ranking"]["metrics"] = [dict(m) for m in phase.ranking_across["metrics"]]
+        spec["ranking"]["combine"] = phase.ranking_across["combine"]
     spec["analysis"] = analysis_spec(phase)
     spec["missing_cases"] = phase.missing_cases
     spec["log_visibility"] = phase.log_visibility

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,8 @@ from app.queries.analysis_document import document_of
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from app.queries.phase_status import PhaseState, phase_status
+from evaluation.ranking import min_ranks
+from evaluation.ranking_across import combine_ranks
 from evaluation.registry import get_metric
 
 
@@ -54,6 +57,16 @@ class LeaderboardRow:
     is_team: bool = False
     submitted_by: str = ""  # the member who uploaded it
     entrant_key: str = ""
+    rank_score: float | None = None  # with a ranking across metrics: the weighted mean (or median) of its ranks
+
+
+@dataclass
+class BaselineRow:
+    """A reader as a marked baseline row: not ranked, its scores from the analysis (docs/statistics.md §7)."""
+
+    name: str
+    scores: dict[str, ScoreCell] = field(default_factory=dict)
+    kind: str = "reader"
 
 
 @dataclass
@@ -70,6 +83,8 @@ class Leaderboard:
     published: bool = True  # the phase's results are published (False: only organisers and admins get rows)
     ranking_scheme: str = "aggregate-then-rank"  # the phase's scheme (Phase.analysis["ranking_scheme"])
     ranks_provisional: bool = False  # "#" is the aggregate's order while the scheme's ranking is being computed
+    ranking_across: dict[str, Any] | None = None  # Phase.ranking_across: the "#" combines the ranks on these metrics
+    baselines: list[BaselineRow] = field(default_factory=list)  # readers, from the newest analysis of this subset
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +98,10 @@ class Leaderboard:
             "selection": self.selection,
             "ranking_scheme": self.ranking_scheme,
             "ranks_provisional": self.ranks_provisional,
+            "ranking_across": self.ranking_across,
+            "baselines": [{"name": b.name, "kind": b.kind,
+                           "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
+                                      for name, c in b.scores.items()}} for b in self.baselines],
             "metrics": self.metrics,
             "rows": [
                 {
@@ -95,6 +114,7 @@ class Leaderboard:
                     "comment": r.comment,
                     "container_seconds": r.container_seconds,
                     "cases_unscored": r.cases_unscored,
+                    "rank_score": r.rank_score,
                     "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
                                for name, c in r.scores.items()},
                 }
@@ -218,17 +238,22 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         row.rank = ranked[position - 2].rank if previous is not None and previous[0] == value else position
         previous = (value, row.submission_id)
     provisional = False
+    if scheme_ranks and sort_metric == phase.ranking_metric and ranked and phase.ranking_across:
+        _rank_across_scores(ranked, phase.ranking_across)  # exact under aggregate-then-rank, provisional otherwise
     if scheme_ranks and sort_metric == phase.ranking_metric and scheme != "aggregate-then-rank" and ranked:
         by_entry = _scheme_ranks(session, phase, subset, scheme, ranked)
         if by_entry is None:
             provisional = True
         else:
-            ranked.sort(key=lambda row: by_entry[row.participant])
+            ranked.sort(key=lambda row: by_entry[row.participant][1])
             for row in ranked:
                 row.rank = by_entry[row.participant][0]
+                if phase.ranking_across:
+                    row.rank_score = by_entry[row.participant][2]
     columns = {str(m["name"]) for m in shown}
     for row in ranked:  # the ranking metric decided the order above even when it is not a column
         row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
+    baselines = _reader_baselines(session, phase, subset, columns)
     return Leaderboard(
         challenge=phase.challenge.slug,
         phase=phase.slug,
@@ -241,13 +266,52 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         rows=ranked,
         ranking_scheme=scheme,
         ranks_provisional=provisional,
+        ranking_across=phase.ranking_across,
+        baselines=baselines,
     )
 
 
+def _reader_baselines(session: Session, phase: Phase, subset: str, columns: set[str]) -> list[BaselineRow]:
+    """The readers' rows of the newest analysis of this subset of cases under the phase's current settings (the
+    readers' scores do not depend on which submissions it covered), with the leaderboard's columns."""
+    if not (phase.analysis or {}).get("readers_key"):
+        return []
+    found = newest_analysis(session, phase)
+    if found is None:
+        return []
+    document = document_of(found)
+    if document.subset != subset or document.settings != dict(phase.analysis or {}):
+        return []
+    return [BaselineRow(name=reader, scores={metric: ScoreCell(cell.get("value"), cell.get("ci_low"),
+                                                               cell.get("ci_high"))
+                                             for metric, cell in values.items() if metric in columns})
+            for reader, values in document.reader_rows.items()]
+
+
+def _rank_across_scores(rows: list[LeaderboardRow], across: dict[str, Any]) -> None:
+    """Rank and re-order `rows` by the weighted mean (or median) of their ranks on each of the metrics (aggregate
+    then rank, from the scores shown; a missing score ranks last), ties in the previous order (the ranking
+    metric's). The analysis computes the same for the other schemes (evaluation/ranking_across.py)."""
+    metrics = across["metrics"]
+    ranks = np.empty((len(rows), len(metrics)))
+    for m, ranked in enumerate(metrics):
+        higher = ranked["order"] == "descending"
+        worst = -np.inf if higher else np.inf
+        values = np.array([cell.value if (cell := row.scores.get(ranked["metric"])) and cell.value is not None
+                           else worst for row in rows], dtype=np.float64)
+        ranks[:, m] = min_ranks(values, higher)
+    scores = combine_ranks(ranks, [float(m["weight"]) for m in metrics], across["combine"])
+    final = min_ranks(scores, higher_is_better=False)
+    for row, rank, score in zip(rows, final, scores, strict=True):
+        row.rank, row.rank_score = int(rank), float(score)
+    rows.sort(key=lambda row: row.rank)  # stable: ties keep the ranking metric's order
+
+
 def _scheme_ranks(session: Session, phase: Phase, subset: str, scheme: str,
-                  rows: list[LeaderboardRow]) -> dict[str, tuple[int, int]] | None:
-    """Entry -> (its rank under the phase's scheme, its place in the analysis's order), from the newest analysis
-    when it covers exactly these rows (same submissions, subset, settings and direction); None otherwise."""
+                  rows: list[LeaderboardRow]) -> dict[str, tuple[int, int, float]] | None:
+    """Entry -> (its rank under the phase's scheme, its place in the analysis's order, the score ranked), from the
+    newest analysis when it covers exactly these rows (same submissions, subset, settings, direction and ranking
+    across metrics); None otherwise."""
     found = newest_analysis(session, phase)
     if found is None:
         return None
@@ -255,10 +319,17 @@ def _scheme_ranks(session: Session, phase: Phase, subset: str, scheme: str,
     if (document.subset != subset or document.settings != dict(phase.analysis or {})
             or sorted(found.submission_ids) != sorted(row.submission_id for row in rows)):
         return None
-    ranking = document.ranking(phase.ranking_metric)
-    if ranking.get("scheme") != scheme or ranking.get("higher_is_better") is not (phase.ranking_order == "descending"):
-        return None
-    by_entry = {str(e["entry"]): (int(e["rank"]), place) for place, e in enumerate(ranking.get("entries", []))}
+    if phase.ranking_across:
+        ranking = document.combined_ranking or {}
+        if document.ranking_across != phase.ranking_across or ranking.get("scheme") != scheme:
+            return None
+    else:
+        ranking = document.ranking(phase.ranking_metric)
+        if ranking.get("scheme") != scheme \
+                or ranking.get("higher_is_better") is not (phase.ranking_order == "descending"):
+            return None
+    by_entry = {str(e["entry"]): (int(e["rank"]), place, float(e["score"]))
+                for place, e in enumerate(ranking.get("entries", []))}
     if len(by_entry) != len(rows) or set(by_entry) != {row.participant for row in rows}:
         return None
     return by_entry

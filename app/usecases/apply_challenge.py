@@ -182,7 +182,8 @@ def copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.final_submissions = spec.final_submissions
     phase.final_rule = spec.final_rule
     phase.split_column = spec.split_column
-    phase.ranking_order = spec.ranking.order
+    phase.ranking_order = spec.ranking_order()
+    phase.ranking_across = spec.ranking_across()
     phase.leaderboard_columns = list(spec.leaderboard_columns) if spec.leaderboard_columns is not None else None
     phase.results_published = spec.results_published
     phase.case_results_visible = spec.case_results_visible

@@ -45,7 +45,9 @@ OPTIONAL_LIMITS = ("submissions_total",)
 CHALLENGE_FIELDS = ("title", "description", "terms", "join_policy", "max_team_size")
 _MODEL_MESSAGE_KEYS = [  # PhaseSpec's own checks name their key in the message: the key the form shows it at
     (re.compile(r"^metrics\[(\d+)\]\.(prediction|target)"), r"metrics.\1.\2"),
+    (re.compile(r"^ranking\.metrics"), "ranking.metrics"),
     (re.compile(r"^ranking\.metric"), "ranking.metric"),
+    (re.compile(r"^analysis\.ranking_scheme"), "analysis.ranking_scheme"),
     (re.compile(r"^leaderboard_columns"), "leaderboard_columns"),
     (re.compile(r"^missing_cases"), "missing_cases"),
     (re.compile(r"^closes_at must be after"), "closes_at"),

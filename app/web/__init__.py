@@ -30,7 +30,7 @@ from app.permissions import organises
 from app.queries.analyses import analysis_for
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.entrants import team_of
-from app.queries.leaderboard import leaderboard_for
+from app.queries.leaderboard import leaderboard_for, phase_metrics
 from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import submission_summary
@@ -262,11 +262,14 @@ def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
         board = leaderboard_for(db, phase, viewer, request.args.get("sort"))
         analysis = analysis_for(db, phase, viewer)
         document = document_of(analysis) if analysis else AnalysisDocument()
-        ranking = document.ranking(phase.ranking_metric)
-        uncertainty = document.rank_uncertainty_by_entry(phase.ranking_metric)
+        ranking = document.headline_ranking(phase.ranking_metric)
+        uncertainty = document.headline_uncertainty_by_entry(phase.ranking_metric)
         paired = document.ranked_entries_by_entry(phase.ranking_metric)
+        described = phase_metrics(phase)
         return render_template("leaderboard.html", phase=phase, board=board, ranking=ranking,
                                uncertainty=uncertainty, paired=paired, analysis=analysis,
+                               metric_titles={m["name"]: m["title"] for m in described},
+                               metric_directions={m["name"]: m["higher_is_better"] for m in described},
                                organiser=viewer is not None and organises(viewer, phase.challenge))
 
 

@@ -116,6 +116,8 @@ def _phase_values(spec: dict[str, Any]) -> dict[str, str]:
     values = {"title": spec["title"], "description": spec.get("description", ""),
               "opens_at": _utc_input(spec.get("opens_at")), "closes_at": _utc_input(spec.get("closes_at")),
               "ranking_metric": spec["ranking"]["metric"], "ranking_order": spec["ranking"].get("order", "descending"),
+              "ranking_across": _ranked_metrics_text(spec["ranking"].get("metrics")),
+              "ranking_combine": spec["ranking"].get("combine") or "mean",
               "leaderboard_columns": ", ".join(spec.get("leaderboard_columns") or []),
               "missing_cases": spec.get("missing_cases", "fail"),
               "log_visibility": spec.get("log_visibility", "failure-message"),
@@ -156,7 +158,8 @@ def _phase_changes(form: Mapping[str, str], *, interfaces: bool) -> tuple[dict[s
         "opens_at": _utc_value(form.get("opens_at", "")), "closes_at": _utc_value(form.get("closes_at", "")),
         "limits": {name: form.get(name, "") for name in LIMITS},
         "metrics": rows,
-        "ranking": {"metric": form.get("ranking_metric", ""), "order": form.get("ranking_order", "")},
+        "ranking": {"metric": form.get("ranking_metric", ""), "order": form.get("ranking_order", ""),
+                    **_ranking_across(form)},
         "leaderboard_columns": form.get("leaderboard_columns", ""),
         "missing_cases": form.get("missing_cases", ""), "log_visibility": form.get("log_visibility", ""),
         "split_column": form.get("split_column", ""), "final_submissions": form.get("final_submissions", ""),
@@ -179,7 +182,42 @@ def _new_phase_changes(form: Mapping[str, str]) -> tuple[dict[str, Any], list[in
             "ranking": {"metric": form.get("ranking_metric", ""), "order": form.get("ranking_order", "")}}, numbers
 
 
+def _ranked_metrics_text(metrics: list[dict[str, Any]] | None) -> str:
+    """ranking.metrics as the form writes them: "auroc:2, brier_score:ascending" (weight and order when given)."""
+    parts = []
+    for ranked in metrics or []:
+        text = str(ranked["metric"])
+        if float(ranked.get("weight", 1.0)) != 1.0:
+            text += f":{float(ranked['weight']):g}"
+        if ranked.get("order"):
+            text += f":{ranked['order']}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _ranking_across(form: Mapping[str, str]) -> dict[str, Any]:
+    """The form's "Rank across metrics" field: names separated by commas, each with an optional ":weight" and
+    ":ascending"/":descending" (its own direction otherwise). Empty: the phase ranks by one metric."""
+    text = form.get("ranking_across", "").strip()
+    if not text:
+        return {"metrics": None, "combine": None}
+    metrics = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, *options = [piece.strip() for piece in item.split(":")]
+        ranked: dict[str, Any] = {"metric": name}
+        for option in options:
+            if option in ("ascending", "descending"):
+                ranked["order"] = option
+            else:
+                ranked["weight"] = option  # checked as a number by challenge.yaml's model
+        metrics.append(ranked)
+    return {"metrics": metrics, "combine": form.get("ranking_combine") or "mean"}
+
+
 FIELD_OF_KEY = {"ranking.metric": "ranking_metric", "ranking.order": "ranking_order",
+                "ranking.metrics": "ranking_across", "ranking.combine": "ranking_combine", "ranking": "ranking_across",
                 "analysis.breakdown_by": "breakdown_by", "analysis.ranking_scheme": "ranking_scheme",
                 "analysis.cluster_by": "cluster_by"}
 
@@ -196,6 +234,8 @@ def _field_errors(problems: Mapping[str, str], metric_numbers: list[int], fields
         parts = key.split(".")
         if key in FIELD_OF_KEY:
             put(FIELD_OF_KEY[key], message)
+        elif key.startswith("ranking.metrics."):
+            put("ranking_across", f"{key.removeprefix('ranking.')}: {message}")
         elif parts[0] == "limits" and len(parts) == 2 and parts[1] in fields:
             put(parts[1], message)
         elif parts[0] == "metrics" and len(parts) >= 3 and parts[1].isdigit() and int(parts[1]) < len(metric_numbers):
@@ -293,8 +333,8 @@ def _phase_page(db: Session, phase: Phase, values: dict[str, str], errors: dict[
 
 PHASE_FIELDS = {"title", "description", "opens_at", "closes_at", *LIMITS, "leaderboard_columns", "missing_cases",
                 "log_visibility", "split_column", "final_submissions", "final_rule", "case_results_visible",
-                *INTERFACES, "metrics", "slug", "ranking_metric", "ranking_order", "breakdown_by", "ranking_scheme",
-                "cluster_by"}
+                *INTERFACES, "metrics", "slug", "ranking_metric", "ranking_order", "ranking_across", "ranking_combine",
+                "breakdown_by", "ranking_scheme", "cluster_by"}
 
 
 @web.route("/challenges/<slug>/<phase_slug>/edit", methods=["GET", "POST"])

@@ -9,10 +9,15 @@ Deterministic: the same split and case ids every time.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -32,7 +37,7 @@ def main(out_dir: Path) -> None:
     )
     public = out_dir / "public"
     public.mkdir(parents=True, exist_ok=True)
-    with (public / "train.csv").open("w", newline="") as handle:
+    with _replacing(public / "train.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", *names, "malignant"])
         for rank, i in enumerate(sorted(train_idx), start=1):
@@ -42,7 +47,7 @@ def main(out_dir: Path) -> None:
     rng = np.random.default_rng(SEED)
     order = rng.permutation(test_idx)  # case ids do not reveal the original row order
     test.mkdir(parents=True, exist_ok=True)
-    with (test / "cases.csv").open("w", newline="") as handle:
+    with _replacing(test / "cases.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id"])
         for rank, i in enumerate(order, start=1):
@@ -55,7 +60,24 @@ def main(out_dir: Path) -> None:
 
 def _write_json(path: Path, value: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, sort_keys=True) + "\n")
+    with _replacing(path) as handle:
+        handle.write(json.dumps(value, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[TextIO]:
+    """Write `path` whole or not at all: into a temporary file beside it, then renamed over it, so that a reader
+    (another test run applying this challenge at the same time) never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with open(descriptor, "w", newline="") as handle:
+            yield handle
+        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 if __name__ == "__main__":

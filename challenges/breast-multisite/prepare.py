@@ -19,10 +19,15 @@ numbers say nothing about any real hospital, scanner or reader.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -63,7 +68,7 @@ def main(out_dir: Path) -> None:
                                            random_state=SEED)
     public = out_dir / "public"
     public.mkdir(parents=True, exist_ok=True)
-    with (public / "train.csv").open("w", newline="") as handle:
+    with _replacing(public / "train.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", *names, "malignant"])
         for rank, i in enumerate(sorted(train_idx), start=1):
@@ -85,11 +90,11 @@ def main(out_dir: Path) -> None:
         for reader, (sensitivity, specificity) in READERS.items():
             positive = rng.random() < (sensitivity if malignant[i] else 1.0 - specificity)
             reader_rows.append([case_id, reader, int(positive)])
-    with (test / "cases.csv").open("w", newline="") as handle:
+    with _replacing(test / "cases.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", "site", "scanner"])
         writer.writerows(rows)
-    with (out_dir / "readers.csv").open("w", newline="") as handle:
+    with _replacing(out_dir / "readers.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", "reader", "score"])
         writer.writerows(reader_rows)
@@ -97,7 +102,24 @@ def main(out_dir: Path) -> None:
 
 def _write_json(path: Path, value: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, sort_keys=True) + "\n")
+    with _replacing(path) as handle:
+        handle.write(json.dumps(value, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[TextIO]:
+    """Write `path` whole or not at all: into a temporary file beside it, then renamed over it, so that a reader
+    (another test run applying this challenge at the same time) never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with open(descriptor, "w", newline="") as handle:
+            yield handle
+        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,78 @@ def test_rank_then_aggregate_on_a_case_level_metric_is_valid(tmp_path: Path) -> 
     assert phase.analysis.ranking_scheme == "rank-then-aggregate" and phase.ranking.metric == "brier_score"
 
 
+# --- ranking across metrics (ranking.metrics, ranking.combine) -------------------------------------------------------
+
+def _ranked_across(ranking: dict, scheme: str = "aggregate-then-rank", evaluator: bool = False):  # type: ignore[no-untyped-def]
+    def change(raw) -> None:  # type: ignore[no-untyped-def]
+        phase = raw["phases"][0]
+        phase["metrics"].append({"name": "brier_score", "prediction": "malignancy-likelihood", "target": "malignant"})
+        phase["ranking"] = ranking
+        phase.setdefault("analysis", {})["ranking_scheme"] = scheme
+        if evaluator:
+            phase["evaluator"] = {"archive": "evaluator.tar.gz",
+                                  "aggregates": [{"name": "net_benefit", "higher_is_better": True}]}
+    return change
+
+
+def test_a_ranking_across_metrics_resolves_its_primary_orders_and_weights(tmp_path: Path) -> None:
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, _ranked_across(
+        {"metrics": [{"metric": "auroc", "weight": 2}, {"metric": "brier_score"}], "combine": "median"})))
+    phase = spec.phases[0]
+    assert phase.ranking.metric == "auroc"  # the first one, when ranking.metric is left out
+    assert phase.ranking_order() == "descending"
+    assert phase.ranking_across() == {"metrics": [{"metric": "auroc", "order": "descending", "weight": 2.0},
+                                                  {"metric": "brier_score", "order": "ascending", "weight": 1.0}],
+                                      "combine": "median"}
+
+
+def test_the_ranking_order_defaults_to_the_metrics_own_direction(tmp_path: Path) -> None:
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, _ranked_across({"metric": "brier_score"})))
+    assert spec.phases[0].ranking_order() == "ascending" and spec.phases[0].ranking_across() is None
+    (tmp_path / "b").mkdir()
+    spec, _ = load_challenge_spec(_write_variant(tmp_path / "b", _ranked_across(
+        {"metrics": [{"metric": "brier_score", "order": "descending"}, {"metric": "auroc"}]})))
+    assert spec.phases[0].ranking_order() == "descending"  # the primary's order in ranking.metrics
+
+
+@pytest.mark.parametrize(("ranking", "scheme", "evaluator", "expected"), [
+    ({"metrics": [{"metric": "auroc"}]}, "aggregate-then-rank", False, r"ranking\.metrics: .*at least 2 items"),
+    ({"metrics": [{"metric": "auroc"}, {"metric": "auroc"}]}, "aggregate-then-rank", False, r"appear once"),
+    ({"metrics": [{"metric": "auroc"}, {"metric": "dice"}]}, "aggregate-then-rank", False,
+     r"ranking\.metrics: 'dice' not among the phase's metrics"),
+    ({"metric": "average_precision", "metrics": [{"metric": "auroc"}, {"metric": "brier_score"}]},
+     "aggregate-then-rank", False, r"'average_precision' \(the primary metric\) must be one of ranking\.metrics"),
+    ({"metric": "auroc", "order": "ascending", "metrics": [{"metric": "auroc", "order": "descending"},
+                                                           {"metric": "brier_score"}]},
+     "aggregate-then-rank", False, r"disagree; give it once"),
+    ({"metric": "auroc", "combine": "mean"}, "aggregate-then-rank", False, r"combine applies to a ranking across"),
+    ({"metrics": [{"metric": "auroc", "weight": 0}, {"metric": "brier_score"}]}, "aggregate-then-rank", False,
+     r"weight: Input should be greater than 0"),
+    ({"metrics": [{"metric": "auroc"}, {"metric": "brier_score"}], "combine": "max"}, "aggregate-then-rank", False,
+     r"combine: Input should be 'mean' or 'median'"),
+    ({"metrics": [{"metric": "brier_score"}, {"metric": "auroc"}]}, "rank-then-aggregate", False,
+     r"ranking\.metrics 'auroc' is a set-level metric"),
+    ({"metrics": [{"metric": "auroc"}, {"metric": "net_benefit"}]}, "significance", True,
+     r"'net_benefit' is an evaluator's aggregate .* 'aggregate-then-rank'"),
+    ({"metric": "net_benefit"}, "significance", True, r"ranking\.metric 'net_benefit' is an evaluator's aggregate"),
+])
+def test_rankings_across_metrics_that_cannot_work_are_refused(tmp_path: Path, ranking: dict, scheme: str,  # type: ignore[type-arg]
+                                                              evaluator: bool, expected: str) -> None:
+    import re
+
+    with pytest.raises(ChallengeSpecError) as excinfo:
+        load_challenge_spec(_write_variant(tmp_path, _ranked_across(ranking, scheme, evaluator)))
+    assert re.search(expected, str(excinfo.value)), str(excinfo.value)
+
+
+def test_an_evaluator_aggregate_ranks_across_metrics_by_aggregate_then_rank(tmp_path: Path) -> None:
+    spec, _ = load_challenge_spec(_write_variant(tmp_path, _ranked_across(
+        {"metrics": [{"metric": "auroc"}, {"metric": "net_benefit", "weight": 0.5}]}, evaluator=True)))
+    assert spec.phases[0].ranking_across() == {
+        "metrics": [{"metric": "auroc", "order": "descending", "weight": 1.0},
+                    {"metric": "net_benefit", "order": "descending", "weight": 0.5}], "combine": "mean"}
+
+
 # --- analysis.cluster_by (the clustered bootstrap) -------------------------------------------------------------------
 
 @pytest.mark.parametrize(("cluster_by", "breakdown_by", "expected"), [

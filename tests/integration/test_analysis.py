@@ -74,12 +74,32 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(resources: Resourc
 
     readers = {c["reader"]: c for c in document["readers"]["vendor-a"]["comparisons"]}
     assert set(readers) == {"reader-1", "reader-2"}
+    panel = document["readers"]["vendor-a"]["panel"]  # the panel's average reader
+    assert panel["reader"] == "panel average"
+    mean_sensitivity = np.mean([r["sensitivity"]["value"] for r in readers.values()])
+    assert panel["sensitivity"]["value"] == pytest.approx(mean_sensitivity)
+    assert panel["specificity_difference"]["ci_low"] <= panel["specificity_difference"]["value"]
     assert set(figures) >= {"roc.svg", "roc-site-a.svg", "forest-site.svg", "ranks.svg"}
     assert resources.store.get_bytes(figures["roc.svg"]).startswith(b"<?xml")
     assert np.isfinite(readers["reader-1"]["sensitivity"]["value"])
 
     page = client.get(f"/challenges/{SLUG}/{PHASE}/leaderboard").data.decode()
     assert "Median rank [95%]" in page and "Kendall" in page
+    # The readers as marked baseline rows: AUROC of each reader's decisions, equal to scikit-learn's.
+    assert 'id="reader-rows"' in page and "reader-1 <small" in page
+    board = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/leaderboard").get_json()
+    assert [r["participant"] for r in board["rows"]] == ["vendor-a", "vendor-b"]  # readers are not ranked rows
+    reader_calls: dict[str, dict[str, float]] = {}
+    for row in csv.DictReader((MULTISITE_CHALLENGE / "data" / "readers.csv").open()):
+        reader_calls.setdefault(row["reader"], {})[row["case_id"]] = float(row["score"])
+    baselines = {b["name"]: b for b in board["baselines"]}
+    assert set(baselines) == {"reader-1", "reader-2"} and all(b["kind"] == "reader" for b in baselines.values())
+    for name, calls in reader_calls.items():
+        cases = [r["case_id"] for r in rows]
+        expected = roc_auc_score([labels[c] for c in cases], [1.0 if calls[c] >= 1 else 0.0 for c in cases])
+        auroc = baselines[name]["scores"]["auroc"]
+        assert auroc["value"] == pytest.approx(expected, abs=1e-12)
+        assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
     analysis_page = client.get(f"/challenges/{SLUG}/{PHASE}/analysis").data.decode()
     assert 'data-column="site"' in analysis_page and "reader-1" in analysis_page
     assert "one for all sites" in analysis_page

@@ -130,3 +130,50 @@ def test_bad_inputs_are_refused() -> None:
         compare_readers(scores, targets, {"short": readers["binary"][:-1]})
     with pytest.raises(ValueError, match="both positive and negative"):
         compare_readers(scores, np.zeros(30), readers)
+
+
+def panel_direct(scores: np.ndarray, targets: np.ndarray, calls: list[np.ndarray]) -> dict[str, float]:
+    """The panel's average reader by brute force: mean sensitivity and specificity of the readers, and the
+    algorithm's thresholds matched to them."""
+    positive = targets == 1
+    if positive.all() or not positive.any():
+        return dict.fromkeys(FIELDS, math.nan)
+    sensitivity = float(np.mean([(c & positive).sum() / positive.sum() for c in calls]))
+    specificity = float(np.mean([(~c & ~positive).sum() / (~positive).sum() for c in calls]))
+    at_sensitivity = brute_force(scores, targets, "sensitivity", sensitivity)
+    at_specificity = brute_force(scores, targets, "specificity", specificity)
+    return {"sensitivity": sensitivity, "specificity": specificity,
+            "threshold_at_sensitivity": at_sensitivity["threshold"],
+            "algorithm_specificity": at_sensitivity["specificity"],
+            "specificity_difference": at_sensitivity["specificity"] - specificity,
+            "threshold_at_specificity": at_specificity["threshold"],
+            "algorithm_sensitivity": at_specificity["sensitivity"],
+            "sensitivity_difference": at_specificity["sensitivity"] - sensitivity}
+
+
+def test_the_panel_average_reader_equals_a_brute_force_computation() -> None:
+    scores, targets, readers = reader_study(n=80, seed=6)
+    cut_offs = {"birads": 4.0, "binary": 1.0}
+    study = compare_readers(scores, targets, readers, positive_at=cut_offs, replicates=60, seed=2)
+    assert study.panel is not None and study.panel.reader == "panel average" and study.panel.positive_at is None
+    calls = [readers[name] >= cut_offs[name] for name in readers]
+    expected = panel_direct(scores, targets, calls)
+    for key, field in FIELDS.items():
+        assert getattr(study.panel, field).value == pytest.approx(expected[key], abs=1e-12), field
+    # the mean of the readers' own operating points
+    assert study.panel.sensitivity.value == pytest.approx(np.mean([c.sensitivity.value for c in study.comparisons]))
+    # its intervals: the same joint resamples, the panel re-averaged and the thresholds re-chosen in each
+    rows = [panel_direct(scores[idx], targets[idx], [c[idx] for c in calls]) for idx in bootstrap_indices(80, 60, 2)]
+    for key, field in FIELDS.items():
+        values = np.array([row[key] for row in rows])
+        estimate = getattr(study.panel, field)
+        if key.startswith("threshold"):
+            low, high = np.quantile(values[~np.isnan(values)], [0.025, 0.975], method="inverted_cdf")
+        else:
+            low, high = np.quantile(values[np.isfinite(values)], [0.025, 0.975])
+        assert (estimate.ci_low, estimate.ci_high) == (pytest.approx(low), pytest.approx(high)), field
+
+
+def test_one_reader_has_no_panel() -> None:
+    scores, targets, readers = reader_study(n=60)
+    assert compare_readers(scores, targets, {"binary": readers["binary"]}, replicates=20).panel is None
