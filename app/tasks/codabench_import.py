@@ -111,7 +111,7 @@ def run_queued_import(resources: Resources, runner: DockerRunner, token: str) ->
         status.update(state="succeeded", slug=result.applied.slug, report=result.conversion.report(),
                       unmapped=result.conversion.unmapped, applied=result.applied.summary())
     except (ServiceError, ChallengeSpecError, TestSetError) as exc:
-        status.update(state="failed", error=str(exc).replace(str(scratch), "").replace("//", "/"))
+        status.update(state="failed", error=str(exc).replace(f"{scratch}/", "").replace(str(scratch), "the bundle"))
     except Exception:
         status.update(state="failed", error="the platform failed while importing the bundle (the worker's log says "
                                             "why); try again later")

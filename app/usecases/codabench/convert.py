@@ -189,6 +189,7 @@ class _Writer:
                 inputs.append({"slug": _interface_slug(relative, taken), "kind": "file", "relative_path": relative})
         rows = ["case_id,task"]
         cases: dict[str, Any] = {}
+        copied: dict[Path, str] = {}
         context = self.out / "evaluator-build" / slug
         programs = context / "programs"
         for task in tasks:
@@ -211,8 +212,9 @@ class _Writer:
                 self.unmapped.append(f"task {task.index} ({task.name}): no reference_data; the scoring program gets "
                                      "an empty /app/input/ref")
             _zip_folder(task.reference_data, truth / REFERENCE_ZIP)
-            program = f"task-{task.index}"
-            if not (programs / program).exists():
+            program = copied.get(task.scoring_program)
+            if program is None:  # tasks that share one scoring program share one copy
+                program = copied[task.scoring_program] = f"task-{task.index}"
                 shutil.copytree(task.scoring_program, programs / program, symlinks=False)
             cases[case_id] = {"task": task.name, "program": program,
                               "command": self._command(task.scoring_program, task)}
@@ -229,7 +231,7 @@ class _Writer:
         primary_name = next(name for c, name in columns if c is primary)
         shown = [name for c, name in columns if not c.hidden]
         spec: dict[str, Any] = {
-            "slug": slug, "title": phase.name, "description": self._phase_description(phase, tasks),
+            "slug": slug, "title": phase.name, "description": self._phase_description(phase, tasks, input_files),
             "test_set": f"phases/{slug}/test-set",
             "limits": self._limits(phase),
             "inputs": inputs,
@@ -265,11 +267,17 @@ class _Writer:
         raise CodabenchBundleError(f"task {task.index} ({task.name}): the scoring program has no metadata.yaml (or "
                                    "metadata) with its `command` at its top")
 
-    def _phase_description(self, phase: Phase, tasks: list[Task]) -> str:
+    def _phase_description(self, phase: Phase, tasks: list[Task], input_files: list[str] | None) -> str:
         parts = [phase.description] if phase.description else []
         for task in tasks:
             if task.description:
                 parts.append(f"**{task.name}** (case task-{task.index}): {task.description}")
+        inputs = ("`input_data.zip` (the task's input data)" if input_files is None else
+                  ", ".join(f"`{name}`" for name in input_files) or "no data files")
+        parts.append(f"**Submitting** (imported from Codabench): each task is a case (`task-<index>`). Your container "
+                     f"reads `/input/<case>/{TASK_INPUT}` (the task) and {inputs}, and writes "
+                     f"`/output/<case>/{PREDICTIONS_ZIP}`: a .zip of the prediction files the scoring program reads "
+                     "(what an ingestion program would have written).")
         return "\n\n".join(parts)
 
     def _limits(self, phase: Phase) -> dict[str, Any]:

@@ -52,6 +52,9 @@ def test_a_v2_bundle_maps_to_a_valid_challenge_folder(tmp_path: Path) -> None:
         assert ref.namelist() == ["dataset2_reference_test.csv"]
     recipe = json.loads((conversion.builds[0].context_dir / "codabench.json").read_text())
     assert recipe["cases"]["task-0"]["command"] == "python3 /app/program/scoring.py /app/input/ /app/output/"
+    assert recipe["cases"]["task-1"]["program"] == "task-0"  # one scoring program, one copy in the image
+    assert [p.name for p in (conversion.builds[0].context_dir / "programs").iterdir()] == ["task-0"]
+    assert "`/output/<case>/predictions.zip`" in feedback.description  # participants are told what to write
     assert conversion.builds[0].archive == folder / "phases" / "feedback" / "evaluator.tar.gz"
     assert "FROM podium/python-base:bookworm" in (conversion.builds[0].context_dir / "Dockerfile").read_text()
 
