@@ -221,6 +221,8 @@ class PhaseSpec(_Strict):
     results_published: bool = True
     # true: participants read their own per-case results (per-case scores can reveal the ground truth).
     case_results_visible: bool = False
+    # True: participants may open the decision report (their own entry only; docs/report.md).
+    report_published: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> PhaseSpec:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from app.cli import participant
+from app.cli import participant, report
 from app.config import Settings, SettingsError
 
 
@@ -317,3 +317,4 @@ def demo(challenge_path: Path, keep_web: bool) -> None:
 
 for _command in participant.COMMANDS:
     main.add_command(_command)
+main.add_command(report.report)  # podium report render (app/cli/report.py)

@@ -120,6 +120,7 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
         spec["leaderboard_columns"] = list(phase.leaderboard_columns)
     spec["results_published"] = phase.results_published
     spec["case_results_visible"] = phase.case_results_visible
+    spec["report_published"] = phase.report_published
     return spec
 
 

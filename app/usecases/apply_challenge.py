@@ -187,6 +187,7 @@ def copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.leaderboard_columns = list(spec.leaderboard_columns) if spec.leaderboard_columns is not None else None
     phase.results_published = spec.results_published
     phase.case_results_visible = spec.case_results_visible
+    phase.report_published = spec.report_published
 
 
 def store_test_set_version(session: Session, store: ArtifactStore, challenge: Challenge, phase: Phase,

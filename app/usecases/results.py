@@ -19,3 +19,12 @@ def set_results_published(session: Session, phase: Phase, actor: User, *, publis
     phase.results_published = published
     session.flush()
     return phase
+
+
+def set_report_published(session: Session, phase: Phase, actor: User, *, published: bool) -> Phase:
+    """Publish (True) or hide (False) the phase's decision report from participants (docs/report.md): published,
+    a participant reads it with their own entry only, and only while the results are published too. Flushes."""
+    require_organiser(actor, phase, to="publish or hide this phase's report")
+    phase.report_published = published
+    session.flush()
+    return phase

@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
         codabench_import,  # noqa: F401 - a Codabench bundle, imported by a worker
         organisers,
         parted_uploads,  # noqa: F401 - uploads in parts, the test set page
+        report,  # noqa: F401 - the decision report (HTML, PDF)
         results,  # noqa: F401 - re-run, publish, per-case results
         sessions,
         teams,

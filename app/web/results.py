@@ -12,7 +12,7 @@ from app.permissions import require_organiser
 from app.queries.case_results import case_results
 from app.queries.phases import get_phase
 from app.usecases.rerun import rerun_submission
-from app.usecases.results import set_results_published
+from app.usecases.results import set_report_published, set_results_published
 from app.usecases.submissions import get_submission
 from app.web import _logged_in_user, _safe_next, web
 from app.web.sessions import signed_in
@@ -52,6 +52,27 @@ def phase_results(slug: str, phase_slug: str) -> ResponseReturnValue:
         title = phase.title
         db.commit()
     flash(f"The results of {title} are {'published' if published == '1' else 'hidden from participants'}.")
+    return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")
+
+
+@web.post("/challenges/<slug>/<phase_slug>/report-published")
+@signed_in
+def phase_report_published(slug: str, phase_slug: str) -> ResponseReturnValue:
+    """Organisers: publish (published=1) or hide (published=0) the phase's decision report from participants; back to
+    the manage page."""
+    published = request.form.get("published")
+    with db_session() as db:
+        user = _logged_in_user(db)
+        assert user is not None  # @signed_in
+        phase = get_phase(db, slug, phase_slug)
+        if published not in ("0", "1"):
+            require_organiser(user, phase)
+            raise InvalidFields({"published": "Send published=1 to publish the report or published=0 to hide it."})
+        set_report_published(db, phase, user, published=published == "1")
+        title = phase.title
+        db.commit()
+    state = "published to participants (their own entry)" if published == "1" else "hidden from participants"
+    flash(f"The decision report of {title} is {state}.")
     return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")
 
 

@@ -349,6 +349,13 @@ PAGES: list[Row] = [
     # results: publish or hide a phase's results (published: as it was, back to the manage page), per-case results
     ("POST", "/challenges/<slug>/<phase_slug>/results", f"/challenges/{CHALLENGE}/{PHASE}/results",
      roles(403, anonymous=302, organiser=302, admin=302), {"data": {"published": "1"}}),
+    # the decision report (docs/report.md): not published in this phase, so organisers only (a 403 with the reason
+    # for the others); the PDF needs an analysis, which this phase has not (organisers: a 404 saying so)
+    ("GET", "/challenges/<slug>/<phase_slug>/report", f"/challenges/{CHALLENGE}/{PHASE}/report", PAGE_ORGANISERS, {}),
+    ("GET", "/challenges/<slug>/<phase_slug>/report.pdf", f"/challenges/{CHALLENGE}/{PHASE}/report.pdf",
+     roles(403, anonymous=302, organiser=404, admin=404), {}),
+    ("POST", "/challenges/<slug>/<phase_slug>/report-published", f"/challenges/{CHALLENGE}/{PHASE}/report-published",
+     roles(403, anonymous=302, organiser=302, admin=302), {"data": {"published": "0"}}),
     # results: a submission's per-case results (this phase does not show them to participants)
     ("GET", "/submissions/<int:submission_id>/cases", S + "/cases",
      roles(404, anonymous=302, organiser=200, admin=200), {}),
