@@ -18,6 +18,7 @@ docs/codabench.md is the user's description of it.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import zipfile
@@ -60,6 +61,7 @@ LEGACY_VARIABLES = {"submission_program": "/app/ingested_program", "ingestion_pr
                     "predictions": "/app/input/res", "program": "/app/program", "hidden": "/app/input/ref",
                     "shared": "/app/shared", "output": "/app/output", "input": "/app/input", "tmp": "/app/output"}
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")  # a local image's name or id, one line
 
 
 @dataclass
@@ -95,6 +97,9 @@ def convert_bundle(archive: Path, out_dir: Path, work_dir: Path, *, slug: str | 
     """Write the challenge folder into `out_dir` (which must not exist); on any error nothing is left there."""
     if out_dir.exists():
         raise CodabenchBundleError(f"{out_dir} already exists; name a new folder")
+    if not IMAGE_REFERENCE.match(base_image):
+        raise CodabenchBundleError(f"--base-image {base_image!r} is not an image name (e.g. "
+                                   "podium/python-base:bookworm)")
     try:
         unpacked = work_dir / "bundle"
         unpacked.mkdir(parents=True)
@@ -233,7 +238,7 @@ class _Writer:
         spec: dict[str, Any] = {
             "slug": slug, "title": phase.name, "description": self._phase_description(phase, tasks, input_files),
             "test_set": f"phases/{slug}/test-set",
-            "limits": self._limits(phase),
+            "limits": self._limits(phase) | _scratch_limits(tasks),
             "inputs": inputs,
             "outputs": [{"slug": "predictions", "kind": "file", "relative_path": PREDICTIONS_ZIP,
                          "description": "a .zip of the files the scoring program reads from /app/input/res"}],
@@ -318,6 +323,15 @@ class _Writer:
                 TASK_INPUT in first:
             return None
         return first
+
+
+def _scratch_limits(tasks: list[Task]) -> dict[str, int]:
+    """The adapter unpacks a task's reference data (and the predictions) into /tmp, a tmpfs that counts against the
+    memory limit: room for twice the largest reference data, and memory beyond it (else the defaults)."""
+    largest = max((sum(p.stat().st_size for p in task.reference_data.rglob("*") if p.is_file())
+                   for task in tasks if task.reference_data is not None), default=0)
+    tmp_mb = min(65_536, max(256, math.ceil(2 * largest / 1024**2) + 64))
+    return {} if tmp_mb == 256 else {"tmp_mb": tmp_mb, "memory_mb": max(1024, tmp_mb + 768)}
 
 
 def _interface_slug(relative: str, taken: set[str]) -> str:

@@ -236,3 +236,19 @@ def test_the_adapter_reads_scores_txt_and_computes_columns(tmp_path: Path) -> No
     with pytest.raises(AdapterError, match="not a finite number"):
         read_scores(tmp_path, {"set1_score"}, "t")
 
+
+def test_a_base_image_must_be_an_image_name(tmp_path: Path) -> None:
+    with pytest.raises(CodabenchBundleError, match="is not an image name"):
+        convert_bundle(v2_bundle(tmp_path), tmp_path / "out", tmp_path / "work",
+                       base_image="podium/python-base:bookworm\nRUN echo injected")
+    assert not (tmp_path / "out").exists()
+
+
+def test_large_reference_data_gets_room_in_tmp(tmp_path: Path) -> None:
+    files = v2_files()
+    files["feedback_phase/reference_data/dataset1/big.bin"] = b"\0" * (100 * 1024**2)
+    spec, _ = load_challenge_spec(_convert(tmp_path, write_zip(tmp_path / "big.zip", files)).folder)
+    feedback, final = spec.phases
+    assert (feedback.limits.tmp_mb, feedback.limits.memory_mb) == (265, 1033)  # 2 x 100 MiB (and a few bytes) + 64
+    assert (final.limits.tmp_mb, final.limits.memory_mb) == (256, 1024)
+
