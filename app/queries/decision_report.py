@@ -56,6 +56,8 @@ class EntryRow:
     submission_id: int | None
     metrics: dict[str, dict[str, Any]]  # metric -> {"value", "ci_low", "ci_high"}
     rank: int | None = None
+    score: float | None = None  # the ranking's score: the metric's value, or the mean/median rank across metrics
+    metric_ranks: dict[str, int] = field(default_factory=dict)  # per-metric ranks of a ranking across metrics
     median_rank: float | None = None
     rank_low: int | None = None
     rank_high: int | None = None
@@ -83,7 +85,9 @@ class DecisionReport:
     kendall_tau: dict[str, float | None] = field(default_factory=dict)  # mean, ci_low, ci_high
     operating_points: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry -> report (rows shown)
     readers: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry -> study (rows shown)
-    combined_ranking: list[dict[str, Any]] = field(default_factory=list)  # rows shown, when the analysis has one
+    # The ranking across several metrics when the phase has one (Phase.ranking_across): what "#" follows, so the
+    # ranking section's ranks and uncertainty are its; {"metric", "combine", "metrics": [{metric, weight, ...}]}.
+    combined: dict[str, Any] | None = None
     reader_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # reader -> metric -> estimate, if present
     figures: dict[str, str] = field(default_factory=dict)  # name -> SVG as a data: URI (full report only)
     caveats: list[str] = field(default_factory=list)
@@ -144,13 +148,15 @@ def _build(session: Session, store: ArtifactStore, phase: Phase, participant: Us
     report.metrics = _metrics(phase, document)
     report.site_column, report.sites = _sites(document)
     report.rows = _rows(phase, document, board, shown, mine, report.test_set_cases)
-    uncertainty = document.ranking(phase.ranking_metric).get("uncertainty", {})
+    headline = document.headline_ranking(phase.ranking_metric)
+    if document.combined_ranking:
+        report.combined = {k: document.combined_ranking.get(k) for k in ("metric", "combine", "metrics", "scheme")}
+    uncertainty = headline.get("uncertainty", {})
     report.kendall_tau = {"mean": uncertainty.get("kendall_tau_mean"), "ci_low": uncertainty.get("kendall_tau_ci_low"),
                           "ci_high": uncertainty.get("kendall_tau_ci_high")}
     report.operating_points = {e: document.operating_points[e] for e in shown if e in document.operating_points}
     report.readers = {e: document.readers[e] for e in shown if e in document.readers}
     raw = analysis.document or {}
-    report.combined_ranking = _combined_rows(raw.get("combined_ranking"), shown)
     report.reader_rows = _reader_rows(raw.get("reader_rows"))
     if full:
         report.figures = _figures(store, analysis)
@@ -190,9 +196,10 @@ def _sites(document: AnalysisDocument) -> tuple[str | None, list[SiteRow]]:
 def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: list[str], mine: set[str],
           test_set_cases: int) -> list[EntryRow]:
     by_label = {row.participant: row for row in board.rows}
-    ranked = document.ranked_entries_by_entry(phase.ranking_metric)
-    uncertainty = document.rank_uncertainty_by_entry(phase.ranking_metric)
-    order = [e["entry"] for e in document.ranking(phase.ranking_metric).get("entries", [])]
+    headline = document.headline_ranking(phase.ranking_metric)  # the ranking across metrics, when there is one
+    ranked = {e["entry"]: e for e in headline.get("entries", [])}
+    uncertainty = document.headline_uncertainty_by_entry(phase.ranking_metric)
+    order = [e["entry"] for e in headline.get("entries", [])]
     rows = []
     for entry in sorted(shown, key=lambda e: order.index(e) if e in order else len(order)):
         board_row = by_label.get(entry)
@@ -209,7 +216,8 @@ def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: l
         seconds = board_row.container_seconds if board_row is not None else None
         rows.append(EntryRow(
             entry=entry, mine=entry in mine, submission_id=board_row.submission_id if board_row else None,
-            metrics=metrics, rank=ranked.get(entry, {}).get("rank"), median_rank=u.get("median_rank"),
+            metrics=metrics, rank=ranked.get(entry, {}).get("rank"), score=ranked.get(entry, {}).get("score"),
+            metric_ranks=dict(ranked.get(entry, {}).get("metric_ranks") or {}), median_rank=u.get("median_rank"),
             rank_low=u.get("rank_low"), rank_high=u.get("rank_high"), p_first=u.get("p_first"),
             not_different_from_leader=u.get("not_different_from_leader"),
             difference_to_leader={"value": u.get("difference_to_leader"), "ci_low": u.get("difference_ci_low"),
@@ -218,17 +226,6 @@ def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: l
             seconds_per_case=seconds / test_set_cases if seconds is not None and test_set_cases else None,
             cases_unscored=board_row.cases_unscored if board_row is not None else 0))
     return rows
-
-
-def _combined_rows(combined: Any, shown: list[str]) -> list[dict[str, Any]]:
-    """The ranking across several metrics, when the analysis stores one ({"entries": [{"entry", "rank", ...}]});
-    only the rows shown."""
-    if not isinstance(combined, dict):
-        return []
-    entries = combined.get("entries")
-    if not isinstance(entries, list):
-        return []
-    return [e for e in entries if isinstance(e, dict) and e.get("entry") in shown]
 
 
 def _reader_rows(rows: Any) -> dict[str, dict[str, Any]]:

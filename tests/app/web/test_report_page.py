@@ -104,13 +104,19 @@ def test_the_organisers_report_shows_the_stored_numbers(world: World) -> None:
     for metric, ranking in document["rankings"].items():
         for entry in ranking["entries"]:
             assert _cell(_row(page, "metrics", entry["entry"]), metric) == _est(entry)
-    # The ranking with its uncertainty.
-    for u in document["rankings"]["auroc"]["uncertainty"]["entries"]:
+    # The ranking "#" follows (the ranking across metrics when the phase has one), with its uncertainty.
+    headline = document.get("combined_ranking") or document["rankings"]["auroc"]
+    scores = {e["entry"]: e["score"] for e in headline["entries"]}
+    for u in headline["uncertainty"]["entries"]:
         cells = [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", _row(page, "ranking", u["entry"]), re.S)]
         assert cells[0] == str(u["reported_rank"]) and cells[1] == u["entry"]
-        assert cells[3] == f'{u["rank_low"]}–{u["rank_high"]}' and cells[5] == f'{u["p_first"]:.2f}'
-        assert cells[7] == ("=" if u["not_different_from_leader"] else "")
-    tau = document["rankings"]["auroc"]["uncertainty"]
+        assert cells[-5] == f'{u["rank_low"]}–{u["rank_high"]}' and cells[-3] == f'{u["p_first"]:.2f}'
+        assert cells[-2] == _est({"value": u["difference_to_leader"], "ci_low": u["difference_ci_low"],
+                                  "ci_high": u["difference_ci_high"]})
+        assert cells[-1] == ("=" if u["not_different_from_leader"] else "")
+        if document.get("combined_ranking"):
+            assert cells[2] == f'{scores[u["entry"]]:.2f}'
+    tau = headline["uncertainty"]
     assert f'{tau["kendall_tau_mean"]:.2f} [{tau["kendall_tau_ci_low"]:.2f}, {tau["kendall_tau_ci_high"]:.2f}]' in \
         _text(page.split('id="kendall"')[1].split("</p>")[0])
     # Per-site operating points at the organiser's target, and the readers.
