@@ -214,7 +214,7 @@ def test_participants_read_their_own_entry_once_published(world: World) -> None:
 
 def test_caveats_follow_the_leaderboard(world: World) -> None:
     """A submission hidden since the analysis: ranks are provisional; unscored cases are counted; results hidden.
-    (Changes the module's phase: the last test.)"""
+    (Changes the module's phase: only tests that do not need it as it was come after it.)"""
     app, resources, analysed = world.app, world.resources, world.analysed
     with resources.session() as session:
         phase = session.get(Phase, analysed.phase_id)
@@ -229,3 +229,43 @@ def test_caveats_follow_the_leaderboard(world: World) -> None:
     assert any(c.startswith("Provisional ranks") for c in caveats)
     assert any(c.startswith("Unpublished results") for c in caveats)
     assert "Missing cases (vendor-a: 3) without a valid output were not scored." in caveats
+
+
+def test_printing_is_bounded_and_says_why_it_failed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Chromium on the server: the PDF answers 503 saying so (the page still prints from a browser); a print
+    that runs past its time is stopped with a message."""
+    import app.report_pdf as report_pdf
+
+    monkeypatch.setattr(report_pdf, "CHROMIUM", "/nonexistent/chromium")
+    status, page = _page(world.app, world.analysed.tokens["organiser"], URL + ".pdf")
+    assert status == 503 and "no Chromium at /nonexistent/chromium" in page
+    monkeypatch.undo()
+    with pytest.raises(report_pdf.RenderUnavailable, match="took longer than"):
+        report_pdf.render_pdf("<p>x</p>", timeout_s=0.05)
+
+
+def test_a_split_test_set_is_reported_as_its_public_part(world: World) -> None:
+    """While a split phase runs, the analysis and so the report cover the public part only, and say so.
+    (Changes the module's phase: the last test.)"""
+    from datetime import timedelta
+
+    from app.models import Score
+    from app.pipeline.analysis import analyse_phase
+
+    app, resources, analysed = world.app, world.resources, world.analysed
+    with resources.session() as session:
+        phase = session.get(Phase, analysed.phase_id)
+        assert phase is not None and phase.current_test_set is not None
+        for i, case in enumerate(phase.current_test_set.cases):
+            case.meta = {**dict(case.meta), "split": "public" if i % 3 else "private"}
+        phase.split_column, phase.closes_at = "split", utcnow() + timedelta(days=1)
+        for submission in session.query(Submission).filter_by(phase_id=phase.id):
+            submission.hidden_at = None
+            run = session.query(EvaluationRun).filter_by(submission_id=submission.id).one()
+            run.cases_invalid = 0
+            session.add(Score(run_id=run.id, metric="auroc", subset="public", value=0.5))
+        public = sum(1 for i, _ in enumerate(phase.current_test_set.cases) if i % 3)
+    assert analyse_phase(resources, analysed.phase_id) is not None
+    _, page = _page(app, analysed.tokens["organiser"])
+    assert "the public part (while the phase runs)" in page
+    assert f"Split test set: the public part only ({public} of 342 cases)" in " ".join(_caveats(page))
