@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.models import Challenge, Phase
+from app.queries.leaderboard import phase_metrics
 
 INTERFACE_DEFAULTS: dict[str, Any] = {"json_type": None, "minimum": None, "maximum": None, "allow_nan": False,
                                       "description": ""}
@@ -106,8 +107,10 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
         spec["evaluator"] = {"archive": evaluator_path(phase.slug),
                              "aggregates": [dict(a) for a in phase.evaluator.get("aggregates", [])]}
     spec["ranking"] = {"metric": phase.ranking_metric, "order": phase.ranking_order}
+    own_direction = {str(m["name"]): bool(m["higher_is_better"]) for m in phase_metrics(phase)}
     if phase.ranking_across:
-        spec["ranking"]["metrics"] = [dict(m) for m in phase.ranking_across["metrics"]]
+        spec["ranking"]["metrics"] = [ranked_metric_spec(m, own_direction, phase.ranking_metric)
+                                      for m in phase.ranking_across["metrics"]]
         spec["ranking"]["combine"] = phase.ranking_across["combine"]
     spec["analysis"] = analysis_spec(phase)
     spec["missing_cases"] = phase.missing_cases
@@ -121,6 +124,16 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
     spec["results_published"] = phase.results_published
     spec["case_results_visible"] = phase.case_results_visible
     spec["report_published"] = phase.report_published
+    return spec
+
+
+def ranked_metric_spec(ranked: dict[str, Any], own_direction: dict[str, bool], primary: str) -> dict[str, Any]:
+    """One entry of ranking.metrics as challenge.yaml writes it: the order only where it is not the metric's own
+    (the primary metric's is ranking.order)."""
+    spec: dict[str, Any] = {"metric": ranked["metric"], "weight": ranked["weight"]}
+    own = "descending" if own_direction.get(ranked["metric"], True) else "ascending"
+    if ranked["metric"] != primary and ranked.get("order") and ranked["order"] != own:
+        spec["order"] = ranked["order"]
     return spec
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import sys
@@ -108,13 +109,19 @@ def _write_json(path: Path, value: object) -> None:
 
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[TextIO]:
-    """Write `path` whole or not at all: into a temporary file beside it, then renamed over it, so that a reader
-    (another test run applying this challenge at the same time) never sees a half-written file."""
+    """Write `path` whole or not at all, and not at all when it already holds the same text: another test run may
+    be applying this challenge (reading or copying these files) at the same time. The text is gathered in memory,
+    then written to a temporary file beside `path` and renamed over it."""
+    buffer = io.StringIO(newline="")
+    yield buffer
+    text = buffer.getvalue()
+    if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with open(descriptor, "w", newline="") as handle:
-            yield handle
+        with open(descriptor, "w", newline="", encoding="utf-8") as handle:
+            handle.write(text)
         os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
         os.replace(temporary, path)
     finally:

@@ -121,7 +121,7 @@ def test_the_worker_publishes_statistics_with_the_leaderboard(resources: Resourc
     assert client.get(url, headers={"Authorization": f"Bearer {outsider}"}).status_code == 403
     table = client.get(url, headers={"Authorization": f"Bearer {admin}"}).data.decode().splitlines()
     assert table[0] == "submission_id,participant,case_id,site,scanner,status,message,metric,value"
-    assert len(table) == 1 + 2 * 342  # one output value per case per submission
+    assert len(table) == 1 + 2 * 342 * 2  # per case per submission: the output value and its Brier score
     export = client.get(f"/api/v1/challenges/{SLUG}/phases/{PHASE}/export.zip",
                         headers={"Authorization": f"Bearer {admin}"})
     names = zipfile.ZipFile(io.BytesIO(export.data)).namelist()
