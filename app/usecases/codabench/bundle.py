@@ -1,10 +1,11 @@
 """Read a Codabench competition bundle (competition.yaml v2, or v1/v1.5) into one normalised model.
 
 The bundle is hostile input: it is unpacked with app/usecases/safe_unzip.py, and every file it names must lie
-inside it. What real bundles contain is tolerated: `__MACOSX/` folders, CRLF line endings, duplicate keys (the
-last one wins, as in PyYAML, which Codabench uses), anchors and aliases, dates as YAML dates or month-first
-strings. What Podium cannot use is collected as `unmapped` lines; what makes the bundle unusable raises
-`CodabenchBundleError`. The format is summarised in ../shared/design/CODABENCH_BUNDLE.md and docs/codabench.md.
+inside it. What real bundles contain is tolerated: `__MACOSX/` folders and `.DS_Store` or `._*` files (dropped from
+programs and data), CRLF line endings, duplicate keys (the last one wins, as in PyYAML, which Codabench uses),
+anchors and aliases, dates as YAML dates or month-first strings. What Podium cannot use is collected as `unmapped`
+lines; what makes the bundle unusable raises `CodabenchBundleError`. The format is summarised in
+../shared/design/CODABENCH_BUNDLE.md and docs/codabench.md.
 """
 
 from __future__ import annotations
@@ -403,7 +404,7 @@ class _Reader:
                                        "the bundle and name its path")
         path = self._inside(relative, where)
         if path.is_dir():
-            shutil.rmtree(path / "__MACOSX", ignore_errors=True)
+            _remove_junk(path)
             return path
         if path.is_file() and path.suffix.lower() == ".zip":
             self._unpacked += 1
@@ -415,7 +416,7 @@ class _Reader:
             except UnsafeArchive as exc:
                 if _NO_TOP not in str(exc):  # every entry was checked and written before the top-file check
                     raise CodabenchBundleError(str(exc)) from None
-            shutil.rmtree(target / "__MACOSX", ignore_errors=True)
+            _remove_junk(target)
             return target
         if path.is_file():
             raise CodabenchBundleError(f"competition.yaml: {where}: {relative} is neither a folder nor a .zip")
@@ -429,6 +430,19 @@ class _Reader:
         if not path.is_relative_to(self.root):
             raise CodabenchBundleError(f"competition.yaml: {where}: {relative!r} points outside the bundle")
         return path
+
+
+JUNK_NAMES = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def _remove_junk(folder: Path) -> None:
+    """What archivers and file browsers leave in bundles (macOS resource forks, folder settings): not data."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.name in JUNK_NAMES or (path.name.startswith("._") and path.is_file()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _checked_leaderboard(board: Leaderboard) -> Leaderboard:

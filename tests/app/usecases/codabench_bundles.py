@@ -221,6 +221,8 @@ def v2_files(yaml_text: str = V2_YAML) -> dict[str, str | bytes]:
         "ingestion_program/ingestion.py": "print('never run here')\n",
         "solution/model.py": "class Model: pass\n",
         "__MACOSX/._competition.yaml": b"\x00\x05\x16\x07",
+        "scoring_program/.DS_Store": b"\x00\x00\x00\x01Bud1",
+        "feedback_phase/input_data/dataset1/._dataset1_input_test.csv": b"\x00\x05\x16\x07",
     }
     for phase, datasets in V2_DATA.items():
         for dataset, values in datasets.items():

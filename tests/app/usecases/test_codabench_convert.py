@@ -54,6 +54,10 @@ def test_a_v2_bundle_maps_to_a_valid_challenge_folder(tmp_path: Path) -> None:
     assert recipe["cases"]["task-0"]["command"] == "python3 /app/program/scoring.py /app/input/ /app/output/"
     assert recipe["cases"]["task-1"]["program"] == "task-0"  # one scoring program, one copy in the image
     assert [p.name for p in (conversion.builds[0].context_dir / "programs").iterdir()] == ["task-0"]
+    assert sorted(p.name for p in (conversion.builds[0].context_dir / "programs" / "task-0").iterdir()) == [
+        "metadata.yaml", "scoring.py"]  # no .DS_Store
+    with zipfile.ZipFile(folder / feedback.test_set / "inputs" / "task-0" / "input_data.zip") as data:
+        assert data.namelist() == ["dataset1_input_test.csv"]  # no ._ resource fork
     assert "`/output/<case>/predictions.zip`" in feedback.description  # participants are told what to write
     assert conversion.builds[0].archive == folder / "phases" / "feedback" / "evaluator.tar.gz"
     assert "FROM podium/python-base:bookworm" in (conversion.builds[0].context_dir / "Dockerfile").read_text()
