@@ -9,7 +9,9 @@ the HTML alone decides what is printed. The CLI (`podium report render`) uses th
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -34,21 +36,30 @@ def render_pdf(html: str, *, timeout_s: float = TIMEOUT_S) -> bytes:
     if not Path(CHROMIUM).exists():
         raise RenderUnavailable(f"this server has no Chromium at {CHROMIUM} to print the report (scripts/"
                                 "ensure-browser.sh installs it); print the HTML report from your browser instead")
+    if importlib.util.find_spec("playwright") is None:
+        raise RenderUnavailable("this server lacks the playwright package that drives Chromium (pip install "
+                                "playwright; it never downloads a browser here); print the HTML report from your "
+                                "browser instead")
     if not _slots.acquire(blocking=False):
         raise RenderUnavailable("the server is printing other reports right now; try again in a minute")
     try:
-        done = subprocess.run([sys.executable, "-m", "app.report_pdf"], input=html.encode("utf-8"),
-                              capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
-        raise RenderUnavailable(f"printing the report took longer than {timeout_s:.0f} s and was stopped; try "
-                                "again, or print the HTML report from your browser") from None
+        # A process group of its own, so that a timeout stops Chromium and Playwright's driver with it.
+        child = subprocess.Popen([sys.executable, "-m", "app.report_pdf"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            stdout, stderr = child.communicate(html.encode("utf-8"), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise RenderUnavailable(f"printing the report took longer than {timeout_s:g} s and was stopped; try "
+                                    "again, or print the HTML report from your browser") from None
     finally:
         _slots.release()
-    if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
-        tail = done.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or ["no message"]
+    if child.returncode != 0 or not stdout.startswith(b"%PDF"):
+        tail = stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise RenderUnavailable(f"Chromium could not print the report ({tail[0][:300]}); print the HTML report "
                                 "from your browser instead")
-    return done.stdout
+    return stdout
 
 
 def _print_stdin_to_stdout() -> None:
