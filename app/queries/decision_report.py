@@ -247,6 +247,16 @@ def _figures(store: ArtifactStore, analysis: PhaseAnalysis) -> dict[str, str]:
             for name in sorted(analysis.figures, key=order)}
 
 
+def _cases_in_subset(phase: Phase, subset: str) -> int:
+    """How many cases of the current test set the analysed subset holds (all, or the public/private part)."""
+    test_set = phase.current_test_set
+    if test_set is None:
+        return 0
+    if subset not in ("public", "private") or not phase.split_column:
+        return test_set.case_count
+    return sum(1 for case in test_set.cases if case.meta.get(phase.split_column) == subset)
+
+
 def _width(estimate: dict[str, Any] | None) -> float | None:
     if not estimate or estimate.get("ci_low") is None or estimate.get("ci_high") is None:
         return None
@@ -305,12 +315,17 @@ def caveats(report: DecisionReport, board: Leaderboard) -> list[str]:
     if report.full and not phase.report_published:
         notes.append("Unpublished report: participants cannot open this report yet.")
     subset = str(document.subset)
+    in_subset = _cases_in_subset(phase, subset)
     if subset == "public":
-        notes.append(f"Split test set: the public part only ({document.cases} of {report.test_set_cases} cases) "
+        notes.append(f"Split test set: the public part only ({in_subset} of {report.test_set_cases} cases) "
                      "while the phase runs; the final ranking uses the private part once the phase closes.")
     elif subset == "private":
-        notes.append(f"Split test set: the private part ({document.cases} of {report.test_set_cases} cases), "
+        notes.append(f"Split test set: the private part ({in_subset} of {report.test_set_cases} cases), "
                      "final submissions only.")
+    if in_subset and document.cases < in_subset:
+        notes.append(f"Cases left out: the analysis uses {document.cases} of the {in_subset} cases, those every "
+                     "entry has a valid output for (the phase excludes missing cases); an entry that fails on "
+                     "hard cases is compared on the easier rest.")
     unscored = [r for r in report.rows if r.cases_unscored]
     if unscored:
         policy = board.missing_cases

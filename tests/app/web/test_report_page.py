@@ -245,11 +245,12 @@ def test_printing_is_bounded_and_says_why_it_failed(world: World, monkeypatch: p
 
 
 def test_a_split_test_set_is_reported_as_its_public_part(world: World) -> None:
-    """While a split phase runs, the analysis and so the report cover the public part only, and say so.
+    """While a split phase runs, the analysis and so the report cover the public part only, and say so; under the
+    "exclude" policy, cases an entry has no output for leave everyone's analysis, and the report counts them.
     (Changes the module's phase: the last test.)"""
     from datetime import timedelta
 
-    from app.models import Score
+    from app.models import CaseOutcome, Score
     from app.pipeline.analysis import analyse_phase
 
     app, resources, analysed = world.app, world.resources, world.analysed
@@ -259,13 +260,23 @@ def test_a_split_test_set_is_reported_as_its_public_part(world: World) -> None:
         for i, case in enumerate(phase.current_test_set.cases):
             case.meta = {**dict(case.meta), "split": "public" if i % 3 else "private"}
         phase.split_column, phase.closes_at = "split", utcnow() + timedelta(days=1)
-        for submission in session.query(Submission).filter_by(phase_id=phase.id):
+        phase.missing_cases = "exclude"
+        public_cases = [case.id for i, case in enumerate(phase.current_test_set.cases) if i % 3]
+        for submission in session.query(Submission).filter_by(phase_id=phase.id).order_by(Submission.id):
             submission.hidden_at = None
             run = session.query(EvaluationRun).filter_by(submission_id=submission.id).one()
             run.cases_invalid = 0
             session.add(Score(run_id=run.id, metric="auroc", subset="public", value=0.5))
-        public = sum(1 for i, _ in enumerate(phase.current_test_set.cases) if i % 3)
+        # The last entrant has no output for five public cases.
+        session.query(CaseOutcome).filter(CaseOutcome.run_id == run.id,
+                                          CaseOutcome.case_id.in_(public_cases[:5])).delete()
+        run.cases_invalid = 5
+        public = len(public_cases)
     assert analyse_phase(resources, analysed.phase_id) is not None
     _, page = _page(app, analysed.tokens["organiser"])
     assert "the public part (while the phase runs)" in page
-    assert f"Split test set: the public part only ({public} of 342 cases)" in " ".join(_caveats(page))
+    caveats = _caveats(page)
+    assert f"Split test set: the public part only ({public} of 342 cases)" in " ".join(caveats)
+    assert f'id="fact-cases">{public - 5}<' in page
+    assert any(c.startswith(f"Cases left out: the analysis uses {public - 5} of the {public} cases") for c in caveats)
+    assert any(c.startswith("Missing cases (vendor-c: 5)") and "left out of every entry" in c for c in caveats)
