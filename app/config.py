@@ -7,6 +7,7 @@ are one variable away (``PODIUM_DATABASE_URL``, ``PODIUM_STORAGE_URL``).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -49,6 +50,12 @@ class Settings:
     # Mail (password resets): SMTP when set (smtp:// or smtps://), else .eml files in data_dir/outbox.
     smtp_url: str | None = None
     mail_from: str = "Podium <podium@localhost>"
+    # Prices of a run's resources, set by the operator (docs/operations.md, "Time and cost per case"): per
+    # CPU-hour, per GiB-hour of peak memory, per GPU-hour, in price_currency. None: no cost is shown.
+    price_cpu_hour: float | None = None
+    price_gb_hour: float | None = None
+    price_gpu_hour: float | None = None
+    price_currency: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -94,6 +101,10 @@ class Settings:
                               "podium-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]),
             smtp_url=smtp_url,
             mail_from=_get(env, "MAIL_FROM", f"Podium <podium@{urlparse(public_url).hostname or 'localhost'}>"),
+            price_cpu_hour=_get_price(env, "PRICE_CPU_HOUR"),
+            price_gb_hour=_get_price(env, "PRICE_GB_HOUR"),
+            price_gpu_hour=_get_price(env, "PRICE_GPU_HOUR"),
+            price_currency=env.get(ENV_PREFIX + "PRICE_CURRENCY", "").strip(),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -116,6 +127,20 @@ def _get_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum is not None else "")
         raise SettingsError(f"{ENV_PREFIX}{name}={value} is out of range; it must be {bounds}")
+    return value
+
+
+def _get_price(env: Mapping[str, str], name: str) -> float | None:
+    """A price (a number, zero or more) or None when the variable is unset or empty."""
+    raw = env.get(ENV_PREFIX + name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a number; give a price such as 0.05") from None
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} must be a finite price of zero or more")
     return value
 
 

@@ -32,6 +32,7 @@ from runners.output_area import (
     prepare_bind_folder,
     sweep_stale_areas,
 )
+from runners.resource_usage import ResourceSampler
 from runners.sandbox import MIB, SandboxPolicy
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class RunResult:
     start_error: str | None = None
     output_limit: str | None = None
     killed_externally: bool = False
+    # What the container used, sampled from its cgroup (runners/resource_usage.py); None when not measured.
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -509,6 +513,7 @@ class DockerRunner:
         reader = _OutputReader(stream, policy.log_bytes)
         reader.start()
         timed_out = False
+        sampler: ResourceSampler | None = None
         try:
             started = time.monotonic()
             try:
@@ -517,6 +522,9 @@ class DockerRunner:
                 if _is_start_fault(exc):
                     return self._unstartable(container.attrs.get("Image", ""), policy, _start_failure(exc))
                 raise
+            # Its cgroup goes with the container: read it while it runs.
+            sampler = ResourceSampler(self.client.api, str(container.id))
+            sampler.start()
             deadline = started + policy.wall_time_seconds
             status = self._wait(container, deadline)
             if status is None:
@@ -524,9 +532,12 @@ class DockerRunner:
                 self._kill(container)  # the only kill this runner ever orders
                 status = self._wait(container, time.monotonic() + _KILL_GRACE_SECONDS)
             wall = time.monotonic() - started
+            usage = sampler.stop()
             reader.join(_KILL_GRACE_SECONDS)
         finally:
             _close_quietly(stream)
+            if sampler is not None:
+                sampler.stop()  # also when the engine failed mid-run: no thread keeps polling
         if reader.is_alive():
             log.warning("container %s: output stream did not end; output may be incomplete", container.id)
         elif reader.error is not None:
@@ -563,6 +574,8 @@ class DockerRunner:
             wall_time_limit_seconds=policy.wall_time_seconds,
             memory_limit_bytes=policy.memory_bytes,
             killed_externally=killed_externally,
+            cpu_seconds=usage.cpu_seconds,
+            peak_memory_bytes=usage.peak_memory_bytes,
         )
 
     def _wait(self, container: Container, deadline: float) -> Mapping[str, Any] | None:

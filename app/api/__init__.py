@@ -30,6 +30,7 @@ from app.models import ApiToken, Challenge, LogVisibility, Participation, User
 from app.models._types import utcnow
 from app.permissions import is_organiser, require_organiser
 from app.queries.analyses import latest_analysis
+from app.queries.costs import Prices
 from app.queries.leaderboard import NOT_PUBLISHED, leaderboard_for, phase_metrics, results_visible
 from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
@@ -184,7 +185,8 @@ def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery) -> 
     with db_session() as session:
         viewer = _current_user(session) if request.headers.get("Authorization") else None
         phase = get_phase(session, slug, phase_slug)
-        return jsonify(leaderboard_for(session, phase, viewer, query.sort).as_dict())
+        return jsonify(leaderboard_for(session, phase, viewer, query.sort,
+                                       prices=Prices.from_settings(podium().resources.settings)).as_dict())
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/analysis")

@@ -137,6 +137,16 @@ class LeaderboardRow(BaseModel):
     rank_score: float | None = Field(None, description="with a ranking across metrics (ranking_across): the "
                                      "weighted mean or median of the entry's ranks on those metrics, which rank "
                                      "orders (lower is better); null otherwise")
+    cpu_seconds: float | None = Field(None, description="CPU seconds the run's container used (from its cgroup, "
+                                      "docs/operations.md); null when not measured")
+    peak_memory_mb: float | None = Field(None, description="the container's peak memory in MiB; null when not "
+                                         "measured")
+    cases_run: int = Field(0, description="the cases the run processed (its valid and invalid ones)")
+    seconds_per_case: float | None = Field(None, description="container_seconds / cases_run: batch mode runs every "
+                                           "case in one container, so this is the mean, not a time of each case")
+    cost_per_case: float | None = Field(None, description="the run's cost at the operator's prices / cases_run, in "
+                                        "prices.currency; null when no price is set or a needed figure was not "
+                                        "measured")
 
 
 class RankedMetric(BaseModel):
@@ -155,6 +165,15 @@ class BaselineRow(BaseModel):
     kind: Literal["reader"] = "reader"
     scores: dict[str, ScoreCell] = Field(description="metric name -> the metric on the reader's decisions (a call "
                                                      ">= positive_at is 1, else 0), with its CI")
+
+
+class Prices(BaseModel):
+    """The operator's prices of a run's resources (PODIUM_PRICE_*); null where not set."""
+
+    cpu_hour: float | None = Field(description="per CPU-hour the container used")
+    gb_hour: float | None = Field(description="per GiB of peak memory and hour of wall time")
+    gpu_hour: float | None = Field(description="per GPU-hour (no run uses a GPU yet)")
+    currency: str = Field(description="the prices' currency as the operator wrote it (may be empty)")
 
 
 class Leaderboard(BaseModel):
@@ -184,6 +203,8 @@ class Leaderboard(BaseModel):
                                          "ranked), from the newest analysis of these cases; empty without readers")
     metrics: list[MetricInfo] = Field(description="the leaderboard's columns: the phase's leaderboard_columns in "
                                                   "that order, or every metric")
+    prices: Prices | None = Field(None, description="the operator's prices behind cost_per_case; null when none is "
+                                  "set (then no cost is shown)")
     rows: list[LeaderboardRow]
 
 
@@ -233,7 +254,14 @@ class Run(BaseModel):
     """The submission's latest evaluation run."""
 
     exit_code: int | None
-    container_seconds: float | None
+    container_seconds: float | None = Field(description="wall time of the container, start to exit")
+    cpu_seconds: float | None = Field(None, description="CPU seconds the container used (from its cgroup, "
+                                      "docs/operations.md); null when not measured")
+    peak_memory_mb: float | None = Field(None, description="the container's peak memory in MiB; null when not "
+                                         "measured")
+    seconds_per_case: float | None = Field(None, description="container_seconds / the cases the run processed "
+                                           "(batch mode: a mean, not a time of each case)")
+    cpu_seconds_per_case: float | None = Field(None, description="cpu_seconds / the cases the run processed")
     cases_valid: int
     cases_invalid: int
     stderr_tail: str = Field(description="the last lines the container wrote to stderr (empty unless the viewer may "

@@ -259,6 +259,7 @@ def leaderboard(where: str, phase_slug: str | None, sort: str | None, as_json: b
 def _database_leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
     from app.cli.leaderboard_text import format_leaderboard
     from app.errors import ServiceError
+    from app.queries.costs import Prices
     from app.queries.leaderboard import build_leaderboard
     from app.queries.phases import get_phase
     from app.resources import Resources
@@ -266,7 +267,8 @@ def _database_leaderboard(challenge_slug: str, phase_slug: str, sort: str | None
     resources = Resources(_settings())
     try:
         with resources.session() as session:
-            board = build_leaderboard(session, get_phase(session, challenge_slug, phase_slug), sort).as_dict()
+            board = build_leaderboard(session, get_phase(session, challenge_slug, phase_slug), sort,
+                                      prices=Prices.from_settings(resources.settings)).as_dict()
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

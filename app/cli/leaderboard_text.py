@@ -14,7 +14,10 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
     ranking = (analysis or {}).get("combined_ranking") or (analysis or {}).get("rankings", {}).get(
         board["ranking_metric"], {})
     uncertainty = {e["entry"]: e for e in ranking.get("uncertainty", {}).get("entries", [])}
-    header = ["#", "participant", "submission", *[f"{m} [95% CI]" for m in metrics], "run s"]
+    prices = board.get("prices")
+    header = ["#", "participant", "submission", *[f"{m} [95% CI]" for m in metrics], "run s", "s/case"]
+    if prices:
+        header += [f"cost/case {prices.get('currency') or ''}".rstrip()]
     if across:
         header += [f"{across['combine']} rank"]
     if uncertainty:
@@ -36,6 +39,11 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
             cells.append(text)
         seconds = row.get("container_seconds")
         cells.append("-" if seconds is None else f"{seconds:.1f}")
+        per_case = row.get("seconds_per_case")
+        cells.append("-" if per_case is None else f"{per_case:.3g}")
+        if prices:
+            cost = row.get("cost_per_case")
+            cells.append("-" if cost is None else f"{cost:.3g}")
         if across:
             cells.append("-" if row.get("rank_score") is None else f"{row['rank_score']:.2f}")
         if uncertainty:
@@ -72,6 +80,9 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
     elif rows and board.get("ranking_scheme", "aggregate-then-rank") != "aggregate-then-rank" \
             and board["sorted_by"] == board["ranking_metric"] and not board.get("ranks_provisional"):
         lines.append(f"'#': the {board['ranking_scheme']} ranking of {board['ranking_metric']}")
+    if rows and board["rows"]:
+        lines.append("s/case: each run's wall time divided by the cases it processed (one container sees every case: "
+                     "no time of each case)" + (f"; cost/case at {_prices_text(prices)}" if prices else ""))
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")
         lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "
@@ -89,3 +100,11 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
                          for g in groups]
                 lines.append(f"  {entry}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def _prices_text(prices: dict[str, Any]) -> str:
+    currency = f" {prices['currency']}" if prices.get("currency") else ""
+    parts = [f"{prices[key]:g}{currency} per {unit}" for key, unit in
+             (("cpu_hour", "CPU-hour"), ("gb_hour", "GiB-hour of peak memory"), ("gpu_hour", "GPU-hour"))
+             if prices.get(key) is not None]
+    return ", ".join(parts)

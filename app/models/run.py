@@ -40,7 +40,11 @@ class EvaluationRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     exit_code: Mapped[int | None] = mapped_column(Integer)
-    container_seconds: Mapped[float | None] = mapped_column(Float)
+    container_seconds: Mapped[float | None] = mapped_column(Float)  # wall time, start to exit
+    # What the container used, sampled from its cgroup (runners/resource_usage.py); None when not measured (runs
+    # recorded before migration 0018, or a host where neither the cgroup nor the engine's stats could be read).
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)  # MiB
     image_load_seconds: Mapped[float | None] = mapped_column(Float)
     stdout_key: Mapped[str | None] = mapped_column(String(500))
     stderr_key: Mapped[str | None] = mapped_column(String(500))

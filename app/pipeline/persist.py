@@ -23,6 +23,7 @@ from app.resources import Resources
 from app.storage import keys
 from app.transitions import AttemptOutcome
 from runners.docker_runner import RunResult
+from runners.sandbox import MIB
 
 STDERR_TAIL_LINES = 40
 
@@ -49,7 +50,10 @@ def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worke
                                                     EvaluationRun.test_set_id == plan.test_set_id))
         run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
                             finished_at=utcnow(), exit_code=result.exit_code,
-                            container_seconds=result.wall_seconds, stdout_key=stdout_key, stderr_key=stderr_key,
+                            container_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
+                            peak_memory_mb=None if result.peak_memory_bytes is None
+                            else result.peak_memory_bytes / MIB,
+                            stdout_key=stdout_key, stderr_key=stderr_key,
                             stderr_tail=_tail(result.stderr.decode("utf-8", "replace")), notes=[],
                             participant_notes=[])
         session.add(run)

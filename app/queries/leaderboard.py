@@ -29,6 +29,7 @@ from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, Sub
 from app.permissions import is_organiser
 from app.queries.analyses import newest_analysis
 from app.queries.analysis_document import document_of
+from app.queries.costs import Prices, per_case, run_cost
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from app.queries.phase_status import PhaseState, phase_status
@@ -58,6 +59,13 @@ class LeaderboardRow:
     submitted_by: str = ""  # the member who uploaded it
     entrant_key: str = ""
     rank_score: float | None = None  # with a ranking across metrics: the weighted mean (or median) of its ranks
+    # Time and cost (app/queries/costs.py): the run's, and per case = the run's / the cases it processed (batch
+    # mode has no per-case times); cost_per_case only when the operator set prices.
+    cpu_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    cases_run: int = 0
+    seconds_per_case: float | None = None
+    cost_per_case: float | None = None
 
 
 @dataclass
@@ -85,6 +93,7 @@ class Leaderboard:
     ranks_provisional: bool = False  # "#" is the aggregate's order while the scheme's ranking is being computed
     ranking_across: dict[str, Any] | None = None  # Phase.ranking_across: the "#" combines the ranks on these metrics
     baselines: list[BaselineRow] = field(default_factory=list)  # readers, from the newest analysis of this subset
+    prices: Prices | None = None  # the operator's prices when any is set (the rows' cost_per_case), else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +108,9 @@ class Leaderboard:
             "ranking_scheme": self.ranking_scheme,
             "ranks_provisional": self.ranks_provisional,
             "ranking_across": self.ranking_across,
+            "prices": None if self.prices is None else {
+                "cpu_hour": self.prices.cpu_hour, "gb_hour": self.prices.gb_hour, "gpu_hour": self.prices.gpu_hour,
+                "currency": self.prices.currency},
             "baselines": [{"name": b.name, "kind": b.kind,
                            "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
                                       for name, c in b.scores.items()}} for b in self.baselines],
@@ -115,6 +127,11 @@ class Leaderboard:
                     "container_seconds": r.container_seconds,
                     "cases_unscored": r.cases_unscored,
                     "rank_score": r.rank_score,
+                    "cpu_seconds": r.cpu_seconds,
+                    "peak_memory_mb": r.peak_memory_mb,
+                    "cases_run": r.cases_run,
+                    "seconds_per_case": r.seconds_per_case,
+                    "cost_per_case": r.cost_per_case,
                     "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
                                for name, c in r.scores.items()},
                 }
@@ -153,13 +170,15 @@ def shown_metrics(phase: Phase) -> list[dict[str, str | bool]]:
     return [by_name[name] for name in phase.leaderboard_columns if name in by_name]
 
 
-def leaderboard_for(session: Session, phase: Phase, viewer: User | None, sort_metric: str | None = None) -> Leaderboard:
+def leaderboard_for(session: Session, phase: Phase, viewer: User | None, sort_metric: str | None = None, *,
+                    prices: Prices | None = None) -> Leaderboard:
     """The leaderboard as `viewer` may read it: without rows while the results are unpublished, unless they
-    organise the challenge (they read everything; `published` says participants do not)."""
+    organise the challenge (they read everything; `published` says participants do not). With the operator's
+    `prices` (app/queries/costs.py), rows carry a cost per case."""
     if results_visible(phase, viewer):
-        board = build_leaderboard(session, phase, sort_metric)
+        board = build_leaderboard(session, phase, sort_metric, prices=prices)
     else:
-        board = build_leaderboard(session, phase, sort_metric, rows=False)
+        board = build_leaderboard(session, phase, sort_metric, rows=False, prices=prices)
     board.published = phase.results_published
     return board
 
@@ -176,9 +195,12 @@ def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | No
 
 
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,
-                      subset: str | None = None, rows: bool = True, scheme_ranks: bool = True) -> Leaderboard:
+                      subset: str | None = None, rows: bool = True, scheme_ranks: bool = True,
+                      prices: Prices | None = None) -> Leaderboard:
     """Ranked rows with the phase's leaderboard columns (`rows=False`: the board's frame only, no scores read).
-    `scheme_ranks=False`: rank by the aggregate whatever the scheme (the worker's input to the analysis)."""
+    `scheme_ranks=False`: rank by the aggregate whatever the scheme (the worker's input to the analysis).
+    `prices`: the operator's (app/queries/costs.py); rows get a cost per case when any is set."""
+    prices = prices if prices is not None and prices.any_set else None
     subset = subset or visible_subset(phase)
     scheme = str((phase.analysis or {}).get("ranking_scheme") or "aggregate-then-rank")
     described = phase_metrics(phase)
@@ -196,7 +218,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     if not rows:
         return Leaderboard(challenge=phase.challenge.slug, phase=phase.slug, ranking_metric=phase.ranking_metric,
                            sort_metric=sort_metric, metrics=shown, missing_cases=phase.missing_cases, subset=subset,
-                           rows=[], ranking_scheme=scheme)
+                           rows=[], ranking_scheme=scheme, prices=prices)
     found = session.execute(
         select(Submission, User.username, Team.name, EvaluationRun, Score)
         .join(User, User.id == Submission.user_id)
@@ -220,7 +242,8 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
             rank=0, participant=entrant.name, submission_id=submission.id,
             submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
             container_seconds=run.container_seconds, cases_unscored=run.cases_invalid,
-            is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key))
+            is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key,
+            **_time_and_cost(run, prices)))
         row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
 
     def key(row: LeaderboardRow) -> tuple[float, int]:
@@ -268,7 +291,17 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         ranks_provisional=provisional,
         ranking_across=phase.ranking_across,
         baselines=baselines,
+        prices=prices,
     )
+
+
+def _time_and_cost(run: EvaluationRun, prices: Prices | None) -> dict[str, Any]:
+    """A row's time and cost fields from its run (batch mode: per case = the run's / its cases)."""
+    cases = run.cases_valid + run.cases_invalid
+    cost = run_cost(prices, wall_seconds=run.container_seconds, cpu_seconds=run.cpu_seconds,
+                    peak_memory_mb=run.peak_memory_mb)
+    return {"cpu_seconds": run.cpu_seconds, "peak_memory_mb": run.peak_memory_mb, "cases_run": cases,
+            "seconds_per_case": per_case(run.container_seconds, cases), "cost_per_case": per_case(cost, cases)}
 
 
 def _reader_baselines(session: Session, phase: Phase, subset: str, columns: set[str]) -> list[BaselineRow]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.models import EvaluationRun, LogVisibility, Submission, SubmissionState, User
 from app.permissions import is_organiser
+from app.queries.costs import per_case
 from app.queries.leaderboard import results_visible, visible_subset
 from app.queries.runs import latest_run
 
@@ -74,6 +75,11 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
             data["run"] = {
                 "exit_code": run.exit_code,
                 "container_seconds": run.container_seconds,
+                "cpu_seconds": run.cpu_seconds,
+                "peak_memory_mb": run.peak_memory_mb,
+                # Batch mode: one container saw every case, so per case is the run's figure / its cases.
+                "seconds_per_case": per_case(run.container_seconds, run.cases_valid + run.cases_invalid),
+                "cpu_seconds_per_case": per_case(run.cpu_seconds, run.cases_valid + run.cases_invalid),
                 "cases_valid": run.cases_valid,
                 "cases_invalid": run.cases_invalid,
                 "stderr_tail": run.stderr_tail if visibility == LogVisibility.FULL else "",

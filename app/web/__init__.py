@@ -29,6 +29,7 @@ from app.models import Challenge, Phase, User
 from app.permissions import organises
 from app.queries.analyses import analysis_for
 from app.queries.analysis_document import AnalysisDocument, document_of
+from app.queries.costs import Prices
 from app.queries.entrants import team_of
 from app.queries.leaderboard import leaderboard_for, phase_metrics
 from app.queries.phase_status import phase_status
@@ -260,7 +261,8 @@ def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         viewer = _logged_in_user(db)
-        board = leaderboard_for(db, phase, viewer, request.args.get("sort"))
+        board = leaderboard_for(db, phase, viewer, request.args.get("sort"),
+                                prices=Prices.from_settings(podium().resources.settings))
         analysis = analysis_for(db, phase, viewer)
         document = document_of(analysis) if analysis else AnalysisDocument()
         ranking = document.headline_ranking(phase.ranking_metric)
