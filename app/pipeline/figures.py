@@ -59,5 +59,8 @@ def rank_plot(ranking: dict[str, Any]) -> bytes:
     axes.set_yticks(range(len(entries)))
     axes.set_yticklabels([e["entry"] for e in reversed(entries)], fontsize=8)
     axes.set(title=f"Bootstrap ranks by {ranking['metric']} (dot: median, size: P(first))", xlabel="rank")
-    axes.set_xlim(0.5, max(e["rank_high"] for e in entries) + 0.5)
+    highest = max(e["rank_high"] for e in entries)
+    axes.set_xlim(0.5, highest + 0.5)
+    axes.set_xticks(range(1, highest + 1))  # ranks are whole numbers
+    axes.set_ylim(-0.6, len(entries) - 0.4)  # room for the largest dot at either end
     return _svg(figure)
