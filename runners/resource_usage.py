@@ -141,10 +141,13 @@ def _read_usage_usec(path: Path | None) -> int | None:
 class ResourceSampler(threading.Thread):
     """Samples one running container's CPU time and memory until stop(); usage() holds the figures."""
 
-    def __init__(self, api: APIClient, container_id: str, interval: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, api: APIClient, container_id: str, interval: float = SAMPLE_SECONDS, *,
+                 read_cgroup: bool = True) -> None:
+        """read_cgroup=False: the engine's stats stream only, as when the cgroup files cannot be read."""
         super().__init__(name="podium-container-resources", daemon=True)
         self._api = api
         self._id = container_id
+        self._read_cgroup = read_cgroup
         self._interval = interval
         self._stopped = threading.Event()
         self._cpu_seconds: float | None = None
@@ -164,7 +167,7 @@ class ResourceSampler(threading.Thread):
         try:
             attrs = self._api.inspect_container(self._id)
             pid = int((attrs.get("State") or {}).get("Pid") or 0)
-            files = find_cgroup_files(pid, self._id) if pid > 0 else CgroupFiles()
+            files = find_cgroup_files(pid, self._id) if pid > 0 and self._read_cgroup else CgroupFiles()
             if files.usable:
                 self._source = files.describe()
                 self._sample_files(files)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docker
 import pytest
 
 from runners.docker_runner import DockerRunner
-from runners.resource_usage import CgroupFiles, find_cgroup_files
+from runners.resource_usage import CgroupFiles, ResourceSampler, find_cgroup_files
 from runners.sandbox import MIB, SandboxPolicy
 
 pytestmark = pytest.mark.docker
@@ -51,6 +52,25 @@ def test_an_idle_container_uses_far_less_cpu_than_its_wall_time(
     assert result.wall_seconds >= 1.5
     assert result.cpu_seconds is not None and result.cpu_seconds < 0.1 * result.wall_seconds, result.cpu_seconds
     assert result.peak_memory_bytes is not None and 0 < result.peak_memory_bytes < 50 * MIB
+
+
+def test_without_the_cgroup_files_the_engines_stats_are_read(docker_client: docker.DockerClient,
+                                                             python_base_image: str, runner_scope: str) -> None:
+    """The fallback for a worker that cannot read the cgroup (an engine on another host): about one sample a
+    second, so the container holds its memory for two."""
+    script = BURN_AND_ALLOCATE.replace("time.sleep(0.5)", "time.sleep(2.0)")
+    container = docker_client.containers.run(python_base_image, ["python3", "-c", script], detach=True,
+                                             labels={"podium.scope": runner_scope}, network_mode="none")
+    try:
+        sampler = ResourceSampler(docker_client.api, str(container.id), read_cgroup=False)
+        sampler.start()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        usage = sampler.stop()
+    finally:
+        container.remove(force=True)
+    assert usage.source == "engine stats"
+    assert usage.cpu_seconds is not None and 0.5 <= usage.cpu_seconds <= 1.6, usage
+    assert usage.peak_memory_bytes is not None and usage.peak_memory_bytes >= 50 * MIB, usage
 
 
 def test_cgroup_files_are_found_only_for_the_containers_own_path(tmp_path: Path) -> None:
