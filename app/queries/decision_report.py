@@ -147,7 +147,7 @@ def _build(session: Session, store: ArtifactStore, phase: Phase, participant: Us
     report.entries_total = len(document.entries)
     report.metrics = _metrics(phase, document)
     report.site_column, report.sites = _sites(document)
-    report.rows = _rows(phase, document, board, shown, mine, report.test_set_cases)
+    report.rows = _rows(phase, document, board, shown, mine, report.test_set_cases, full=full)
     headline = document.headline_ranking(phase.ranking_metric)
     if document.combined_ranking:
         report.combined = {k: document.combined_ranking.get(k) for k in ("metric", "combine", "metrics", "scheme")}
@@ -194,7 +194,9 @@ def _sites(document: AnalysisDocument) -> tuple[str | None, list[SiteRow]]:
 
 
 def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: list[str], mine: set[str],
-          test_set_cases: int) -> list[EntryRow]:
+          test_set_cases: int, *, full: bool) -> list[EntryRow]:
+    """The rows shown. Not `full` (a participant): without the difference to the leader, which with their own
+    value would give away the leader's score."""
     by_label = {row.participant: row for row in board.rows}
     headline = document.headline_ranking(phase.ranking_metric)  # the ranking across metrics, when there is one
     ranked = {e["entry"]: e for e in headline.get("entries", [])}
@@ -221,7 +223,7 @@ def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: l
             rank_low=u.get("rank_low"), rank_high=u.get("rank_high"), p_first=u.get("p_first"),
             not_different_from_leader=u.get("not_different_from_leader"),
             difference_to_leader={"value": u.get("difference_to_leader"), "ci_low": u.get("difference_ci_low"),
-                                  "ci_high": u.get("difference_ci_high")} if u else None,
+                                  "ci_high": u.get("difference_ci_high")} if u and full else None,
             container_seconds=seconds,
             seconds_per_case=seconds / test_set_cases if seconds is not None and test_set_cases else None,
             cases_unscored=board_row.cases_unscored if board_row is not None else 0))

@@ -192,10 +192,18 @@ def test_participants_read_their_own_entry_once_published(world: World) -> None:
         if entry["entry"] != "vendor-a":
             assert _est(entry) not in page
     assert "data:image" not in page and "Your entry only" in page
+    assert "it would give the leader's score away" in page
     assert not any("Team B" in c or "vendor-c" in c for c in _caveats(page))
     # A team-mate reads the team's entry; someone without an entry reads no rows.
     status, page = _page(app, tokens["team-b-mate"])
     assert status == 200 and 'data-entry="Team B"' in page and "vendor-a" not in page and "vendor-c" not in page
+    # Nor the difference to the leader: with the team's own value it would give the leader's score away.
+    headline = document.get("combined_ranking") or document["rankings"]["auroc"]
+    team = next(u for u in headline["uncertainty"]["entries"] if u["entry"] == "Team B")
+    assert team["difference_to_leader"] != 0
+    difference = _est({"value": team["difference_to_leader"], "ci_low": team["difference_ci_low"],
+                       "ci_high": team["difference_ci_high"]})
+    assert difference not in _text(page) and "it would give the leader's score away" in page
     status, page = _page(app, tokens["stranger"])
     assert status == 200 and "You have no entry in this analysis" in page and "data-entry=" not in page
     # Results hidden again: the report goes with them.
