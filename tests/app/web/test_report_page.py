@@ -162,6 +162,9 @@ def test_participants_read_their_own_entry_once_published(world: World) -> None:
     assert status == 403 and _text(NOT_PUBLISHED).split(";")[0].replace("'", "&#39;") in page
     assert app.test_client().get(URL).status_code == 302  # anonymous: to the sign-in page
     assert _page(app, tokens["vendor-a"], URL + ".pdf")[0] == 403
+    analysis = f"/challenges/{SLUG}/{PHASE}/analysis"
+    assert 'id="report-link"' not in _page(app, tokens["vendor-a"], analysis)[1]
+    assert 'id="report-link"' in _page(app, tokens["organiser"], analysis)[1]
 
     # The organiser publishes the report on the manage page; a participant may not.
     participant = app.test_client()
@@ -183,7 +186,7 @@ def test_participants_read_their_own_entry_once_published(world: World) -> None:
     document, _ = _stored(resources, analysed.phase_id)
     others = {"Team B", "vendor-c", "team-b"}
     status, page = _page(app, tokens["vendor-a"])
-    assert status == 200
+    assert status == 200 and 'id="report-link"' in _page(app, tokens["vendor-a"], analysis)[1]
     metrics = page.split('<table class="metrics"')[1].split("</table>")[0]
     mine = re.findall(r'<tr class="mine" data-entry="([^"]+)"', metrics)
     assert mine == ["vendor-a"]
