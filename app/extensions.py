@@ -26,7 +26,7 @@ class PodiumContext:
 
     resources: Resources
     enqueue: Callable[[int], None]
-    enqueue_analysis: Callable[[int], None] | None = None
+    enqueue_analysis: Callable[[int], object] | None = None  # True when queued, False when one already waits
     enqueue_codabench_import: Callable[[str], None] | None = None  # a stored bundle's token (app/web/codabench_import)
 
     def queue_analysis(self, phase_id: int) -> bool:

@@ -11,7 +11,7 @@ from app.models import Submission
 from app.pipeline.analysis import analyse_phase as compute_phase_analysis
 from app.pipeline.attempt import run_attempt
 from app.resources import Resources
-from app.tasks.queues import enqueue_analysis
+from app.tasks.queues import analysis_started, enqueue_analysis
 from app.transitions import AttemptOutcome
 from runners.docker_runner import DockerRunner
 
@@ -39,7 +39,9 @@ def run_submission(submission_id: int) -> str:
 
 def analyse_phase(phase_id: int) -> str:
     """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here)."""
-    resources = Resources(Settings.from_env())
+    settings = Settings.from_env()
+    analysis_started(settings, phase_id)  # before reading: a submission scored from now on queues another
+    resources = Resources(settings)
     try:
         analysis = compute_phase_analysis(resources, phase_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
