@@ -26,6 +26,7 @@ def render(challenge_slug: str, phase_slug: str, out: Path | None, as_html: bool
     from app.config import Settings, SettingsError
     from app.errors import ServiceError
     from app.extensions import db_session, podium
+    from app.queries.costs import Prices
     from app.queries.decision_report import NO_ANALYSIS, operator_report
     from app.queries.phases import get_phase
     from app.report_pdf import render_pdf
@@ -39,7 +40,8 @@ def render(challenge_slug: str, phase_slug: str, out: Path | None, as_html: bool
     app = create_app(settings)
     try:
         with app.test_request_context("/"), db_session() as db:
-            found = operator_report(db, podium().resources.store, get_phase(db, challenge_slug, phase_slug))
+            found = operator_report(db, podium().resources.store, get_phase(db, challenge_slug, phase_slug),
+                                    Prices.from_settings(settings))
             if found.analysis is None:
                 raise click.ClickException(NO_ANALYSIS + " Run `podium analyse CHALLENGE PHASE` once a submission "
                                            "is scored.")

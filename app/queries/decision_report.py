@@ -22,6 +22,7 @@ from app.models import Phase, PhaseAnalysis, User
 from app.permissions import is_organiser
 from app.queries.analyses import latest_analysis
 from app.queries.analysis_document import AnalysisDocument, document_of
+from app.queries.costs import Prices
 from app.queries.entrants import entrant_of
 from app.queries.leaderboard import Leaderboard, build_leaderboard, phase_metrics
 from app.storage import ArtifactStore
@@ -66,6 +67,9 @@ class EntryRow:
     difference_to_leader: dict[str, Any] | None = None
     container_seconds: float | None = None
     seconds_per_case: float | None = None
+    cpu_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    cost_per_case: float | None = None  # in DecisionReport.currency; None: no price set, or the run lacks a figure
     cases_unscored: int = 0
 
 
@@ -92,6 +96,7 @@ class DecisionReport:
     figures: dict[str, str] = field(default_factory=dict)  # name -> SVG as a data: URI (full report only)
     caveats: list[str] = field(default_factory=list)
     ranks_provisional: bool = False
+    currency: str | None = None  # the operator's prices' currency when any price is set (costs are shown)
     computed_at: datetime | None = None
 
     @property
@@ -114,20 +119,24 @@ def may_read_report(phase: Phase, viewer: User | None) -> tuple[bool, str]:
     return True, ""
 
 
-def decision_report(session: Session, store: ArtifactStore, phase: Phase, viewer: User) -> DecisionReport:
-    """The report as `viewer` may read it; Forbidden (with the reason) when they may not read it at all."""
+def decision_report(session: Session, store: ArtifactStore, phase: Phase, viewer: User,
+                    prices: Prices | None = None) -> DecisionReport:
+    """The report as `viewer` may read it; Forbidden (with the reason) when they may not read it at all. With the
+    operator's `prices` (app/queries/costs.py), rows carry a cost per case."""
     allowed, reason = may_read_report(phase, viewer)
     if not allowed:
         raise Forbidden(reason)
-    return _build(session, store, phase, viewer if not is_organiser(viewer, phase) else None)
+    return _build(session, store, phase, viewer if not is_organiser(viewer, phase) else None, prices)
 
 
-def operator_report(session: Session, store: ArtifactStore, phase: Phase) -> DecisionReport:
+def operator_report(session: Session, store: ArtifactStore, phase: Phase,
+                    prices: Prices | None = None) -> DecisionReport:
     """Every entry, for an operator at the server's shell (`podium report render`)."""
-    return _build(session, store, phase, None)
+    return _build(session, store, phase, None, prices)
 
 
-def _build(session: Session, store: ArtifactStore, phase: Phase, participant: User | None) -> DecisionReport:
+def _build(session: Session, store: ArtifactStore, phase: Phase, participant: User | None,
+           prices: Prices | None) -> DecisionReport:
     """`participant` None: the full report; otherwise that participant's own rows only."""
     full = participant is None
     analysis = latest_analysis(session, phase)
@@ -139,7 +148,8 @@ def _build(session: Session, store: ArtifactStore, phase: Phase, participant: Us
         return report
     document = document_of(analysis)
     report.document, report.computed_at = document, analysis.created_at
-    board = build_leaderboard(session, phase, subset=str(document.subset))
+    board = build_leaderboard(session, phase, subset=str(document.subset), prices=prices)
+    report.currency = prices.currency if prices is not None and prices.any_set else None
     report.ranks_provisional = board.ranks_provisional or sorted(analysis.submission_ids) != sorted(
         r.submission_id for r in board.rows)
     mine = _own_entries(session, phase, participant, board) if participant is not None else set()
@@ -147,7 +157,7 @@ def _build(session: Session, store: ArtifactStore, phase: Phase, participant: Us
     report.entries_total = len(document.entries)
     report.metrics = _metrics(phase, document)
     report.site_column, report.sites = _sites(document)
-    report.rows = _rows(phase, document, board, shown, mine, report.test_set_cases, full=full)
+    report.rows = _rows(phase, document, board, shown, mine, full=full)
     headline = document.headline_ranking(phase.ranking_metric)
     if document.combined_ranking:
         report.combined = {k: document.combined_ranking.get(k) for k in ("metric", "combine", "metrics", "scheme")}
@@ -193,8 +203,8 @@ def _sites(document: AnalysisDocument) -> tuple[str | None, list[SiteRow]]:
     return column, [SiteRow(str(g["group"]), int(g["n_cases"]), g.get("n_positives")) for g in groups]
 
 
-def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: list[str], mine: set[str],
-          test_set_cases: int, *, full: bool) -> list[EntryRow]:
+def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: list[str], mine: set[str], *,
+          full: bool) -> list[EntryRow]:
     """The rows shown. Not `full` (a participant): without the difference to the leader, which with their own
     value would give away the leader's score."""
     by_label = {row.participant: row for row in board.rows}
@@ -224,9 +234,12 @@ def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: l
             not_different_from_leader=u.get("not_different_from_leader"),
             difference_to_leader={"value": u.get("difference_to_leader"), "ci_low": u.get("difference_ci_low"),
                                   "ci_high": u.get("difference_ci_high")} if u and full else None,
-            container_seconds=seconds,
-            seconds_per_case=seconds / test_set_cases if seconds is not None and test_set_cases else None,
-            cases_unscored=board_row.cases_unscored if board_row is not None else 0))
+            container_seconds=seconds, cases_unscored=board_row.cases_unscored if board_row is not None else 0,
+            # The leaderboard's figures (app/queries/costs.py): per case = the run's / the cases it processed.
+            seconds_per_case=board_row.seconds_per_case if board_row is not None else None,
+            cpu_seconds=board_row.cpu_seconds if board_row is not None else None,
+            peak_memory_mb=board_row.peak_memory_mb if board_row is not None else None,
+            cost_per_case=board_row.cost_per_case if board_row is not None else None))
     return rows
 
 

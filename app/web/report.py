@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import NotFound
 from app.extensions import db_session, podium
+from app.queries.costs import Prices
 from app.queries.decision_report import NO_ANALYSIS, DecisionReport, decision_report
 from app.queries.phases import get_phase
 from app.report_pdf import render_pdf
@@ -29,7 +30,8 @@ def report(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         viewer = _logged_in_user(db)
         assert viewer is not None  # @signed_in
-        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer)
+        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer,
+                                Prices.from_settings(podium().resources.settings))
         return report_page(found, for_print=False)
 
 
@@ -39,7 +41,8 @@ def report_pdf(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
         viewer = _logged_in_user(db)
         assert viewer is not None  # @signed_in
-        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer)
+        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer,
+                                Prices.from_settings(podium().resources.settings))
         if found.analysis is None:
             raise NotFound(NO_ANALYSIS)
         html = report_page(found, for_print=True)

@@ -36,7 +36,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One analysed phase for the module (about 10 s); a test that changes it puts it back."""
-    settings = Settings.from_env(podium_environment(tmp_path_factory.mktemp("report")))
+    settings = Settings.from_env(podium_environment(tmp_path_factory.mktemp("report"), PRICE_CPU_HOUR="36",
+                                                    PRICE_CURRENCY="EUR"))
     upgrade(settings.database_url)
     resources = Resources(settings)
     yield World(create_app(settings), resources, analysed_multisite(resources))
@@ -137,9 +138,11 @@ def test_the_organisers_report_shows_the_stored_numbers(world: World) -> None:
         for metric, estimate in metrics.items():
             if estimate.get("value") is not None and estimate.get("ci_low") is not None:
                 assert _cell(cells, metric) == _est(estimate)
-    # Time per case: container seconds / the test set's cases; unknown is said so.
-    assert _text(_row(page, "time", "vendor-a")) == "vendor-a 34.2 0.100 not recorded"
-    assert _text(_row(page, "time", "vendor-c")) == "vendor-c not recorded not recorded not recorded"
+    # Time and cost per case, the leaderboard's (the run's / its 342 cases; cost: 30 CPU s at 36 EUR per CPU-hour);
+    # unknown figures are said to be.
+    assert _text(_row(page, "time", "vendor-a")) == f"vendor-a 34.2 30.0 200 MiB 0.100 {30 / 3600 * 36 / 342:.3g} EUR"
+    assert _text(_row(page, "time", "Team B")) == "Team B 68.4 not recorded not recorded 0.200 not recorded"
+    assert _text(_row(page, "time", "vendor-c")) == "vendor-c" + " not recorded" * 5
     # Figures inlined as data: URIs (no second request), one per stored figure.
     assert page.count('src="data:image/svg+xml;base64,') == len(figures) >= 5
     # Caveats from the numbers: few positives at site-a (19) and site-b (49), not site-c (59); prevalence per site.
