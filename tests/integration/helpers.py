@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +16,35 @@ from sqlalchemy import select
 from app.config import Settings
 from app.resources import Resources
 from app.tasks.worker import queued_job_count, run_worker
-from app.usecases.apply_challenge import apply_challenge
+from app.usecases.apply_challenge import apply_challenge, run_prepare_step
 from app.usecases.users import create_user
 from tests.conftest import EXAMPLE_CHALLENGE
 
 CHALLENGE, PHASE = "breast-cancer-wisconsin", "test"
 
 
+@functools.cache
+def prepared_challenge(folder: Path) -> Path:
+    """A challenge folder whose prepare step has run once in this test session: a copy whose challenge.yaml has no
+    `prepare:` line. Applying it stores what applying the folder itself stores (the prepare step is not stored and
+    writes the same files every time) without running the step (~2-4 s) again for every test.
+
+    test_apply_challenge.py and the baseline fixtures still run the prepare step itself."""
+    spec = (folder / "challenge.yaml").read_text()
+    line = "prepare: prepare.py\n"
+    assert spec.count(line) == 1, f"{folder}/challenge.yaml: expected one {line!r}"
+    run_prepare_step(folder, "prepare.py")
+    parent = Path(tempfile.mkdtemp(prefix="podium-prepared-"))
+    atexit.register(shutil.rmtree, parent, True)
+    copy = parent / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("prepare.py", "__pycache__"))
+    (copy / "challenge.yaml").write_text(spec.replace(line, ""))
+    return copy
+
+
 def apply_example(resources: Resources) -> None:
     with resources.session() as session:
-        apply_challenge(session, resources.store, EXAMPLE_CHALLENGE)
+        apply_challenge(session, resources.store, prepared_challenge(EXAMPLE_CHALLENGE))
 
 
 def set_log_visibility(resources: Resources, visibility: str, challenge: str = CHALLENGE) -> None:
