@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.db_migrations import upgrade
 from app.models import EvaluationRun, Score, Submission, SubmissionState
 from app.resources import Resources
+from tests.conftest import migrate
 from tests.faults.conftest import SLOW_SECONDS, fault_settings, wait_for
 from tests.fixtures.seaweedfs import start_seaweedfs
 from tests.integration.helpers import apply_example, make_user, submit_archive
@@ -21,7 +21,7 @@ S = SubmissionState
 
 
 def _prepare(settings, archive: Path, count: int = 1) -> tuple[Resources, list[int]]:  # type: ignore[no-untyped-def]
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     resources = Resources(settings)
     apply_example(resources)
     client = create_app(settings).test_client()

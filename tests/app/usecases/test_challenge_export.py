@@ -12,7 +12,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.config import Settings
-from app.db_migrations import upgrade
 from app.errors import Forbidden
 from app.models import Challenge, TestSet, User
 from app.queries.challenge_spec import challenge_spec_of
@@ -22,13 +21,13 @@ from app.usecases.challenge_bundle import import_bundle
 from app.usecases.challenge_export import export_challenge
 from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
-from tests.conftest import EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE, podium_environment
+from tests.conftest import EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE, migrate, podium_environment
 
 
 @pytest.fixture
 def empty_site(tmp_path: Path) -> Iterator[Resources]:
     settings = Settings.from_env(podium_environment(tmp_path / "other-site"))
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     other = Resources(settings)
     yield other
     other.close()

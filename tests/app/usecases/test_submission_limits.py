@@ -12,14 +12,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.config import Settings
-from app.db_migrations import upgrade
 from app.errors import RateLimited
 from app.models import Challenge, Phase, Submission, SubmissionState, Team, TeamMember, User
 from app.models._types import utcnow
 from app.resources import Resources
 from app.usecases.submission_limits import claim_submission, limit_status
 from app.usecases.users import create_user
-from tests.conftest import podium_environment
+from tests.conftest import migrate, podium_environment
 
 CONCURRENT = 50
 
@@ -28,7 +27,7 @@ CONCURRENT = 50
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
     overrides = {"DATABASE_URL": request.getfixturevalue("postgres_url")} if request.param == "postgresql" else {}
     settings = Settings.from_env(podium_environment(tmp_path, **overrides))
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     resources = Resources(settings)
     yield resources
     resources.close()

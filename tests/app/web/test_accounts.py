@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 import app.usecases.accounts as accounts
 from app.config import Settings
-from app.db_migrations import upgrade
 from app.errors import RateLimited
 from app.models import ApiToken, SignInAttempt, User
 from app.models._types import utcnow
@@ -30,6 +29,7 @@ from app.usecases.accounts import PASSWORD_RULE, WrongCredentials, password_prob
 from app.usecases.mail import Mailer
 from app.usecases.sign_in_limits import MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES
 from app.usecases.users import create_user
+from tests.conftest import migrate
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "another long passphrase"
@@ -231,7 +231,7 @@ def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Res
     else:
         settings = Settings.from_env({"PODIUM_DATA_DIR": str(tmp_path / "data"), "PODIUM_SECRET_KEY": "x",
                                       "PODIUM_DATABASE_URL": request.getfixturevalue("postgres_url")})
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     resources = Resources(settings)
     yield resources
     resources.close()
