@@ -334,11 +334,26 @@ class DockerRunner:
             raise ImageLoadError(f"the archive holds {len(ids)} images; submit exactly one")
         image_id = ids.pop()
         if label is not None:
-            try:
-                self.client.api.tag(image_id, SUBMISSION_REPOSITORY, label, force=True)
-            except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
-                raise RunnerError(f"cannot tag image {image_id}: {exc}") from exc
+            self.label_image(image_id, label)
         return image_id
+
+    def has_image(self, image_id: str) -> bool:
+        """Whether the engine holds the image with exactly this id ("sha256:<hex>": the digest of its config)."""
+        try:
+            return self.client.images.get(image_id).id == image_id
+        except docker.errors.ImageNotFound:
+            return False
+        except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+            raise RunnerError(f"cannot inspect image {image_id}: {exc}") from exc
+
+    def label_image(self, image_id: str, label: str) -> None:
+        """Tag an image ``podium-submission:<label>`` (release_image drops the tag again)."""
+        if not _TAG_RE.fullmatch(label):
+            raise ValueError(f"invalid image label {label!r}")
+        try:
+            self.client.api.tag(image_id, SUBMISSION_REPOSITORY, label, force=True)
+        except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
+            raise RunnerError(f"cannot tag image {image_id}: {exc}") from exc
 
     def _restore_tags(self, renamed: list[tuple[str, str]]) -> None:
         """Point tags an archive took over back at the images that had them before the load."""

@@ -28,6 +28,7 @@ class AttemptPlan:
     owner: str  # the lease owner: this attempt
     upload_key: str
     image_tags: list[str]
+    image_config_digest: str | None  # "sha256:<hex>" of the archive's image config, checked when it was uploaded
     test_set_id: int
     storage_prefix: str
     content_hash: str
@@ -71,6 +72,7 @@ def plan_attempt(session: Session, submission_id: int, owner: str) -> AttemptPla
         owner=owner,
         upload_key=submission.upload_key,
         image_tags=submission.image_tags.split(),
+        image_config_digest=submission.image_config_digest,
         test_set_id=test_set.id,
         storage_prefix=test_set.storage_prefix,
         content_hash=test_set.content_hash,

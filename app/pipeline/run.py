@@ -33,7 +33,18 @@ class LoadedImage:
 
 
 def load_image(store: ArtifactStore, runner: DockerRunner, plan: AttemptPlan, work_dir: Path) -> LoadedImage:
-    """Raises runners.docker_runner.ImageLoadError (the participant's fault) or RunnerError (the platform's)."""
+    """Raises runners.docker_runner.ImageLoadError (the participant's fault) or RunnerError (the platform's).
+
+    An image the engine already holds is not loaded again: an image's id on the engine is the digest of its config,
+    which names every layer by the digest of its content, so an engine image whose id equals the digest of the
+    uploaded archive's config (computed when the upload was checked) is that image, layer for layer. It is only
+    labelled for this submission (a resubmission, or a baseline image built on this engine: no download, no
+    `docker load`)."""
+    digest = plan.image_config_digest
+    if digest and runner.has_image(digest):
+        runner.label_image(digest, str(plan.submission_id))
+        log.info("submission %s: image %s is on the engine already; not loaded again", plan.submission_id, digest)
+        return LoadedImage(runner, plan.submission_id, digest)
     archive = work_dir / "image.tar"
     store.download_to(plan.upload_key, archive)
     existing = runner.existing_tags(plan.image_tags)
