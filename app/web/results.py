@@ -3,6 +3,8 @@ submission's per-case results (docs/results.md). The rules are the use cases' an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -40,19 +42,9 @@ def rerun(submission_id: int) -> ResponseReturnValue:
 @signed_in
 def phase_results(slug: str, phase_slug: str) -> ResponseReturnValue:
     """Organisers: publish (published=1) or hide (published=0) the phase's results; back to the manage page."""
-    published = request.form.get("published")
-    with db_session() as db:
-        user = _logged_in_user(db)
-        assert user is not None  # @signed_in
-        phase = get_phase(db, slug, phase_slug)
-        if published not in ("0", "1"):
-            require_organiser(user, phase)
-            raise InvalidFields({"published": "Send published=1 to publish the results or published=0 to hide them."})
-        set_results_published(db, phase, user, published=published == "1")
-        title = phase.title
-        db.commit()
-    flash(f"The results of {title} are {'published' if published == '1' else 'hidden from participants'}.")
-    return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")
+    return _publish_switch(slug, phase_slug, set_results_published, "the results",
+                           lambda title, on: f"The results of {title} are "
+                                             f"{'published' if on else 'hidden from participants'}.")
 
 
 @web.post("/challenges/<slug>/<phase_slug>/report-published")
@@ -60,6 +52,14 @@ def phase_results(slug: str, phase_slug: str) -> ResponseReturnValue:
 def phase_report_published(slug: str, phase_slug: str) -> ResponseReturnValue:
     """Organisers: publish (published=1) or hide (published=0) the phase's decision report from participants; back to
     the manage page."""
+    return _publish_switch(slug, phase_slug, set_report_published, "the report",
+                           lambda title, on: f"The decision report of {title} is " + (
+                               "published to participants (their own entry)." if on else "hidden from participants."))
+
+
+def _publish_switch(slug: str, phase_slug: str, switch: Callable[..., object], what: str,
+                    done: Callable[[str, bool], str]) -> ResponseReturnValue:
+    """An organiser's publish (published=1) / hide (published=0) form: `switch(db, phase, user, published=...)`."""
     published = request.form.get("published")
     with db_session() as db:
         user = _logged_in_user(db)
@@ -67,12 +67,12 @@ def phase_report_published(slug: str, phase_slug: str) -> ResponseReturnValue:
         phase = get_phase(db, slug, phase_slug)
         if published not in ("0", "1"):
             require_organiser(user, phase)
-            raise InvalidFields({"published": "Send published=1 to publish the report or published=0 to hide it."})
-        set_report_published(db, phase, user, published=published == "1")
+            raise InvalidFields({"published": f"Send published=1 to publish {what} or published=0 to hide "
+                                              f"{'them' if what.endswith('s') else 'it'}."})
+        switch(db, phase, user, published=published == "1")
         title = phase.title
         db.commit()
-    state = "published to participants (their own entry)" if published == "1" else "hidden from participants"
-    flash(f"The decision report of {title} is {state}.")
+    flash(done(title, published == "1"))
     return redirect(url_for("web.manage", slug=slug) + f"#phase-{phase_slug}")
 
 
