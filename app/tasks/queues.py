@@ -27,8 +27,9 @@ def job_queue(settings: Settings, connection: Redis | None = None) -> Queue:
     return Queue(settings.queue_name, connection=connection or redis_connection(settings))
 
 
-def _latest_job_key(submission_id: int) -> str:
-    return f"podium:submission-job:{submission_id}"
+def latest_job_key(settings: Settings, submission_id: int) -> str:
+    """Per queue: installations (and test runs) sharing one Redis number their submissions from 1 each."""
+    return f"podium:submission-job:{settings.queue_name}:{submission_id}"
 
 
 def job_pending(settings: Settings, submission_id: int, connection: Redis | None = None) -> bool:
@@ -40,7 +41,7 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
     do, but on a loaded machine the reconciler would queue one every round while a job starts up.)
     """
     connection = connection or redis_connection(settings)
-    latest = connection.get(_latest_job_key(submission_id))
+    latest = connection.get(latest_job_key(settings, submission_id))
     if latest is None:
         return False
     try:
@@ -69,7 +70,7 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
         )
-        connection.set(_latest_job_key(submission_id), job.id, ex=30 * 24 * 3600)
+        connection.set(latest_job_key(settings, submission_id), job.id, ex=30 * 24 * 3600)
 
     return enqueue
 

@@ -20,7 +20,7 @@ from app.models import Phase, Submission, SubmissionState
 from app.models._types import utcnow
 from app.pipeline.recovery import reconcile
 from app.resources import Resources
-from app.tasks.queues import JOB_TIMEOUT_SECONDS, job_pending, make_enqueuer, redis_connection
+from app.tasks.queues import JOB_TIMEOUT_SECONDS, job_pending, latest_job_key, make_enqueuer, redis_connection
 from app.usecases.membership import add_organiser
 from app.usecases.submission_limits import limit_status
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example, make_user, submit_archive
@@ -218,12 +218,12 @@ def test_the_job_timeout_outlasts_the_longest_run_a_phase_may_allow(settings: Se
     assert Limits.model_fields["time_limit_seconds"].metadata[-1].le == MAX_TIME_LIMIT_SECONDS
     make_enqueuer(settings)(4242)
     connection = redis_connection(settings)
-    job_id = connection.get("podium:submission-job:4242").decode()
+    job_id = connection.get(latest_job_key(settings, 4242)).decode()
     job = Job.fetch(job_id, connection=connection)
     # The participant's container and the organiser's evaluator may each run for the phase's time limit.
     assert job.timeout == JOB_TIMEOUT_SECONDS >= 2 * MAX_TIME_LIMIT_SECONDS
     job.delete()
-    connection.delete("podium:submission-job:4242")
+    connection.delete(latest_job_key(settings, 4242))
 
 
 def test_the_leaderboard_title_is_text_only(example: Resources, settings: Settings) -> None:

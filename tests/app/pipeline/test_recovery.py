@@ -13,7 +13,7 @@ from app.models._types import utcnow
 from app.pipeline.leases import acquire, renew
 from app.pipeline.recovery import after_infrastructure_fault, reconcile
 from app.resources import Resources
-from app.tasks.queues import job_pending, make_enqueuer, redis_connection
+from app.tasks.queues import job_pending, latest_job_key, make_enqueuer, redis_connection
 from app.tasks.worker import queued_job_count
 from app.usecases.submission_limits import limit_status
 from app.usecases.users import create_user
@@ -113,7 +113,7 @@ def test_a_job_that_just_started_counts_as_pending_until_a_lease_would_have_expi
     sid = _queued_submission(resources)
     make_enqueuer(settings)(sid)
     connection = redis_connection(settings)
-    job = Job.fetch(connection.get(f"podium:submission-job:{sid}").decode(), connection=connection)
+    job = Job.fetch(connection.get(latest_job_key(settings, sid)).decode(), connection=connection)
     job.set_status(JobStatus.STARTED)
     job.started_at = datetime.now(UTC)
     job.save()
