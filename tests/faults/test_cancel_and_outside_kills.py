@@ -24,12 +24,14 @@ def test_cancelling_a_running_submission_stops_its_container(tmp_path, monkeypat
     settings, env = fault_settings(tmp_path, monkeypatch)  # lease 3 s: the heartbeat beats every second
     resources, [sid] = _prepare(settings, slow_archive)
     worker = start_worker(env)
-    wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
+    wait_for(lambda: len(_containers_of(docker_client, sid, settings.runner_scope)) == 1, 60,
+             "the container to start")
     with resources.session() as session:
         owner = session.get(Submission, sid).user
         cancelled_at = time.monotonic()
         cancel_submission(session, sid, owner)
-    wait_for(lambda: _containers_of(docker_client, sid) == [], 10, "the cancelled container to stop")
+    wait_for(lambda: _containers_of(docker_client, sid, settings.runner_scope) == [], 10,
+             "the cancelled container to stop")
     assert time.monotonic() - cancelled_at < 5  # well before the algorithm's own 6 s would end
     time.sleep(2)  # the attempt notices and stops without writing
     submission = _submission(resources, sid)
@@ -47,9 +49,10 @@ def test_a_container_killed_from_outside_is_retried_free_of_charge(tmp_path, mon
     settings, env = fault_settings(tmp_path, monkeypatch)
     resources, [sid] = _prepare(settings, slow_archive)
     start_worker(env)
-    wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
+    wait_for(lambda: len(_containers_of(docker_client, sid, settings.runner_scope)) == 1, 60,
+             "the container to start")
     time.sleep(1)
-    _containers_of(docker_client, sid)[0].kill()  # as `docker kill` from someone else would
+    _containers_of(docker_client, sid, settings.runner_scope)[0].kill()  # as `docker kill` from someone else would
     wait_for(lambda: _submission(resources, sid).state.is_final, 90, "the submission to finish")
     submission = _submission(resources, sid)
     assert submission.state == S.SUCCEEDED, submission.failure_message

@@ -50,17 +50,21 @@ def _assert_scored_once(resources: Resources, submission_id: int) -> Submission:
     return submission
 
 
-def _containers_of(client: docker.DockerClient, submission_id: int) -> list:  # type: ignore[type-arg]
-    return client.containers.list(all=True, filters={"label": f"podium.submission={submission_id}"})
+def _containers_of(client: docker.DockerClient, submission_id: int, scope: str) -> list:  # type: ignore[type-arg]
+    """This test's containers of the submission: another test session (or an earlier one, interrupted) on the same
+    engine numbers its submissions from 1 too, and may have left an exited container behind."""
+    return client.containers.list(all=True, filters={"label": [f"podium.submission={submission_id}",
+                                                               f"podium.scope={scope}"]})
 
 
 def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_worker, docker_client) -> None:  # type: ignore[no-untyped-def]
     settings, env = fault_settings(tmp_path, monkeypatch)
     resources, [sid] = _prepare(settings, slow_archive)
     first = start_worker(env)
-    wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
+    wait_for(lambda: len(_containers_of(docker_client, sid, settings.runner_scope)) == 1, 60,
+             "the container to start")
     first.kill9()
-    orphan = _containers_of(docker_client, sid)
+    orphan = _containers_of(docker_client, sid, settings.runner_scope)
     assert len(orphan) == 1  # the engine keeps running the dead worker's container
 
     start_worker(env)
@@ -68,7 +72,8 @@ def test_kill_9_of_a_worker_mid_run(tmp_path, monkeypatch, slow_archive, start_w
     submission = _assert_scored_once(resources, sid)
     assert submission.attempts == 2 and submission.infrastructure_faults == 1
     assert not submission.failure_is_infrastructure
-    wait_for(lambda: _containers_of(docker_client, sid) == [], 20, "the orphaned container to go")
+    wait_for(lambda: _containers_of(docker_client, sid, settings.runner_scope) == [], 20,
+             "the orphaned container to go")
     runs = settings.worker_cache_dir / "runs"
     wait_for(lambda: list(runs.iterdir()) == [], 20, "the work folders of both attempts to go")
 
@@ -128,7 +133,8 @@ def test_a_docker_engine_restart_during_a_run(tmp_path, monkeypatch, slow_archiv
     settings, env = fault_settings(tmp_path, monkeypatch, MAX_INFRASTRUCTURE_FAULTS="5")
     resources, [sid] = _prepare(settings, slow_archive)
     start_worker(env)
-    wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
+    wait_for(lambda: len(_containers_of(docker_client, sid, settings.runner_scope)) == 1, 60,
+             "the container to start")
     subprocess.run(["pkill", "-KILL", "-x", "dockerd"], check=True)  # the engine crashes mid-run
     wait_for(lambda: subprocess.run(["pgrep", "-x", "dockerd"]).returncode != 0, 60, "dockerd to stop")
     subprocess.run(["bash", "scripts/ensure-docker.sh"], check=True, cwd=Path(__file__).resolve().parents[2])
@@ -148,7 +154,8 @@ def test_a_postgresql_restart_during_a_run(tmp_path, monkeypatch, postgres_url, 
     settings, env = fault_settings(tmp_path, monkeypatch, DATABASE_URL=postgres_url, LEASE_SECONDS="30")
     resources, [sid] = _prepare(settings, slow_archive)
     start_worker(env)
-    wait_for(lambda: len(_containers_of(docker_client, sid)) == 1, 60, "the container to start")
+    wait_for(lambda: len(_containers_of(docker_client, sid, settings.runner_scope)) == 1, 60,
+             "the container to start")
     resources.engine.dispose()
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", postgres_cluster, "main", "restart"],
                    check=True, timeout=120)
