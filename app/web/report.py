@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.extensions import db_session, podium
@@ -28,21 +29,22 @@ def report_page(report: DecisionReport, *, for_print: bool) -> str:
 @signed_in
 def report(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        viewer = _logged_in_user(db)
-        assert viewer is not None  # @signed_in
-        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer,
-                                Prices.from_settings(podium().resources.settings))
-        return report_page(found, for_print=False)
+        return report_page(_viewers_report(db, slug, phase_slug), for_print=False)
+
+
+def _viewers_report(db: Session, slug: str, phase_slug: str) -> DecisionReport:
+    """The phase's report as the signed-in viewer may read it (the use case refuses who may not)."""
+    viewer = _logged_in_user(db)
+    assert viewer is not None  # @signed_in
+    return decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer,
+                           Prices.from_settings(podium().resources.settings))
 
 
 @web.get("/challenges/<slug>/<phase_slug>/report.pdf")
 @signed_in
 def report_pdf(slug: str, phase_slug: str) -> ResponseReturnValue:
     with db_session() as db:
-        viewer = _logged_in_user(db)
-        assert viewer is not None  # @signed_in
-        found = decision_report(db, podium().resources.store, get_phase(db, slug, phase_slug), viewer,
-                                Prices.from_settings(podium().resources.settings))
+        found = _viewers_report(db, slug, phase_slug)
         if found.analysis is None:
             raise NotFound(NO_ANALYSIS)
         html = report_page(found, for_print=True)
