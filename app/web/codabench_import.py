@@ -4,9 +4,6 @@ and what could not be mapped (app/usecases/codabench/queued.py, docs/codabench.m
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -14,6 +11,7 @@ from app.errors import Forbidden, ServiceError
 from app.extensions import db_session, podium
 from app.usecases.codabench.queued import queue_codabench_import, read_status
 from app.web import _logged_in_user, web
+from app.web.challenge_import import spooled_bundle
 from app.web.sessions import signed_in
 
 DEFAULT_BASE_IMAGE = "podium/python-base:bookworm"  # the same default as the CLI's --base-image
@@ -42,16 +40,12 @@ def import_codabench() -> ResponseReturnValue:
     if context.enqueue_codabench_import is None:
         return render_template("codabench_import.html", problem="This site has no workers to import bundles; ask "
                                "the operator to run `podium challenge import-codabench`.", base_image=base_image), 503
-    work = context.resources.settings.data_dir / "tmp" / "bundles"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=work, suffix=".zip") as spooled:
-        upload.save(spooled)
-        spooled.flush()
+    with spooled_bundle(upload) as bundle:
         try:
             with db_session() as db:
                 user = _logged_in_user(db)
                 assert user is not None  # @signed_in
-                token = queue_codabench_import(context.resources.store, Path(spooled.name), user,
+                token = queue_codabench_import(context.resources.store, bundle, user,
                                                context.enqueue_codabench_import, slug=slug, base_image=base_image)
         except ServiceError as exc:
             return render_template("codabench_import.html", problem=str(exc), base_image=base_image), exc.status_code
