@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 
 from rq import Worker
@@ -17,24 +19,35 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
     """Run an RQ worker on the evaluation queue, with the reconciler beside it.
 
     burst=True reconciles once, then returns when the queue is empty.
+
+    The reconciler runs in a process of its own, started with ``spawn``: RQ forks a work horse for
+    every job, and a fork taken while a thread of this process held a lock (logging, a connection
+    pool) left the work horse waiting on that lock for ever.
     """
     if reconcile:
         reconcile_once(settings)
-    stop = threading.Event()
-    thread = None
+    reconciler = None
     if reconcile and not burst:
-        thread = threading.Thread(target=_reconcile_forever, args=(settings, stop), name="reconciler", daemon=True)
-        thread.start()
+        reconciler = multiprocessing.get_context("spawn").Process(
+            target=reconcile_forever, args=(settings, os.getpid()), name="podium-reconciler", daemon=True)
+        reconciler.start()
     connection = redis_connection(settings)
     worker = Worker([job_queue(settings, connection)], connection=connection)
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:
-        stop.set()
+        if reconciler is not None:
+            reconciler.terminate()
+            reconciler.join(timeout=10)
 
 
-def _reconcile_forever(settings: Settings, stop: threading.Event) -> None:
+def reconcile_forever(settings: Settings, worker_pid: int) -> None:
+    """The reconciler's process: a round every ``reconcile_seconds`` while its worker lives."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
     while not stop.wait(settings.reconcile_seconds):
+        if os.getppid() != worker_pid:  # the worker is gone (killed with -9): so is its reconciler
+            return
         try:
             reconcile_once(settings)
             refresh_stale_analyses(settings)
