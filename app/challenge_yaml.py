@@ -33,7 +33,7 @@ JsonType = Literal["number", "integer", "boolean", "string", "object", "array"]
 
 class Interface(_Strict):
     slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
-    kind: Literal["json", "file"] = "json"
+    kind: Literal["json", "file", "image"] = "json"
     relative_path: str
     json_type: JsonType | None = None
     minimum: float | None = None

@@ -83,6 +83,9 @@ class Phase(Base):
     memory_mb: Mapped[int] = mapped_column(Integer, default=1024)
     cpus: Mapped[float] = mapped_column(Float, default=1.0)
     pids_limit: Mapped[int] = mapped_column(Integer, default=128)
+    gpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # > 0: only GPU workers run it
+    # Per-case mode: how many of a submission's cases run at once (the phase's CPUs are shared between them).
+    cases_in_parallel: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     tmp_mb: Mapped[int] = mapped_column(Integer, default=256)
     output_mb: Mapped[int] = mapped_column(Integer, default=256)
     log_kb: Mapped[int] = mapped_column(Integer, default=1024)

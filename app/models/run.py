@@ -81,6 +81,10 @@ class CaseOutcome(Base):
     message: Mapped[str] = mapped_column(Text, default="")  # may quote the output: organisers only
     prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
+    # Per-case mode only (one container run per case): that run's wall time, CPU seconds and peak memory (MiB).
+    wall_seconds: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
 
     run: Mapped[EvaluationRun] = relationship(back_populates="outcomes")
     case = relationship("Case")
