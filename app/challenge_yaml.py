@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -31,15 +31,54 @@ class _Strict(BaseModel):
 JsonType = Literal["number", "integer", "boolean", "string", "object", "array"]
 
 
+PixelType = Literal["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"]
+PIXEL_TYPES: tuple[str, ...] = get_args(PixelType)
+
+
+class ImageRules(_Strict):
+    """What a valid image output is (docs/challenges.md); checked when a participant's outputs are scored.
+
+    same_grid_as: the slug of an image input whose grid (size, spacing, origin, direction) the output must share;
+    pixel_type: the allowed pixel types; values: the only values allowed (e.g. [0, 1]); range: [lo, hi] instead;
+    dimensions: 2 or 3 (or 4).
+    """
+
+    same_grid_as: str | None = None
+    pixel_type: Annotated[list[PixelType], Field(min_length=1)] | None = None
+    values: Annotated[list[float], Field(min_length=1, max_length=1024)] | None = None
+    range: tuple[float, float] | None = None
+    dimensions: Annotated[int, Field(ge=2, le=4)] | None = None
+
+    @field_validator("pixel_type", mode="before")
+    @classmethod
+    def _one_or_more_pixel_types(cls, value: Any) -> Any:
+        listed = [value] if isinstance(value, str) else value
+        if isinstance(listed, list):
+            unknown = [t for t in listed if t not in PIXEL_TYPES]
+            if unknown:
+                raise ValueError(f"unknown pixel type(s) {', '.join(map(repr, unknown))}; known: "
+                                 f"{', '.join(PIXEL_TYPES)}")
+        return listed
+
+    @model_validator(mode="after")
+    def _values_or_range(self) -> ImageRules:
+        if self.values is not None and self.range is not None:
+            raise ValueError("give either values (the allowed values) or range ([lo, hi]), not both")
+        if self.range is not None and not self.range[0] <= self.range[1]:
+            raise ValueError(f"range [{self.range[0]:g}, {self.range[1]:g}]: lo must not be above hi")
+        return self
+
+
 class Interface(_Strict):
     slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
     kind: Literal["json", "file", "image"] = "json"
-    relative_path: str
+    relative_path: str  # kind image: a folder holding exactly one image file
     json_type: JsonType | None = None
     minimum: float | None = None
     maximum: float | None = None
     allow_nan: bool = False
     description: str = ""
+    image: ImageRules | None = None  # kind image: what a valid output is
 
     @field_validator("relative_path")
     @classmethod
@@ -52,6 +91,8 @@ class Interface(_Strict):
     def _json_fields_only_for_json(self) -> Interface:
         if self.kind != "json" and (self.json_type or self.minimum is not None or self.maximum is not None):
             raise ValueError("json_type, minimum and maximum apply only to kind 'json'")
+        if self.kind != "image" and self.image is not None:
+            raise ValueError(f"image rules apply only to kind 'image' (this interface is kind {self.kind!r})")
         return self
 
 
@@ -231,6 +272,7 @@ class PhaseSpec(_Strict):
             duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
             if duplicates:
                 raise ValueError(f"{group}: duplicate slug(s) {', '.join(duplicates)}")
+        self._image_rules_fit()
         outputs = {o.slug for o in self.outputs}
         truths = {g.slug for g in self.ground_truth}
         for index, metric in enumerate(self.metrics):
@@ -272,6 +314,20 @@ class PhaseSpec(_Strict):
             if stamp is not None and stamp.tzinfo is None:
                 raise ValueError("opens_at/closes_at need a time zone, e.g. 2027-01-31T23:59:00Z")
         return self
+
+    def _image_rules_fit(self) -> None:
+        """image rules check a participant's outputs; same_grid_as names an image input of the phase."""
+        for group in ("inputs", "ground_truth"):
+            for interface in getattr(self, group):
+                if interface.image is not None:
+                    raise ValueError(f"{group}: {interface.slug!r}: image rules check a participant's outputs; "
+                                     "declare them on outputs only")
+        image_inputs = [i.slug for i in self.inputs if i.kind == "image"]
+        for output in self.outputs:
+            grid = output.image.same_grid_as if output.image else None
+            if grid is not None and grid not in image_inputs:
+                raise ValueError(f"outputs: {output.slug!r}: image.same_grid_as {grid!r} names no image input of "
+                                 f"the phase (image inputs: {', '.join(image_inputs) or 'none'})")
 
     def ranked_metric_names(self) -> list[str]:
         """The metrics the "#" ranks by: ranking.metrics, or the ranking metric alone."""

@@ -20,7 +20,7 @@ from app.models import Challenge, Phase
 from app.queries.leaderboard import phase_metrics
 
 INTERFACE_DEFAULTS: dict[str, Any] = {"json_type": None, "minimum": None, "maximum": None, "allow_nan": False,
-                                      "description": ""}
+                                      "description": "", "image": None}
 
 
 def test_set_path(phase_slug: str) -> str:
@@ -44,6 +44,8 @@ def interface_spec(stored: dict[str, Any]) -> dict[str, Any]:
     ordered: dict[str, Any] = {key: stored[key] for key in ("slug", "kind", "relative_path") if key in stored}
     ordered.update({key: value for key, value in stored.items()
                     if key not in ordered and not (key in INTERFACE_DEFAULTS and INTERFACE_DEFAULTS[key] == value)})
+    if isinstance(ordered.get("image"), dict):  # an image output's rules: only those it sets
+        ordered["image"] = {key: value for key, value in ordered["image"].items() if value is not None}
     return ordered
 
 
