@@ -104,6 +104,7 @@ def score_outputs(
     metadata: dict[str, dict[str, str]] | None = None,
     subsets: dict[str, set[str]] | None = None,
     cluster_by: str | None = None,
+    case_failures: dict[str, Message] | None = None,
 ) -> ScoringResult:
     """Validate every case's outputs, apply the phase's missing-case policy, and run the metric plugins.
 
@@ -112,6 +113,8 @@ def score_outputs(
     cases are left out of every metric and counted).
     cluster_by: a metadata column grouping cases (e.g. patient_id): each score's CI then resamples groups, as the
     phase's analysis does (docs/statistics.md); a case with no value is a group of its own.
+    case_failures: per-case mode: the cases whose own container run failed, with why (exit code, time or memory
+    limit); such a case has no output (MISSING) and the missing-case policy applies to it as to any other.
     """
     expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
     notes = ignored_output_notes(case_keys, expected, output_files, rejected_files)
@@ -120,6 +123,12 @@ def score_outputs(
     problems: list[Message] = []
     for case in case_keys:
         result = CaseScoring(case_key=case, status=CaseStatus.VALID)
+        failure = (case_failures or {}).get(case)
+        if failure is not None:
+            result.status, result.message, result.safe_message = CaseStatus.MISSING, failure.full, failure.safe
+            problems.append(Message(f"{case}: {failure.full}", f"{case}: {failure.safe}"))
+            case_results.append(result)
+            continue
         for interface in outputs:
             relative = f"{case}/{interface.relative_path}"
             value, problem = _read_output_value(output_files.get(relative), relative, interface,
