@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,17 @@ from typing import Any
 import numpy as np
 
 from app.challenge_yaml import Interface
+from app.image_files import (
+    ImageFileError,
+    ImageHeader,
+    check_output_image,
+    find_image,
+    ground_truth_image,
+    read_header,
+)
 from app.interface_values import json_value_problem
 from app.models import CaseStatus, MissingCasePolicy
-from evaluation.base import Metric, MetricInput, MetricResult
+from evaluation.base import Metric, MetricInput, MetricInputError, MetricResult
 from evaluation.registry import get_metric
 from runners.outputs import BAD_NAME, HARDLINK, SETID, SPECIAL, SYMLINK, UNREADABLE
 
@@ -105,6 +113,7 @@ def score_outputs(
     subsets: dict[str, set[str]] | None = None,
     cluster_by: str | None = None,
     case_failures: dict[str, Message] | None = None,
+    input_images: Mapping[str, Mapping[str, Path]] | None = None,
 ) -> ScoringResult:
     """Validate every case's outputs, apply the phase's missing-case policy, and run the metric plugins.
 
@@ -115,8 +124,9 @@ def score_outputs(
     phase's analysis does (docs/statistics.md); a case with no value is a group of its own.
     case_failures: per-case mode: the cases whose own container run failed, with why (exit code, time or memory
     limit); such a case has no output (MISSING) and the missing-case policy applies to it as to any other.
+    input_images: case id -> image input slug -> the staged input file (for an output's image.same_grid_as).
     """
-    expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs}
+    expected = declared_output_files(case_keys, outputs, output_files)
     notes = ignored_output_notes(case_keys, expected, output_files, rejected_files)
 
     case_results: list[CaseScoring] = []
@@ -131,8 +141,12 @@ def score_outputs(
             continue
         for interface in outputs:
             relative = f"{case}/{interface.relative_path}"
-            value, problem = _read_output_value(output_files.get(relative), relative, interface,
-                                                rejected_files.get(relative), read_output)
+            if interface.kind == "image":
+                value, problem = _read_image_output(case, interface, output_files, rejected_files,
+                                                    (input_images or {}).get(case, {}))
+            else:
+                value, problem = _read_output_value(output_files.get(relative), relative, interface,
+                                                    rejected_files.get(relative), read_output)
             if problem:
                 result.status = CaseStatus.MISSING if value is _MISSING else CaseStatus.INVALID
                 result.message, result.safe_message = problem.full, problem.safe
@@ -140,6 +154,7 @@ def score_outputs(
                 break
             result.prediction[interface.slug] = value
         case_results.append(result)
+    problems += _metric_input_problems(case_results, outputs, ground_truth, metrics, truth_dir)
     if problems and missing_cases == MissingCasePolicy.FAIL:
         return ScoringResult(case_results, {}, problems, notes)
 
@@ -165,6 +180,17 @@ def score_outputs(
             subset_scores.setdefault(subset, {})[metric.name] = _compute(metric, metric_spec, part, truths,
                                                                          truth_dir, ground_truth, metadata, cluster_by)
     return ScoringResult(case_results, scores, [], notes, subset_scores)
+
+
+def declared_output_files(case_keys: list[str], outputs: list[Interface], output_files: Mapping[str, Path]
+                          ) -> set[str]:
+    """The paths (relative to /output) that declared outputs account for: a json or file output's own path, and
+    every file inside an image output's folder (what else it holds is reported on the case itself)."""
+    expected = {f"{case}/{o.relative_path}" for case in case_keys for o in outputs if o.kind != "image"}
+    folders = tuple(f"{case}/{o.relative_path}/" for case in case_keys for o in outputs if o.kind == "image")
+    if folders:
+        expected |= {path for path in output_files if path.startswith(folders)}
+    return expected
 
 
 def ignored_output_notes(case_keys: list[str], expected: set[str], output_files: dict[str, Path],
@@ -216,7 +242,7 @@ def _compute(metric: Metric, spec: dict[str, Any], scored: list[CaseScoring], tr
     else:
         by_slug = {g.slug: g for g in ground_truth}
         predictions = [Path(c.prediction[spec["prediction"]]) for c in scored]
-        targets = [truth_dir / c / by_slug[spec["target"]].relative_path for c in ids]
+        targets = [truth_file(truth_dir, c, by_slug[spec["target"]]) for c in ids]
     columns = sorted({k for meta in (metadata or {}).values() for k in meta})
     groups = {c: (metadata or {}).get(c, {}).get(cluster_by) or None for c in ids} if cluster_by else None
     data = MetricInput(case_ids=ids, predictions=predictions, targets=targets,
@@ -280,6 +306,99 @@ def _read_output_value(path: Path | None, relative: str, interface: Interface, r
     if isinstance(value, float) and not math.isfinite(value) and not interface.allow_nan:
         return None, _same(f"{where}: NaN or infinity is not allowed")
     return value, None
+
+
+def _read_image_output(case: str, interface: Interface, output_files: Mapping[str, Path],
+                       rejected_files: Mapping[str, str], input_images: Mapping[str, Path]
+                       ) -> tuple[Any, Message | None]:
+    """An image output: the folder /output/<case>/<relative_path>/ holding one image file that keeps the
+    interface's rules (app/image_files.py). The value is the image file's local path."""
+    folder = f"{case}/{interface.relative_path}"
+    where = f"/output/{folder}/"
+    if folder in output_files:
+        return None, _same(f"/output/{folder} is a file; an image output is a folder holding one image file")
+    prefix = folder + "/"
+    rejected = sorted((path, reason) for path, reason in rejected_files.items() if path.startswith(prefix))
+    files = {path[len(prefix):]: local for path, local in output_files.items() if path.startswith(prefix)}
+    if rejected:
+        first, reason = rejected[0]
+        known = reason if reason in COLLECTOR_REASONS else "not a regular file"
+        return (_MISSING if not files else None), Message(
+            f"/output/{first} was ignored ({reason}); write the image as a regular file",
+            f"{where} holds {_count(len(rejected), 'entry', 'entries')} that {'was' if len(rejected) == 1 else 'were'}"
+            f" ignored ({known}); write the image as a regular file")
+    if not files:
+        return _MISSING, _same(f"{where} is missing; write one image file into it")
+    rules = interface.image
+    grid = None
+    if rules is not None and rules.same_grid_as is not None:
+        grid = (rules.same_grid_as, _input_header(case, rules.same_grid_as, input_images))
+    try:
+        path = find_image(files, where)
+        check_output_image(path, where, rules, grid)
+    except ImageFileError as exc:
+        return None, Message(exc.full, exc.safe)
+    return str(path), None
+
+
+def _input_header(case: str, slug: str, input_images: Mapping[str, Path]) -> ImageHeader:
+    path = input_images.get(slug)
+    if path is None:
+        raise ScoringConfigurationError(f"case {case}: the image of input {slug!r} was not staged for scoring")
+    try:
+        return read_header(path, f"input {slug!r} of case {case}: ")
+    except ImageFileError as exc:
+        raise ScoringConfigurationError(f"case {case}: input {slug!r} cannot be read: {exc.full}") from None
+
+
+def truth_file(truth_dir: Path, case: str, interface: Interface) -> Path:
+    """A case's ground truth for an interface: its file, or for an image the image inside its folder."""
+    if interface.kind == "image":
+        return truth_dir / case / ground_truth_image(case, interface)
+    return truth_dir / case / interface.relative_path
+
+
+def _metric_input_problems(cases: list[CaseScoring], outputs: list[Interface], ground_truth: list[Interface],
+                           metrics: list[dict[str, Any]], truth_dir: Path) -> list[Message]:
+    """Ask each image metric, case by case, whether it can score the prediction (``check_case``), before any metric
+    runs. A case it cannot score is INVALID with a participant's message, unless the reference fails the same check
+    (the organiser's fault: ScoringConfigurationError). Without this, a mask of the wrong shape or with values other
+    than 0 and 1 raised inside the metric and was recorded as the platform's fault."""
+    problems: list[Message] = []
+    by_output = {o.slug: o for o in outputs}
+    by_truth = {g.slug: g for g in ground_truth}
+    checked: set[tuple[Any, ...]] = set()
+    for spec in metrics:
+        metric = get_metric(spec["name"])
+        check = getattr(metric, "check_case", None)
+        options = dict(spec.get("options") or {})
+        key = (getattr(type(metric), "check_case", None), spec["prediction"], spec["target"],
+               json.dumps(options, sort_keys=True))
+        if check is None or key in checked:
+            continue
+        checked.add(key)
+        output, truth = by_output[spec["prediction"]], by_truth[spec["target"]]
+        for case in cases:
+            if case.status != CaseStatus.VALID:
+                continue
+            target = truth_file(truth_dir, case.case_key, truth)
+            try:
+                check(case.prediction[output.slug], target, case.case_key, options)
+                continue
+            except MetricInputError as exc:
+                reason = str(exc)
+            try:
+                check(target, target, case.case_key, options)
+            except MetricInputError as exc:
+                raise ScoringConfigurationError(f"metric {metric.name}: the reference of case {case.case_key} cannot "
+                                                f"be scored: {exc}") from exc
+            where = f"/output/{case.case_key}/{output.relative_path}{'/' if output.kind == 'image' else ''}"
+            requirement = getattr(metric, "prediction_requirement", "what the metric's documentation says")
+            full = f"{where}: metric {metric.name} cannot score it: {reason}"
+            safe = f"{where}: metric {metric.name} cannot score it; it must be {requirement}"
+            case.status, case.message, case.safe_message = CaseStatus.INVALID, full, safe
+            problems.append(Message(f"{case.case_key}: {full}", f"{case.case_key}: {safe}"))
+    return problems
 
 
 def _same(text: str) -> Message:

@@ -246,7 +246,18 @@ class _DetectionMetric:
     input_kind: ClassVar[InputKind] = "detection"
     options: ClassVar[tuple[str, ...]] = ("min_overlap",)
 
+    # What a prediction must be, in words that quote nothing of it (the platform tells participants this).
+    prediction_requirement: ClassVar[str] = (
+        "a detection map on the voxel grid of the reference: finite likelihoods >= 0, 0 for the background, and one "
+        "constant likelihood in each connected component")
+
     _cached: tuple[MetricInput, float, DetectionTable] | None = None
+
+    def check_case(self, prediction: Any, target: Any, case: str, options: dict[str, Any]) -> None:
+        """Raise MetricInputError when this case cannot be scored (reads both images): the platform calls it per
+        case before ``compute``, and again with the reference as the prediction, to tell whose fault it is."""
+        self._table(MetricInput(case_ids=[case], predictions=[prediction], targets=[target], options=options))
+        self._cached = None
 
     def _check_options(self, data: MetricInput) -> None:
         """Options are checked before any image is read."""

@@ -194,6 +194,13 @@ def normalized_surface_dice(a: np.ndarray, b: np.ndarray, spacing: Spacing | Non
 class _SegmentationMetric(CaseMeanMetric):
     input_kind: ClassVar[InputKind] = "image"
     options: ClassVar[tuple[str, ...]] = ()
+    # What a prediction must be, in words that quote nothing of it (the platform tells participants this).
+    prediction_requirement: ClassVar[str] = "a binary mask (values 0 and 1) on the voxel grid of the reference"
+
+    def check_case(self, prediction: Any, target: Any, case: str, options: dict[str, Any]) -> None:
+        """Raise MetricInputError when this case cannot be scored (reads both images): the platform calls it per
+        case before ``compute``, and again with the reference as the prediction, to tell whose fault it is."""
+        read_mask_pair(prediction, target, case)
 
     def case_value(self, prediction: np.ndarray, target: np.ndarray, spacing: tuple[float, ...],
                    options: dict[str, Any]) -> float:
