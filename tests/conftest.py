@@ -34,6 +34,8 @@ pytest_plugins = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CHALLENGE = REPO_ROOT / "challenges" / "breast-cancer-wisconsin"
 MULTISITE_CHALLENGE = REPO_ROOT / "challenges" / "breast-multisite"
+SPLEEN_CHALLENGE = REPO_ROOT / "challenges" / "spleen-ct-segmentation"  # images, batch mode
+PROSTATE_CHALLENGE = REPO_ROOT / "challenges" / "prostate-mri-detection"  # images, per-case mode
 
 
 def podium_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
