@@ -10,10 +10,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from app.challenge_yaml import Interface
+from app.image_files import stored_image_name
 from app.storage import ArtifactStore, keys
 
 COMPLETE_MARKER = ".podium-complete"
@@ -21,22 +23,54 @@ COMPLETE_MARKER = ".podium-complete"
 
 def stage_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str,
                  cases: list[tuple[str, dict[str, Any]]], input_paths: list[str], cache_root: Path) -> Path:
-    """The /input folder for a test set: cases.json plus <case_id>/<relative_path> for each input."""
+    """The /input folder for a test set: cases.json plus <case_id>/<relative_path> for each input (an image input:
+    the one file inside that folder, <case_id>/<relative_path>/<case_id>.mha, as the case's inputs name it)."""
     def fill(folder: Path) -> None:
         entries = [{"case_id": case_id, "inputs": inputs} for case_id, inputs in cases]
         (folder / "cases.json").write_text(json.dumps(entries))
-        for case_id, _ in cases:
-            for relative in input_paths:
+        for case_id, inputs in cases:
+            for relative in case_input_files(case_id, inputs, input_paths):
                 store.download_to(keys.case_input(storage_prefix, case_id, relative), folder / case_id / relative)
     return _cached(cache_root / "inputs" / content_hash, fill, world_readable=True)
 
 
+def case_input_files(case_id: str, inputs: dict[str, Any], input_paths: list[str]) -> list[str]:
+    """The files of a case's inputs, relative to its folder: each input's relative_path, except an image input's
+    folder, whose one file the case's inputs name as "<case_id>/<relative_path>/<file name>"."""
+    prefix = f"{case_id}/"
+    named = [value[len(prefix):] for value in inputs.values() if isinstance(value, str) and value.startswith(prefix)]
+    files: list[str] = []
+    for relative in input_paths:
+        inside = [name for name in named if name.startswith(relative + "/") and "/" not in name[len(relative) + 1:]]
+        files += inside[:1] or [relative]
+    return files
+
+
+def staged_input_images(input_dir: Path, case_ids: list[str], inputs: list[Interface]) -> dict[str, dict[str, Path]]:
+    """case id -> image input slug -> its staged file (scoring checks an output's image.same_grid_as against it).
+    Batch and per-case staging both put a case's image input as the one file of <input_dir>/<case id>/<path>/."""
+    images: dict[str, dict[str, Path]] = {}
+    for case_id in case_ids:
+        for interface in inputs:
+            folder = input_dir / case_id / interface.relative_path
+            if interface.kind == "image" and folder.is_dir():
+                found = sorted(p for p in folder.iterdir() if p.is_file())
+                if found:
+                    images.setdefault(case_id, {})[interface.slug] = found[0]
+    return images
+
+
 def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_hash: str, case_ids: list[str],
-                       truth_paths: list[str], cache_root: Path) -> Path:
-    """The hidden reference, readable only by the worker's user; never mounted into a participant run."""
+                       truth_paths: list[str], cache_root: Path, image_folders: Collection[str] = ()) -> Path:
+    """The hidden reference, readable only by the worker's user; never mounted into a participant run.
+
+    image_folders: those of truth_paths that are image interfaces' folders: each holds <case_id>.mha
+    (app.image_files.ground_truth_image)."""
     def fill(folder: Path) -> None:
         for case_id in case_ids:
             for relative in truth_paths:
+                if relative in image_folders:
+                    relative = f"{relative}/{stored_image_name(case_id, '.mha', ground_truth=True)}"
                 store.download_to(keys.case_ground_truth(storage_prefix, case_id, relative),
                                   folder / case_id / relative)
     return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False)

@@ -199,7 +199,7 @@ def store_test_set_version(session: Session, store: ArtifactStore, challenge: Ch
     version = (session.scalar(select(func.max(TestSet.version)).where(TestSet.phase_id == phase.id)) or 0) + 1
     prefix = keys.test_set_prefix(challenge.slug, phase.slug, version, content.content_hash)
     for relative in content.files:
-        store.put_file(keys.test_set_file(prefix, relative), content.root / relative)
+        store.put_file(keys.test_set_file(prefix, relative), content.path_of(relative))
     test_set = TestSet(phase_id=phase.id, version=version, content_hash=content.content_hash,
                        storage_prefix=prefix, case_count=len(content.cases),
                        metadata_columns=content.metadata_columns)

@@ -19,14 +19,15 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from app.challenge_yaml import SPEC_FILE_NAME
+from app.challenge_yaml import SPEC_FILE_NAME, Interface
 from app.errors import Forbidden
+from app.image_files import ground_truth_image
 from app.models import Case, Challenge, Phase, TestSet, User
 from app.permissions import organises
 from app.queries.challenge_spec import challenge_spec_of, evaluator_path, public_path, readers_path, test_set_path
@@ -61,11 +62,21 @@ def _test_set_files(phase: Phase, test_set: TestSet) -> list[str]:
     interfaces keep their paths while it has a test set: only their descriptions may change)."""
     session = object_session(test_set)
     assert session is not None, "the test set is read from a session"
-    case_ids = session.scalars(select(Case.case_key).where(Case.test_set_id == test_set.id)).all()
-    relatives = [f"{kind}/{case_id}/{interface['relative_path']}"
+    cases = session.execute(select(Case.case_key, Case.inputs).where(Case.test_set_id == test_set.id)).all()
+    relatives = [f"{kind}/{case_id}/{_stored_file(kind, case_id, inputs or {}, interface)}"
                  for kind, interfaces in (("inputs", phase.inputs or []), ("ground_truth", phase.ground_truth or []))
-                 for case_id in case_ids for interface in interfaces]
+                 for case_id, inputs in cases for interface in interfaces]
     return sorted(["cases.csv", *relatives])
+
+
+def _stored_file(kind: str, case_id: str, inputs: dict[str, Any], interface: dict[str, Any]) -> str:
+    """An interface's file relative to the case's folder: an image's one file inside its folder (an input's as the
+    case's inputs name it, "<case_id>/<path>"; a ground truth's <case_id>.mha), anything else its own path."""
+    if interface.get("kind") != "image":
+        return str(interface["relative_path"])
+    if kind == "ground_truth":
+        return ground_truth_image(case_id, Interface.model_validate(interface))
+    return str(inputs[interface["slug"]]).removeprefix(f"{case_id}/")
 
 
 def spec_yaml(challenge: Challenge) -> str:

@@ -69,7 +69,7 @@ def replace_test_set(session: Session, store: ArtifactStore, *, phase: Phase, ar
         try:
             root = unpack_zip(archive, unpacked, what="the test set archive", top_file="cases.csv",
                               max_entries=MAX_ENTRIES, max_bytes=MAX_UNPACKED_BYTES)
-            content = read_test_set(root, spec)
+            content = read_test_set(root, spec, work_dir)
         except (UnsafeArchive, TestSetError) as exc:
             raise InvalidTestSet(_without_paths(str(exc), unpacked)) from None
         test_set, created = store_test_set_version(session, store, phase.challenge, phase, content)
