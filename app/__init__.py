@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
     from app import api, extensions, web
     from app.resources import Resources
     from app.tasks.codabench_queue import enqueue_codabench_import
-    from app.tasks.queues import enqueue_analysis, make_enqueuer
+    from app.tasks.queues import enqueue_analysis, gpu_lookup, make_enqueuer
     from app.web.sessions import csrf
 
     settings = settings or Settings.from_env()
@@ -31,9 +31,10 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
+    resources = Resources(settings)
     extensions.init_app(app, extensions.PodiumContext(
-        resources=Resources(settings),
-        enqueue=enqueue or make_enqueuer(settings),
+        resources=resources,
+        enqueue=enqueue or make_enqueuer(settings, gpu_lookup(resources)),
         enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
         enqueue_codabench_import=lambda token: enqueue_codabench_import(settings, token),
     ))

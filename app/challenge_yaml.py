@@ -103,6 +103,8 @@ class Limits(_Strict):
     time_limit_seconds: Annotated[int, Field(ge=1, le=MAX_TIME_LIMIT_SECONDS)] = 600
     memory_mb: Annotated[int, Field(ge=16, le=262_144)] = 1024
     cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    # GPUs per run; a phase that asks for any runs only on workers started with `podium worker --gpu`.
+    gpus: Annotated[int, Field(ge=0, le=8)] = 0
     pids: Annotated[int, Field(ge=8, le=32_768)] = 128
     tmp_mb: Annotated[int, Field(ge=1, le=65_536)] = 256
     output_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 256
@@ -110,6 +112,9 @@ class Limits(_Strict):
     max_upload_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 2048
     submissions_per_day: Annotated[int, Field(ge=1, le=10_000)] = 5
     submissions_total: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # over the phase's life
+    # Per-case mode: how many of a submission's cases run at once; they share `cpus` (each run gets
+    # cpus / cases_in_parallel), while memory and the time limit apply to each case's run.
+    cases_in_parallel: Annotated[int, Field(ge=1, le=16)] = 1
 
 
 class MetricSpec(_Strict):
@@ -231,7 +236,9 @@ class PhaseSpec(_Strict):
     title: str
     description: str = ""
     submission_kind: Literal["container"] = "container"
-    run_mode: Literal["batch"] = "batch"
+    # "batch": one container run sees every case; "per-case": one run per case, laid out as grand-challenge.org
+    # lays out its algorithm containers (docs/container-contract.md).
+    run_mode: Literal["batch", "per-case"] = "batch"
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     test_set: str

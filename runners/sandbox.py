@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from docker.types import LogConfig, Ulimit
+from docker.types import DeviceRequest, LogConfig, Ulimit
 
 from runners.seccomp import sandbox_profile_json
 
@@ -39,6 +39,7 @@ class SandboxPolicy:
     user: "uid:gid" the process runs as, whatever the image's USER says.
     ipc_mode: "private" (own IPC namespace with its own /dev/shm) by default; "none" removes /dev/shm,
         which breaks Python's multiprocessing locks, pools and PyTorch data loaders.
+    gpus: GPUs requested from the engine's GPU runtime (0: none); only GPU workers run such a policy.
     """
 
     wall_time_seconds: float
@@ -50,6 +51,7 @@ class SandboxPolicy:
     log_bytes: int
     user: str = NOBODY
     ipc_mode: str = "private"
+    gpus: int = 0
 
     def __post_init__(self) -> None:
         for name in ("wall_time_seconds", "memory_bytes", "nano_cpus", "pids_limit", "tmpfs_bytes",
@@ -58,6 +60,8 @@ class SandboxPolicy:
                 raise ValueError(f"SandboxPolicy.{name} must be positive, got {getattr(self, name)!r}")
         if self.memory_bytes < 6 * MIB:
             raise ValueError("SandboxPolicy.memory_bytes must be at least 6 MiB (Docker's minimum)")
+        if self.gpus < 0:
+            raise ValueError(f"SandboxPolicy.gpus must not be negative, got {self.gpus!r}")
         if self.ipc_mode not in ("private", "none"):
             raise ValueError(f"SandboxPolicy.ipc_mode must be 'private' or 'none', got {self.ipc_mode!r}")
         uid, sep, gid = self.user.partition(":")
@@ -74,6 +78,7 @@ class SandboxPolicy:
         tmp_mb: int,
         output_mb: int,
         log_kb: int,
+        gpus: int = 0,
     ) -> SandboxPolicy:
         """A policy from a phase's limits in human units (MiB, KiB, CPUs)."""
         return cls(
@@ -84,6 +89,7 @@ class SandboxPolicy:
             tmpfs_bytes=int(tmp_mb) * MIB,
             output_bytes=int(output_mb) * MIB,
             log_bytes=int(log_kb) * 1024,
+            gpus=int(gpus),
         )
 
     @property
@@ -167,6 +173,10 @@ class SandboxPolicy:
             "stdin_open": False,
             "tty": False,
         }
+        if self.gpus:
+            # The one exception to "no host devices": this many GPUs, through the engine's GPU runtime (the NVIDIA
+            # container toolkit), as `docker run --gpus N` asks for them. Nothing else of the host comes with them.
+            kwargs["device_requests"] = [DeviceRequest(count=self.gpus, capabilities=[["gpu"]])]
         if ipc_mode == "private":
             # /dev/shm: tmpfs (nosuid, nodev, noexec) of this size, memory-charged like /tmp.
             kwargs["shm_size"] = self.tmpfs_bytes

@@ -594,8 +594,10 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
                 "inputs": p.inputs,
                 "outputs": p.outputs,
                 "limits": {"time_limit_seconds": p.time_limit_seconds, "memory_mb": p.memory_mb,
-                           "cpus": p.cpus, "pids": p.pids_limit, "tmp_mb": p.tmp_mb, "output_mb": p.output_mb,
-                           "max_upload_mb": p.max_upload_mb, "submissions_per_day": p.submissions_per_day},
+                           "cpus": p.cpus, "gpus": p.gpus, "pids": p.pids_limit, "tmp_mb": p.tmp_mb,
+                           "output_mb": p.output_mb,
+                           "max_upload_mb": p.max_upload_mb, "submissions_per_day": p.submissions_per_day,
+                           "cases_in_parallel": p.cases_in_parallel},
             }
             for p in challenge.phases
         ],

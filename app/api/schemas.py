@@ -60,11 +60,14 @@ class PhaseLimits(BaseModel):
     time_limit_seconds: int
     memory_mb: int
     cpus: float
+    gpus: int = Field(description="GPUs per run; 0: none (the phase runs on CPU workers)")
     pids: int
     tmp_mb: int
     output_mb: int
     max_upload_mb: int
     submissions_per_day: int
+    cases_in_parallel: int = Field(1, description="per-case mode: how many of a submission's cases run at once "
+                                                  "(they share cpus; memory and the time limit apply per case)")
 
 
 class PhaseInterface(Interface):
@@ -77,7 +80,8 @@ class Phase(BaseModel):
     slug: str
     title: str
     submission_kind: str = Field(description="what participants submit: 'container'")
-    run_mode: str = Field(description="how a submission runs: 'batch' (every case in one container run)")
+    run_mode: str = Field(description="how a submission runs: 'batch' (every case in one container run) or "
+                                      "'per-case' (one run per case, laid out as grand-challenge.org does)")
     state: Literal["upcoming", "open", "closed"] = Field(description="before opens_at, accepting submissions, or "
                                                                      "after closes_at")
     opens_at: AwareDatetime | None = Field(description="submissions are accepted from then (null: open now)")

@@ -176,11 +176,13 @@ def user_token(username: str, name: str, days: int) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option("--gpu", is_flag=True, help="Run only submissions to phases that ask for GPUs (limits.gpus); the "
+              "Docker engine needs the NVIDIA container toolkit.")
+def worker(burst: bool, gpu: bool) -> None:
     """Run an evaluation worker (RQ) that runs submissions in the sandbox and scores them."""
     from app.tasks.worker import run_worker
 
-    run_worker(_settings(), burst=burst)
+    run_worker(_settings(), burst=burst, gpu=gpu)
 
 
 @main.command()

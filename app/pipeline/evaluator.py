@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -63,7 +63,8 @@ def run_evaluator(store: ArtifactStore, runner: DockerRunner, *, evaluator: dict
     except ImageLoadError as exc:
         raise EvaluatorFailed(f"the evaluation image could not be loaded: {exc}") from exc
     try:
-        result = runner.run(image_id, input_dir=input_dir, output_dir=output_dir, policy=policy,
+        # The phase's GPUs are for the participant's algorithm; scoring runs on CPUs.
+        result = runner.run(image_id, input_dir=input_dir, output_dir=output_dir, policy=replace(policy, gpus=0),
                             labels={"podium.submission": str(submission_id), "podium.kind": "evaluator"})
     finally:
         runner.release_image(label)

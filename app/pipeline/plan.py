@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,19 @@ class AttemptPlan:
     # The metadata column whose values group cases for the clustered bootstrap (analysis.cluster_by), or None.
     cluster_by: str | None
     policy: SandboxPolicy
+    # "batch" (one run sees every case) or "per-case" (one run per case; app/pipeline/per_case.py).
+    run_mode: str = "batch"
+    cases_in_parallel: int = 1  # per-case mode: runs at once, sharing policy's CPUs
+
+    @property
+    def per_case(self) -> bool:
+        return self.run_mode == "per-case"
+
+    def case_policy(self) -> SandboxPolicy:
+        """The sandbox of one case's run in per-case mode: the phase's CPUs shared by the runs at once; memory,
+        time, output and the rest per run."""
+        share = max(1, self.cases_in_parallel)
+        return dataclasses.replace(self.policy, nano_cpus=max(1, self.policy.nano_cpus // share))
 
     @property
     def case_keys(self) -> list[str]:
@@ -86,7 +100,9 @@ def plan_attempt(session: Session, submission_id: int, owner: str) -> AttemptPla
         cluster_by=(phase.analysis or {}).get("cluster_by"),
         missing_cases=phase.missing_cases,
         split_column=phase.split_column,
+        run_mode=phase.run_mode,
+        cases_in_parallel=phase.cases_in_parallel or 1,
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,
                                          cpus=phase.cpus, pids=phase.pids_limit, tmp_mb=phase.tmp_mb,
-                                         output_mb=phase.output_mb, log_kb=phase.log_kb),
+                                         output_mb=phase.output_mb, log_kb=phase.log_kb, gpus=phase.gpus),
     )

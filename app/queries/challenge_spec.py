@@ -100,6 +100,10 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
     }
     if phase.submissions_total is not None:
         limits["submissions_total"] = phase.submissions_total
+    if phase.gpus:
+        limits["gpus"] = phase.gpus
+    if phase.cases_in_parallel != 1:
+        limits["cases_in_parallel"] = phase.cases_in_parallel
     spec["limits"] = limits
     spec["inputs"] = [interface_spec(i) for i in phase.inputs]
     spec["outputs"] = [interface_spec(o) for o in phase.outputs]

@@ -11,6 +11,7 @@ from rq.job import Job, JobStatus
 
 from app.challenge_yaml import MAX_TIME_LIMIT_SECONDS
 from app.config import Settings
+from app.resources import Resources
 
 # RQ's timeout only interrupts Python; a container's own deadline is enforced inside the job. A job may run
 # the participant's container and then the organiser's evaluation container, each up to the phase's time
@@ -24,7 +25,21 @@ def redis_connection(settings: Settings) -> Redis:
 
 
 def job_queue(settings: Settings, connection: Redis | None = None) -> Queue:
+    """The installation's queue: CPU submissions, analyses, imports."""
     return Queue(settings.queue_name, connection=connection or redis_connection(settings))
+
+
+def gpu_queue_name(settings: Settings) -> str:
+    return f"{settings.queue_name}-gpu"
+
+
+def gpu_job_queue(settings: Settings, connection: Redis | None = None) -> Queue:
+    """Submissions to phases that ask for GPUs (limits.gpus): only `podium worker --gpu` listens on it."""
+    return Queue(gpu_queue_name(settings), connection=connection or redis_connection(settings))
+
+
+def submission_queue(settings: Settings, needs_gpu: bool, connection: Redis | None = None) -> Queue:
+    return gpu_job_queue(settings, connection) if needs_gpu else job_queue(settings, connection)
 
 
 def latest_job_key(settings: Settings, submission_id: int) -> str:
@@ -50,18 +65,23 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
-        return job.id in job_queue(settings, connection).get_job_ids()
+        return job.id in Queue(job.origin, connection=connection).get_job_ids()
     if status == JobStatus.STARTED and job.started_at is not None:
         return datetime.now(UTC) - job.started_at < timedelta(seconds=settings.lease_seconds)
     return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
-def make_enqueuer(settings: Settings) -> Callable[[int], None]:
+def make_enqueuer(settings: Settings, needs_gpu: Callable[[int], bool] | None = None) -> Callable[[int], None]:
+    """needs_gpu(submission_id): whether the submission's phase asks for GPUs (its job then goes to the GPU queue);
+    by default the database is asked."""
+    if needs_gpu is None:
+        needs_gpu = _gpu_lookup(settings)
+
     def enqueue(submission_id: int) -> None:
         connection = redis_connection(settings)
         if job_pending(settings, submission_id, connection):
             return
-        job = job_queue(settings, connection).enqueue(
+        job = submission_queue(settings, needs_gpu(submission_id), connection).enqueue(
             "app.tasks.jobs.run_submission",
             submission_id,
             job_id=f"run-submission-{submission_id}-{uuid.uuid4().hex[:8]}",
@@ -73,6 +93,31 @@ def make_enqueuer(settings: Settings) -> Callable[[int], None]:
         connection.set(latest_job_key(settings, submission_id), job.id, ex=30 * 24 * 3600)
 
     return enqueue
+
+
+def gpu_lookup(resources: Resources) -> Callable[[int], bool]:
+    """needs_gpu for make_enqueuer, asking the database through the caller's resources."""
+    from app.queries.phases import submission_needs_gpu
+
+    def needs_gpu(submission_id: int) -> bool:
+        with resources.session() as session:
+            return submission_needs_gpu(session, submission_id)
+
+    return needs_gpu
+
+
+def _gpu_lookup(settings: Settings) -> Callable[[int], bool]:
+    """For callers without resources of their own (scripts, tests): opened at the first enqueue."""
+    from app.resources import Resources
+
+    opened: list[Callable[[int], bool]] = []
+
+    def needs_gpu(submission_id: int) -> bool:
+        if not opened:
+            opened.append(gpu_lookup(Resources(settings)))
+        return opened[0](submission_id)
+
+    return needs_gpu
 
 
 ANALYSIS_JOB_TIMEOUT_SECONDS = 3600

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from app.config import Settings
 from app.pipeline.recovery import ReconcileReport, reconcile
 from app.resources import Resources
-from app.tasks.queues import job_pending, make_enqueuer, redis_connection
+from app.tasks.queues import gpu_lookup, job_pending, make_enqueuer, redis_connection
 from runners.docker_runner import DockerRunner, RunnerError
 from runners.orphans import remove_orphans
 from runners.output_area import sweep_stale_areas
@@ -28,7 +28,7 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
     try:
         return reconcile(
             resources,
-            enqueue=make_enqueuer(settings),
+            enqueue=make_enqueuer(settings, gpu_lookup(resources)),
             job_pending=lambda sid: job_pending(settings, sid, connection),
             remove_orphans=(lambda is_live: _remove_orphans(settings, runner, is_live)) if runner else None,
         )

@@ -8,17 +8,18 @@ import threading
 from rq import Worker
 
 from app.config import Settings
-from app.tasks.queues import job_queue, redis_connection
+from app.tasks.queues import gpu_job_queue, job_queue, redis_connection
 from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None = None,
-               reconcile: bool = True) -> bool:
+               reconcile: bool = True, gpu: bool = False) -> bool:
     """Run an RQ worker on the evaluation queue, with the reconciler beside it.
 
-    burst=True reconciles once, then returns when the queue is empty.
+    burst=True reconciles once, then returns when the queue is empty. gpu=True listens on the GPU queue
+    instead (submissions to phases with limits.gpus > 0; docs/operations.md, "GPU workers").
 
     The reconciler runs in a process of its own, started with ``spawn``: RQ forks a work horse for
     every job, and a fork taken while a thread of this process held a lock (logging, a connection
@@ -32,7 +33,8 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
             target=reconcile_forever, args=(settings, os.getpid()), name="podium-reconciler", daemon=True)
         reconciler.start()
     connection = redis_connection(settings)
-    worker = Worker([job_queue(settings, connection)], connection=connection)
+    queue = gpu_job_queue(settings, connection) if gpu else job_queue(settings, connection)
+    worker = Worker([queue], connection=connection)
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:

@@ -165,6 +165,8 @@ def copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.time_limit_seconds = limits.time_limit_seconds
     phase.memory_mb = limits.memory_mb
     phase.cpus = limits.cpus
+    phase.cases_in_parallel = limits.cases_in_parallel
+    phase.gpus = limits.gpus
     phase.pids_limit = limits.pids
     phase.tmp_mb = limits.tmp_mb
     phase.output_mb = limits.output_mb

@@ -216,7 +216,7 @@ def test_the_job_timeout_outlasts_the_longest_run_a_phase_may_allow(settings: Se
     from app.challenge_yaml import MAX_TIME_LIMIT_SECONDS, Limits
 
     assert Limits.model_fields["time_limit_seconds"].metadata[-1].le == MAX_TIME_LIMIT_SECONDS
-    make_enqueuer(settings)(4242)
+    make_enqueuer(settings, needs_gpu=lambda _: False)(4242)
     connection = redis_connection(settings)
     job_id = connection.get(latest_job_key(settings, 4242)).decode()
     job = Job.fetch(job_id, connection=connection)
