@@ -151,6 +151,15 @@ class LeaderboardRow(BaseModel):
     cost_per_case: float | None = Field(None, description="the run's cost at the operator's prices / cases_run, in "
                                         "prices.currency; null when no price is set or a needed figure was not "
                                         "measured")
+    seconds_per_case_median: float | None = Field(None, description="per-case mode (one container run per case): "
+                                                  "the median of the cases' wall times; null in batch mode")
+    seconds_per_case_p95: float | None = Field(None, description="per-case mode: the 95th percentile of the cases' "
+                                               "wall times; null in batch mode")
+    cost_per_case_median: float | None = Field(None, description="per-case mode: the median of the cases' costs "
+                                               "(each case's run priced on its own); null in batch mode, when no "
+                                               "price is set or a case lacks a needed figure")
+    cost_per_case_p95: float | None = Field(None, description="per-case mode: the 95th percentile of the cases' "
+                                            "costs; null as cost_per_case_median")
 
 
 class RankedMetric(BaseModel):

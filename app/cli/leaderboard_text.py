@@ -40,10 +40,12 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
         seconds = row.get("container_seconds")
         cells.append("-" if seconds is None else f"{seconds:.1f}")
         per_case = row.get("seconds_per_case")
-        cells.append("-" if per_case is None else f"{per_case:.3g}")
+        cells.append(("-" if per_case is None else f"{per_case:.3g}")
+                     + _spread(row.get("seconds_per_case_median"), row.get("seconds_per_case_p95")))
         if prices:
             cost = row.get("cost_per_case")
-            cells.append("-" if cost is None else f"{cost:.3g}")
+            cells.append(("-" if cost is None else f"{cost:.3g}")
+                         + _spread(row.get("cost_per_case_median"), row.get("cost_per_case_p95")))
         if across:
             cells.append("-" if row.get("rank_score") is None else f"{row['rank_score']:.2f}")
         if uncertainty:
@@ -108,3 +110,8 @@ def _prices_text(prices: dict[str, Any]) -> str:
              (("cpu_hour", "CPU-hour"), ("gb_hour", "GiB-hour of peak memory"), ("gpu_hour", "GPU-hour"))
              if prices.get(key) is not None]
     return ", ".join(parts)
+
+
+def _spread(median: float | None, p95: float | None) -> str:
+    """Per-case mode: " (median M, p95 P)" of the cases' own figures; nothing in batch mode."""
+    return "" if median is None or p95 is None else f" (median {median:.3g}, p95 {p95:.3g})"

@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from app.pipeline import persist
@@ -20,18 +21,19 @@ from app.pipeline.collect import collect
 from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
 from app.pipeline.leases import Heartbeat, acquire
+from app.pipeline.per_case import per_case_wording, run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.recovery import after_infrastructure_fault
 from app.pipeline.run import LoadedImage, load_image, run_container, stop_containers
-from app.pipeline.scoring import ScoringConfigurationError, ScoringResult, score_outputs
-from app.pipeline.staging import stage_ground_truth, stage_inputs
+from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, score_outputs
+from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
 from app.resources import Resources
 from app.storage import keys
 from app.transitions import AttemptOutcome
 from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError
-from runners.outputs import read_output_bytes
+from runners.outputs import OutputListing, read_output_bytes
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,12 @@ def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, 
     owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
     if not acquire(resources, submission_id, owner):
         return AttemptOutcome.SKIPPED
-    with Heartbeat(resources, submission_id, owner, on_lost=lambda: stop_containers(runner, submission_id)):
+    with Heartbeat(resources, submission_id, owner,
+                   on_lost=lambda: stop_containers(runner, submission_id)) as heartbeat:
         try:
             with resources.session() as session:
                 plan = plan_attempt(session, submission_id, owner)
-            return _attempt(resources, runner, plan, worker_name)
+            return _attempt(resources, runner, plan, worker_name, lease_lost=lambda: heartbeat.lost)
         except LeaseLost:
             log.info("submission %s: stopped: cancelled, or another attempt holds it", submission_id)
             return AttemptOutcome.STOPPED
@@ -65,20 +68,27 @@ def _after_fault(resources: Resources, submission_id: int, owner: str, reason: s
     return AttemptOutcome.FAILED if outcome == "failed" else AttemptOutcome.STOPPED
 
 
-def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, worker_name: str) -> AttemptOutcome:
+def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, worker_name: str, *,
+             lease_lost: Callable[[], bool] = lambda: False) -> AttemptOutcome:
     stop_containers(runner, plan.submission_id)  # a dead attempt's container, if any
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{plan.submission_id}-",
                                      dir=_ensure(resources.settings.worker_cache_dir / "runs")))
     image: LoadedImage | None = None
     store, cache = resources.store, resources.settings.worker_cache_dir
+    cases = [(case.key, case.inputs) for case in plan.cases]
     try:
-        input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                 cases=[(case.key, case.inputs) for case in plan.cases],
-                                 input_paths=[i.relative_path for i in plan.inputs], cache_root=cache)
+        if plan.per_case:
+            input_dir = stage_case_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
+                                          cases=cases, interfaces=plan.inputs, cache_root=cache)
+        else:
+            input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
+                                     cases=cases, input_paths=[i.relative_path for i in plan.inputs], cache_root=cache)
         try:
             image = load_image(store, runner, plan, work_dir)
         except ImageLoadError as exc:
             return persist.fail(resources, plan, f"the image could not be loaded: {exc}")
+        if plan.per_case:
+            return _per_case(resources, runner, plan, image, input_dir, work_dir, worker_name, lease_lost)
         output_dir = work_dir / "output"
         output_dir.mkdir()
         result = run_container(runner, plan, image, input_dir=input_dir, output_dir=output_dir)
@@ -91,29 +101,56 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
         collected = collect(store, plan, output_dir)
         if collected.listing is None:
             return persist.fail(resources, plan, collected.refusal or "the outputs could not be collected")
-
-        persist.begin_scoring(resources, plan)
-        truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                       case_ids=plan.case_keys,
-                                       truth_paths=[g.relative_path for g in plan.ground_truth], cache_root=cache)
-        scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
-                                metrics=plan.metrics, output_files=collected.listing.files,
-                                rejected_files=collected.listing.rejected, truth_dir=truth_dir,
-                                read_output=read_output_bytes, missing_cases=plan.missing_cases,
-                                metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by)
-        if scoring.ok and plan.evaluator:
-            try:
-                _add_evaluator_scores(resources, runner, plan, scoring, collected.listing.files, truth_dir,
-                                      work_dir)
-            except EvaluatorFailed as exc:
-                log.error("submission %s: the organiser's evaluator failed: %s", plan.submission_id, exc)
-                store.put_bytes(keys.submission_log(plan.submission_id, "evaluator-error"), str(exc).encode())
-                return persist.fail(resources, plan, EVALUATOR_PARTICIPANT_MESSAGE, infrastructure=True)
-        return persist.store_scores(resources, plan, run_id, scoring)
+        return _score(resources, runner, plan, run_id, collected.listing, work_dir, input_dir=input_dir)
     finally:
         if image is not None:
             image.release()  # only what this load added: never an image or tag the engine had before
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _per_case(resources: Resources, runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, inputs_root: Path,
+              work_dir: Path, worker_name: str, lease_lost: Callable[[], bool]) -> AttemptOutcome:
+    """Per-case mode (app/pipeline/per_case.py): one run per case; a case whose run failed is a per-case failure
+    under the phase's missing-case policy, not the submission's end."""
+    runs = run_cases(runner, plan, image, inputs_root=inputs_root, work_dir=work_dir, lease_lost=lease_lost)
+    run_id = persist.record_case_runs(resources, plan, runs, worker_name)
+    listing = runs.listing(plan.policy.output_bytes)
+    for relative, path in listing.files.items():
+        resources.store.put_file(keys.submission_output(plan.submission_id, relative), path)
+    usage = {run.case_key: persist.CaseUsage(run.result.wall_seconds, run.result.cpu_seconds, run.peak_memory_mb)
+             for run in runs.runs}
+    return _score(resources, runner, plan, run_id, listing, work_dir, case_failures=runs.failures(), usage=usage,
+                  input_dir=inputs_root)
+
+
+def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, run_id: int, listing: OutputListing,
+           work_dir: Path, *, case_failures: dict[str, Message] | None = None,
+           usage: dict[str, persist.CaseUsage] | None = None, input_dir: Path | None = None) -> AttemptOutcome:
+    """Score the collected outputs (and run the organiser's evaluator), then store the outcome. input_dir: the
+    staged inputs (an image output's same_grid_as is checked against its case's input image there)."""
+    store = resources.store
+    persist.begin_scoring(resources, plan)
+    truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
+                                   case_ids=plan.case_keys, truth_paths=[g.relative_path for g in plan.ground_truth],
+                                   cache_root=resources.settings.worker_cache_dir,
+                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"])
+    scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
+                            metrics=plan.metrics, output_files=listing.files, rejected_files=listing.rejected,
+                            truth_dir=truth_dir, read_output=read_output_bytes, missing_cases=plan.missing_cases,
+                            metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by,
+                            case_failures=case_failures,
+                            input_images=staged_input_images(input_dir, plan.case_keys, plan.inputs)
+                            if input_dir else None)
+    if plan.per_case:
+        per_case_wording(scoring)
+    if scoring.ok and plan.evaluator:
+        try:
+            _add_evaluator_scores(resources, runner, plan, scoring, listing.files, truth_dir, work_dir)
+        except EvaluatorFailed as exc:
+            log.error("submission %s: the organiser's evaluator failed: %s", plan.submission_id, exc)
+            store.put_bytes(keys.submission_log(plan.submission_id, "evaluator-error"), str(exc).encode())
+            return persist.fail(resources, plan, EVALUATOR_PARTICIPANT_MESSAGE, infrastructure=True)
+    return persist.store_scores(resources, plan, run_id, scoring, usage)
 
 
 def _add_evaluator_scores(resources: Resources, runner: DockerRunner, plan: AttemptPlan, scoring: ScoringResult,

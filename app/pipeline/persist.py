@@ -10,6 +10,9 @@ platform's words (app/pipeline/scoring.py Message); app/queries/submission_summa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,9 @@ from app.transitions import AttemptOutcome
 from runners.docker_runner import RunResult
 from runners.sandbox import MIB
 
+if TYPE_CHECKING:
+    from app.pipeline.per_case import CaseRuns
+
 STDERR_TAIL_LINES = 40
 
 
@@ -37,24 +43,48 @@ def _check_lease(session: Session, plan: AttemptPlan) -> None:
         raise LeaseLost()
 
 
+@dataclass(frozen=True)
+class CaseUsage:
+    """Per-case mode: what one case's own container run used (stored on its CaseOutcome)."""
+
+    wall_seconds: float | None
+    cpu_seconds: float | None
+    peak_memory_mb: float | None
+
+
 def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worker_name: str) -> int:
     """Store the logs and (re)create the run row for this submission and test set: idempotent."""
+    return _record(resources, plan, worker_name, stdout=result.stdout, stderr=result.stderr,
+                   exit_code=result.exit_code, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
+                   peak_memory_mb=None if result.peak_memory_bytes is None else result.peak_memory_bytes / MIB)
+
+
+def record_case_runs(resources: Resources, plan: AttemptPlan, runs: CaseRuns, worker_name: str) -> int:
+    """Per-case mode: one run row for all the cases' runs: every case's logs under a header naming it, the exit code
+    of the first that failed (0: none did), and the totals: wall and CPU seconds summed, the highest peak memory."""
+    cap = plan.policy.log_bytes
+    return _record(resources, plan, worker_name, stdout=runs.log("stdout", cap), stderr=runs.log("stderr", cap),
+                   exit_code=runs.exit_code, wall_seconds=runs.wall_seconds, cpu_seconds=runs.cpu_seconds,
+                   peak_memory_mb=runs.peak_memory_mb)
+
+
+def _record(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout: bytes, stderr: bytes,
+            exit_code: int | None, wall_seconds: float | None, cpu_seconds: float | None,
+            peak_memory_mb: float | None) -> int:
     store = resources.store
     stdout_key = keys.submission_log(plan.submission_id, "stdout")
     stderr_key = keys.submission_log(plan.submission_id, "stderr")
-    store.put_bytes(stdout_key, result.stdout)
-    store.put_bytes(stderr_key, result.stderr)
+    store.put_bytes(stdout_key, stdout)
+    store.put_bytes(stderr_key, stderr)
     with resources.session() as session:
         _check_lease(session, plan)
         session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == plan.submission_id,
                                                     EvaluationRun.test_set_id == plan.test_set_id))
         run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
-                            finished_at=utcnow(), exit_code=result.exit_code,
-                            container_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
-                            peak_memory_mb=None if result.peak_memory_bytes is None
-                            else result.peak_memory_bytes / MIB,
+                            finished_at=utcnow(), exit_code=exit_code,
+                            container_seconds=wall_seconds, cpu_seconds=cpu_seconds, peak_memory_mb=peak_memory_mb,
                             stdout_key=stdout_key, stderr_key=stderr_key,
-                            stderr_tail=_tail(result.stderr.decode("utf-8", "replace")), notes=[],
+                            stderr_tail=_tail(stderr.decode("utf-8", "replace")), notes=[],
                             participant_notes=[])
         session.add(run)
         session.flush()
@@ -67,8 +97,11 @@ def begin_scoring(resources: Resources, plan: AttemptPlan) -> None:
             raise LeaseLost()
 
 
-def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: ScoringResult) -> AttemptOutcome:
-    """Per-case outcomes, scores and the final state, in one transaction that checks the lease."""
+def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: ScoringResult,
+                 usage: dict[str, CaseUsage] | None = None) -> AttemptOutcome:
+    """Per-case outcomes, scores and the final state, in one transaction that checks the lease.
+
+    usage: per-case mode: each case's own run's figures, stored on its outcome."""
     row_ids = {case.key: case.row_id for case in plan.cases}
     with resources.session() as session:
         _check_lease(session, plan)
@@ -77,8 +110,11 @@ def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: 
         session.execute(delete(CaseOutcome).where(CaseOutcome.run_id == run_id))
         session.execute(delete(Score).where(Score.run_id == run_id))
         for case in scoring.cases:
+            used = (usage or {}).get(case.case_key, CaseUsage(None, None, None))
             session.add(CaseOutcome(run_id=run_id, case_id=row_ids[case.case_key], status=case.status,
-                                    message=case.message, prediction=case.prediction, values=case.values))
+                                    message=case.message, prediction=case.prediction, values=case.values,
+                                    wall_seconds=used.wall_seconds, cpu_seconds=used.cpu_seconds,
+                                    peak_memory_mb=used.peak_memory_mb))
         run.notes = scoring.note_texts()[:50]
         run.participant_notes = scoring.note_texts(safe=True)[:50]
         run.cases_valid = sum(1 for c in scoring.cases if c.status == CaseStatus.VALID)

@@ -13,6 +13,8 @@ from app.models import Submission
 from app.pipeline.scoring import ScoringConfigurationError
 from runners.sandbox import SandboxPolicy
 
+MIN_NANO_CPUS = 10_000_000  # the smallest CPU quota Docker accepts (0.01 CPU)
+
 
 @dataclass(frozen=True)
 class CasePlan:
@@ -57,7 +59,7 @@ class AttemptPlan:
         """The sandbox of one case's run in per-case mode: the phase's CPUs shared by the runs at once; memory,
         time, output and the rest per run."""
         share = max(1, self.cases_in_parallel)
-        return dataclasses.replace(self.policy, nano_cpus=max(1, self.policy.nano_cpus // share))
+        return dataclasses.replace(self.policy, nano_cpus=max(MIN_NANO_CPUS, self.policy.nano_cpus // share))
 
     @property
     def case_keys(self) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.challenge_yaml import Interface
 from app.image_files import stored_image_name
+from app.pipeline.per_case_inputs import case_input_layout, layout_digest
 from app.storage import ArtifactStore, keys
 
 COMPLETE_MARKER = ".podium-complete"
@@ -58,6 +59,25 @@ def staged_input_images(input_dir: Path, case_ids: list[str], inputs: list[Inter
                 if found:
                     images.setdefault(case_id, {})[interface.slug] = found[0]
     return images
+
+
+def stage_case_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str,
+                      cases: list[tuple[str, dict[str, Any]]], interfaces: list[Interface], cache_root: Path) -> Path:
+    """Per-case mode: a folder per case (<root>/<case_id>), each one case's /input as grand-challenge.org lays it
+    out (app/pipeline/per_case_inputs.py), cached by the test set's content and the inputs' declarations."""
+    def fill(folder: Path) -> None:
+        for case_id, inputs in cases:
+            case_dir = folder / case_id
+            case_dir.mkdir()
+            for item in case_input_layout(content_hash, case_id, inputs, interfaces):
+                target = case_dir / item.target
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if item.stored is None:
+                    target.write_bytes(item.content or b"")
+                else:
+                    store.download_to(keys.case_input(storage_prefix, case_id, item.stored), target)
+    return _cached(cache_root / "per-case-inputs" / f"{content_hash}-{layout_digest(interfaces)}", fill,
+                   world_readable=True)
 
 
 def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_hash: str, case_ids: list[str],

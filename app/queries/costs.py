@@ -3,14 +3,19 @@
 cost of a run = CPU hours x price per CPU-hour + peak memory in GiB x wall hours x price per GiB-hour
 (+ GPU hours x price per GPU-hour, once runs record GPU time: issue 11, item 6).
 
-Per case, in batch mode, a run's time and cost are divided by the number of cases it processed (its valid and
-invalid cases): one container sees every case, so there is no time of each case, nor a median or percentile of
-them. Per-case mode (one container run per case) will record those.
+Per case, a run's time and cost are divided by the number of cases it processed (its valid and invalid cases). In
+batch mode that is all there is: one container sees every case, so there is no time of each case. In per-case mode
+(one container run per case) each case's run records its own wall time, CPU seconds and peak memory
+(CaseOutcome), so the spread is known too: the median and the 95th percentile of the cases' times and costs
+(`case_spread`), each case's cost priced as a run of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from app.config import Settings
 
@@ -60,3 +65,43 @@ def per_case(value: float | None, cases: int) -> float | None:
     if value is None or cases <= 0:
         return None
     return value / cases
+
+
+@dataclass(frozen=True)
+class CaseFigures:
+    """What one case's own run used (per-case mode); None where not measured."""
+
+    wall_seconds: float | None
+    cpu_seconds: float | None
+    peak_memory_mb: float | None
+
+
+@dataclass(frozen=True)
+class CaseSpread:
+    """The median and 95th percentile of the cases' wall times and costs (per-case mode); a cost is None when no
+    price is set or a case lacks a figure a set price needs."""
+
+    cases: int
+    seconds_median: float
+    seconds_p95: float
+    cost_median: float | None
+    cost_p95: float | None
+
+
+def case_spread(prices: Prices | None, cases: Sequence[CaseFigures]) -> CaseSpread | None:
+    """The spread of the per-case figures of one run; None when it has none (a batch run, or one recorded before
+    per-case figures were kept). The percentile is numpy's (linear between the two nearest cases)."""
+    walls = [c.wall_seconds for c in cases if c.wall_seconds is not None]
+    if not cases or len(walls) != len(cases):
+        return None
+    costs = [run_cost(prices, wall_seconds=c.wall_seconds, cpu_seconds=c.cpu_seconds, peak_memory_mb=c.peak_memory_mb)
+             for c in cases]
+    known = [c for c in costs if c is not None]
+    cost_median, cost_p95 = (None, None) if len(known) != len(costs) else _median_p95(known)
+    seconds_median, seconds_p95 = _median_p95(walls)
+    return CaseSpread(len(cases), seconds_median, seconds_p95, cost_median, cost_p95)
+
+
+def _median_p95(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=float)
+    return float(np.median(array)), float(np.percentile(array, 95))

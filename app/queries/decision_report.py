@@ -71,6 +71,11 @@ class EntryRow:
     peak_memory_mb: float | None = None
     cost_per_case: float | None = None  # in DecisionReport.currency; None: no price set, or the run lacks a figure
     cases_unscored: int = 0
+    # Per-case mode: the median and 95th percentile of the cases' own times and costs (None in batch mode).
+    seconds_per_case_median: float | None = None
+    seconds_per_case_p95: float | None = None
+    cost_per_case_median: float | None = None
+    cost_per_case_p95: float | None = None
 
 
 @dataclass
@@ -239,7 +244,11 @@ def _rows(phase: Phase, document: AnalysisDocument, board: Leaderboard, shown: l
             seconds_per_case=board_row.seconds_per_case if board_row is not None else None,
             cpu_seconds=board_row.cpu_seconds if board_row is not None else None,
             peak_memory_mb=board_row.peak_memory_mb if board_row is not None else None,
-            cost_per_case=board_row.cost_per_case if board_row is not None else None))
+            cost_per_case=board_row.cost_per_case if board_row is not None else None,
+            seconds_per_case_median=board_row.seconds_per_case_median if board_row is not None else None,
+            seconds_per_case_p95=board_row.seconds_per_case_p95 if board_row is not None else None,
+            cost_per_case_median=board_row.cost_per_case_median if board_row is not None else None,
+            cost_per_case_p95=board_row.cost_per_case_p95 if board_row is not None else None))
     return rows
 
 

@@ -25,11 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ServiceError
-from app.models import EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
+from app.models import CaseOutcome, EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
 from app.permissions import is_organiser
 from app.queries.analyses import newest_analysis
 from app.queries.analysis_document import document_of
-from app.queries.costs import Prices, per_case, run_cost
+from app.queries.costs import CaseFigures, Prices, case_spread, per_case, run_cost
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
 from app.queries.phase_status import PhaseState, phase_status
@@ -66,6 +66,13 @@ class LeaderboardRow:
     cases_run: int = 0
     seconds_per_case: float | None = None
     cost_per_case: float | None = None
+    # Per-case mode (each case ran in its own container): the median and 95th percentile of the cases' wall times
+    # and costs (app/queries/costs.py case_spread); None in batch mode.
+    seconds_per_case_median: float | None = None
+    seconds_per_case_p95: float | None = None
+    cost_per_case_median: float | None = None
+    cost_per_case_p95: float | None = None
+    run_id: int = 0
 
 
 @dataclass
@@ -132,6 +139,10 @@ class Leaderboard:
                     "cases_run": r.cases_run,
                     "seconds_per_case": r.seconds_per_case,
                     "cost_per_case": r.cost_per_case,
+                    "seconds_per_case_median": r.seconds_per_case_median,
+                    "seconds_per_case_p95": r.seconds_per_case_p95,
+                    "cost_per_case_median": r.cost_per_case_median,
+                    "cost_per_case_p95": r.cost_per_case_p95,
                     "scores": {name: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high}
                                for name, c in r.scores.items()},
                 }
@@ -242,7 +253,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
             rank=0, participant=entrant.name, submission_id=submission.id,
             submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
             container_seconds=run.container_seconds, cases_unscored=run.cases_invalid,
-            is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key,
+            is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key, run_id=run.id,
             **_time_and_cost(run, prices)))
         row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
 
@@ -277,6 +288,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     for row in ranked:  # the ranking metric decided the order above even when it is not a column
         row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
     baselines = _reader_baselines(session, phase, subset, columns)
+    _add_case_spread(session, ranked, prices)
     return Leaderboard(
         challenge=phase.challenge.slug,
         phase=phase.slug,
@@ -302,6 +314,22 @@ def _time_and_cost(run: EvaluationRun, prices: Prices | None) -> dict[str, Any]:
                     peak_memory_mb=run.peak_memory_mb)
     return {"cpu_seconds": run.cpu_seconds, "peak_memory_mb": run.peak_memory_mb, "cases_run": cases,
             "seconds_per_case": per_case(run.container_seconds, cases), "cost_per_case": per_case(cost, cases)}
+
+
+def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Prices | None) -> None:
+    """Per-case mode: each row's median and 95th percentile time and cost per case, from its cases' own runs."""
+    if not rows:
+        return
+    figures: dict[int, list[CaseFigures]] = {}
+    for run_id, wall, cpu, peak in session.execute(
+            select(CaseOutcome.run_id, CaseOutcome.wall_seconds, CaseOutcome.cpu_seconds, CaseOutcome.peak_memory_mb)
+            .where(CaseOutcome.run_id.in_([row.run_id for row in rows]))):
+        figures.setdefault(run_id, []).append(CaseFigures(wall, cpu, peak))
+    for row in rows:
+        spread = case_spread(prices, figures.get(row.run_id, []))
+        if spread is not None:
+            row.seconds_per_case_median, row.seconds_per_case_p95 = spread.seconds_median, spread.seconds_p95
+            row.cost_per_case_median, row.cost_per_case_p95 = spread.cost_median, spread.cost_p95
 
 
 def _reader_baselines(session: Session, phase: Phase, subset: str, columns: set[str]) -> list[BaselineRow]:
