@@ -55,10 +55,11 @@ def _write(path: Path, array: np.ndarray) -> None:
     sitk.WriteImage(_image(array), str(path))
 
 
-def write_dicom_series(folder: Path, array: np.ndarray, series: str = "1.2.826.0.1.3680043.2.1125.1") -> None:
+def write_dicom_series(folder: Path, array: np.ndarray | sitk.Image, series: str = "1.2.826.0.1.3680043.2.1125.1"
+                       ) -> None:
     """One slice per file, as a CT scanner writes them (positions, orientation, one series UID)."""
     folder.mkdir(parents=True, exist_ok=True)
-    volume = _image(array)
+    volume = array if isinstance(array, sitk.Image) else _image(array)
     writer = sitk.ImageFileWriter()
     writer.SetImageIO("GDCMImageIO")
     writer.KeepOriginalImageUIDOn()
