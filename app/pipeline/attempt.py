@@ -26,7 +26,13 @@ from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.recovery import after_infrastructure_fault
 from app.pipeline.run import LoadedImage, load_image, run_container, stop_containers
-from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, score_outputs
+from app.pipeline.scoring import (
+    Message,
+    ScoringConfigurationError,
+    ScoringResult,
+    declared_output_files,
+    score_outputs,
+)
 from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
 from app.resources import Resources
 from app.storage import keys
@@ -156,7 +162,7 @@ def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, run_id
 def _add_evaluator_scores(resources: Resources, runner: DockerRunner, plan: AttemptPlan, scoring: ScoringResult,
                           output_files: dict[str, Path], truth_dir: Path, work_dir: Path) -> None:
     """Run the organiser's evaluation container and merge its aggregates and per-case values."""
-    declared = {f"{case}/{o.relative_path}" for case in plan.case_metadata for o in plan.outputs}
+    declared = declared_output_files(list(plan.case_metadata), plan.outputs, output_files)  # image folders' files too
     result = run_evaluator(resources.store, runner, evaluator=plan.evaluator or {}, submission_id=plan.submission_id,
                            cases=list(plan.case_metadata.items()),
                            prediction_files={k: v for k, v in output_files.items() if k in declared},
