@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
     from app import api, extensions, web
     from app.resources import Resources
     from app.tasks.codabench_queue import enqueue_codabench_import
-    from app.tasks.queues import enqueue_analysis, gpu_lookup, make_enqueuer
+    from app.tasks.queues import enqueue_analysis, gpu_lookup, make_enqueuer, queue_status
     from app.web.sessions import csrf
 
     settings = settings or Settings.from_env()
@@ -37,8 +37,14 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         enqueue=enqueue or make_enqueuer(settings, gpu_lookup(resources)),
         enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
         enqueue_codabench_import=lambda token: enqueue_codabench_import(settings, token),
+        queue_status=lambda: queue_status(settings),
     ))
     web.init_app(app)  # the pages, with Flask-Login sessions and CSRFProtect on every form
     api.init_app(app)
     csrf.exempt(api.api)  # bearer tokens only, never the session cookie: nothing to forge
+    if settings.rq_dashboard:
+        from app.tasks.dashboard import mount_rq_dashboard
+        from app.web.sessions import signed_in_admin
+
+        mount_rq_dashboard(app, settings, is_admin=signed_in_admin, exempt_from_csrf=csrf.exempt)
     return app

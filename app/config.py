@@ -56,6 +56,10 @@ class Settings:
     price_gb_hour: float | None = None
     price_gpu_hour: float | None = None
     price_currency: str = ""
+    # When set, GET /metrics (Prometheus) needs "Authorization: Bearer <token>"; otherwise it is open.
+    metrics_token: str | None = None
+    # Mount the RQ dashboard at /admin/rq for site admins (PODIUM_RQ_DASHBOARD=1; docs/operations.md).
+    rq_dashboard: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -105,6 +109,8 @@ class Settings:
             price_gb_hour=_get_price(env, "PRICE_GB_HOUR"),
             price_gpu_hour=_get_price(env, "PRICE_GPU_HOUR"),
             price_currency=env.get(ENV_PREFIX + "PRICE_CURRENCY", "").strip(),
+            metrics_token=env.get(ENV_PREFIX + "METRICS_TOKEN", "").strip() or None,
+            rq_dashboard=env.get(ENV_PREFIX + "RQ_DASHBOARD", "").strip().lower() in ("1", "true", "yes"),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -28,6 +28,8 @@ class PodiumContext:
     enqueue: Callable[[int], None]
     enqueue_analysis: Callable[[int], object] | None = None  # True when queued, False when one already waits
     enqueue_codabench_import: Callable[[str], None] | None = None  # a stored bundle's token (app/web/codabench_import)
+    # Per queue: {"queued", "running", "workers"} (app/tasks/queues.py queue_status), for /metrics.
+    queue_status: Callable[[], dict[str, dict[str, int]]] | None = None
 
     def queue_analysis(self, phase_id: int) -> bool:
         """Queue the phase's analysis again (what it covers changed); False when the queue could not be told (the

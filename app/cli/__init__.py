@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import click
 
 from app.cli import participant, report
 from app.config import Settings, SettingsError
+from app.logs import configure_logging
 
 
 def _settings() -> Settings:
@@ -31,8 +31,7 @@ def main() -> None:
       podium leaderboard CHALLENGE/PHASE
     Operators run the other commands on the server.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # each migration step is not news; `db upgrade` says where
+    configure_logging()
 
 
 @main.group()

@@ -7,6 +7,7 @@ import os
 import socket
 
 from app.config import Settings
+from app.logs import bound
 from app.models import Submission
 from app.pipeline.analysis import analyse_phase as compute_phase_analysis
 from app.pipeline.attempt import run_attempt
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def run_submission(submission_id: int) -> str:
+    with bound(submission_id=submission_id):  # on every line the attempt logs (docs/operations.md, "Logs")
+        return _run_submission(submission_id)
+
+
+def _run_submission(submission_id: int) -> str:
     settings = Settings.from_env()
     resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
@@ -43,7 +49,8 @@ def analyse_phase(phase_id: int) -> str:
     analysis_started(settings, phase_id)  # before reading: a submission scored from now on queues another
     resources = Resources(settings)
     try:
-        analysis = compute_phase_analysis(resources, phase_id)
+        with bound(phase_id=phase_id):
+            analysis = compute_phase_analysis(resources, phase_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
     finally:
         resources.close()

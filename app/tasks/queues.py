@@ -150,3 +150,21 @@ def enqueue_analysis(settings: Settings, phase_id: int, connection: Redis | None
 def analysis_started(settings: Settings, phase_id: int, connection: Redis | None = None) -> None:
     """Called by the analysis job before it reads anything: a request from now on queues a new analysis."""
     (connection or redis_connection(settings)).delete(_analysis_waiting_key(settings, phase_id))
+
+
+def queue_status(settings: Settings) -> dict[str, dict[str, int]]:
+    """Per queue of this installation (CPU and GPU): jobs waiting, jobs running, workers listening. Plain data for
+    the web process (/metrics), which does not import the queue library."""
+    from rq import Worker
+    from rq.registry import StartedJobRegistry
+
+    connection = redis_connection(settings)
+    try:
+        status: dict[str, dict[str, int]] = {}
+        for queue in (job_queue(settings, connection), gpu_job_queue(settings, connection)):
+            status[queue.name] = {"queued": queue.count,
+                                  "running": StartedJobRegistry(queue=queue).count,
+                                  "workers": Worker.count(queue=queue)}
+        return status
+    finally:
+        connection.close()

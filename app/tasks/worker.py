@@ -8,6 +8,7 @@ import threading
 from rq import Worker
 
 from app.config import Settings
+from app.logs import configure_logging
 from app.tasks.queues import gpu_job_queue, job_queue, redis_connection
 from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
@@ -45,7 +46,7 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
 
 def reconcile_forever(settings: Settings, worker_pid: int) -> None:
     """The reconciler's process: a round every ``reconcile_seconds`` while its worker lives."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     stop = threading.Event()
     while not stop.wait(settings.reconcile_seconds):
         if os.getppid() != worker_pid:  # the worker is gone (killed with -9): so is its reconciler

@@ -63,6 +63,7 @@ def init_app(app: Flask) -> None:
         challenge_edit,  # noqa: F401 - edit forms, export
         challenge_import,
         codabench_import,  # noqa: F401 - a Codabench bundle, imported by a worker
+        metrics,  # noqa: F401 - /metrics for Prometheus
         organisers,
         parted_uploads,  # noqa: F401 - uploads in parts, the test set page
         report,  # noqa: F401 - the decision report (HTML, PDF)

@@ -94,3 +94,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # as long as the session
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def signed_in_admin() -> bool | None:
+    """True for a signed-in site admin, False for another signed-in user, None when nobody is signed in."""
+    if not current_user.is_authenticated:
+        return None
+    return bool(current_user.is_admin)

@@ -262,6 +262,8 @@ API: list[Row] = [
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),
+    # Prometheus metrics: counts only (no names, scores or cases); open unless PODIUM_METRICS_TOKEN is set
+    ("GET", "/metrics", "/metrics", PAGES_PUBLIC, {}),
     ("GET", "/ping", "/ping", PAGES_PUBLIC, {}),
     ("GET", "/challenges/<slug>", f"/challenges/{CHALLENGE}", PAGES_PUBLIC, {}),
     ("POST", "/challenges/<slug>/join", f"/challenges/{CHALLENGE}/join",  # anonymous: to the sign-in page
