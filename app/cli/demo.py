@@ -28,10 +28,16 @@ from app.usecases.apply_challenge import apply_challenge
 from app.usecases.users import create_user, issue_token
 from runners.docker_runner import DockerRunner
 
-DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor"}
+# Each example's good baseline is submitted by radboud-ai-lab, its weak one by acme-vendor.
+DEMO_PARTICIPANTS = {"logistic-regression": "radboud-ai-lab", "single-feature": "acme-vendor",
+                     "window-and-largest-component": "radboud-ai-lab", "fixed-threshold": "acme-vendor",
+                     "lesion-candidates": "radboud-ai-lab", "psa-density": "acme-vendor"}
 # radboud-ai-lab competes as a team with a colleague, who never submits but shares the team's row and limits.
 DEMO_TEAM = ("radboud-ai-lab", "Radboud AI", "radboud-colleague")
 MULTISITE = Path("challenges/breast-multisite")
+# The other examples, applied after the one asked for: three sites of tabular data, then images (a batch-mode
+# segmentation challenge and a per-case, grand-challenge-compatible detection challenge).
+MORE_EXAMPLES = (MULTISITE, Path("challenges/spleen-ct-segmentation"), Path("challenges/prostate-mri-detection"))
 
 
 def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True) -> None:
@@ -39,7 +45,7 @@ def run_demo(settings: Settings, challenge_path: Path, *, keep_web: bool = True)
     upgrade(settings.database_url)
     resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
-    challenge_paths = [challenge_path] + ([MULTISITE] if MULTISITE.is_dir() and challenge_path != MULTISITE else [])
+    challenge_paths = [challenge_path] + [p for p in MORE_EXAMPLES if p.is_dir() and p != challenge_path]
     plans = []
     for path in challenge_paths:
         with resources.session() as session:
