@@ -77,4 +77,5 @@ def submission_cases(submission_id: int) -> Any:
         results = case_results(session, get_submission(session, submission_id, user), user)
         return jsonify({"submission_id": results.submission_id, "part": results.part,
                         "cases": [{"case_id": c.case_id, "status": c.status, "message": c.message,
-                                   "values": c.values} for c in results.cases]})
+                                   "values": c.values, "wall_seconds": c.wall_seconds, "cpu_seconds": c.cpu_seconds,
+                                   "peak_memory_mb": c.peak_memory_mb} for c in results.cases]})

@@ -227,6 +227,11 @@ class CaseResult(BaseModel):
     message: str = Field(description="what was wrong with the case's output (empty when valid); in the platform's "
                                      "words unless the viewer may read full logs")
     values: dict[str, float | None] = Field(description="per-case metric values that exist, by metric name")
+    wall_seconds: float | None = Field(None, description="per-case mode: the wall time of the case's own container "
+                                                         "run; null in batch mode")
+    cpu_seconds: float | None = Field(None, description="per-case mode: its CPU seconds; null when not measured")
+    peak_memory_mb: float | None = Field(None, description="per-case mode: its peak memory in MiB; null when not "
+                                                           "measured")
 
 
 class CaseResults(BaseModel):

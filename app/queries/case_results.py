@@ -30,6 +30,10 @@ class CaseRow:
     status: str
     message: str
     values: dict[str, float | None] = field(default_factory=dict)
+    # Per-case mode: what the case's own container run used (None in batch mode).
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_memory_mb: float | None = None
 
 
 @dataclass
@@ -64,12 +68,13 @@ def case_results(session: Session, submission: Submission, viewer: User) -> Case
     if run is not None:
         # Columns, not ORM objects: a Case row carries its inputs (JSON that can be large), never needed here.
         found = session.execute(select(Case.case_key, Case.meta, CaseOutcome.status, CaseOutcome.message,
-                                       CaseOutcome.values)
+                                       CaseOutcome.values, CaseOutcome.wall_seconds, CaseOutcome.cpu_seconds,
+                                       CaseOutcome.peak_memory_mb)
                                 .join(Case, Case.id == CaseOutcome.case_id)
                                 .where(CaseOutcome.run_id == run.id).order_by(Case.case_key)).all()
-        for case_key, meta, status, stored_message, values in found:
+        for case_key, meta, status, stored_message, values, wall, cpu, peak in found:
             if public_only and (meta or {}).get(phase.split_column or "") != "public":
                 continue
             message = stored_message if full_messages else SAFE_MESSAGES.get(status, "")
-            rows.append(CaseRow(case_key, status, message or "", dict(values or {})))
+            rows.append(CaseRow(case_key, status, message or "", dict(values or {}), wall, cpu, peak))
     return CaseResults(submission.id, rows, "public" if public_only else "all")

@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import create_app
 from app.cli.leaderboard_text import format_leaderboard
-from app.models import Case, CaseOutcome, EvaluationRun
+from app.models import Case, CaseOutcome, EvaluationRun, User
 from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
 from runners.images import save_image
+from tests.app.test_authorization_matrix import sign_in
 from tests.fixtures.docker_engine import build_image, remove_image
 from tests.integration.helpers import drain_queue, get_submission, make_user, submit_archive
 
@@ -263,6 +264,19 @@ def test_a_grand_challenge_container_runs_per_case(resources: Resources, setting
     assert f"(median {row['seconds_per_case_median']:.3g}, p95 {row['seconds_per_case_p95']:.3g})" in text
     page = client.get(f"/challenges/{CHALLENGE}/{PHASE}/leaderboard").get_data(as_text=True)
     assert f"median {row['seconds_per_case_median']:.3g} s, p95 {row['seconds_per_case_p95']:.3g} s" in page
+
+    # Each case's figures on its per-case results (here read by an admin).
+    admin = make_user(resources, "gc-admin")
+    with resources.session() as session:
+        session.execute(update(User).where(User.username == "gc-admin").values(is_admin=True))
+    cases = client.get(f"/api/v1/submissions/{created['id']}/cases",
+                       headers={"Authorization": f"Bearer {admin}"}).get_json()["cases"]
+    assert {c["case_id"]: c["wall_seconds"] for c in cases} == {c: figures[c][0] for c in AGES}
+    assert {c["case_id"]: c["peak_memory_mb"] for c in cases} == {c: figures[c][2] for c in AGES}
+    browser = create_app(settings).test_client()
+    sign_in(browser, admin)
+    page = browser.get(f"/submissions/{created['id']}/cases").get_data(as_text=True)
+    assert f'class="case-seconds">{figures["c1"][0]:.2f}</td>' in page
 
 
 def _most_at_once(spans: list[dict[str, float]]) -> int:
