@@ -212,3 +212,13 @@ def test_the_exported_bundle_names_the_stored_images(resources: Resources, tmp_p
     assert "test-sets/test/inputs/c1/images/ct/c1.mha" in names
     assert "test-sets/test/ground_truth/c1/images/mask/c1.mha" in names
     assert all(resources.store.exists(key) for _, key in files)
+
+
+def test_image_rules_survive_apply_and_export(resources: Resources, tmp_path: Path) -> None:
+    from app.queries.challenge_spec import phase_spec_of
+
+    with resources.session() as session:
+        apply_challenge(session, resources.store, _challenge(tmp_path / "challenge"))
+        exported = PhaseSpec.model_validate(phase_spec_of(session.scalars(select(Phase)).one()))
+    assert exported.outputs == _phase().outputs
+    assert exported.outputs[0].image is not None and exported.outputs[0].image.same_grid_as == "ct"
