@@ -1,7 +1,8 @@
 """Build a challenge's baseline algorithm containers and save them as upload-ready archives.
 
-Each folder under `<challenge>/baselines/` holds a Dockerfile; a `train.py TRAIN_CSV OUT_DIR` in it is
-run first (on the host, with scikit-learn) to write the model into the build context.
+Each folder under `<challenge>/baselines/` holds a Dockerfile; a `train.py TRAIN_CSV OUT_DIR` in it, where there
+is one, is run first (on the host, with scikit-learn) to write the model into the build context. The imaging
+examples' baselines have none (nothing is trained): the folder is built as it is.
 """
 
 from __future__ import annotations
