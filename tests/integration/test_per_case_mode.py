@@ -273,6 +273,8 @@ def test_a_grand_challenge_container_runs_per_case(resources: Resources, setting
                        headers={"Authorization": f"Bearer {admin}"}).get_json()["cases"]
     assert {c["case_id"]: c["wall_seconds"] for c in cases} == {c: figures[c][0] for c in AGES}
     assert {c["case_id"]: c["peak_memory_mb"] for c in cases} == {c: figures[c][2] for c in AGES}
+    challenge_page = client.get(f"/challenges/{CHALLENGE}").get_data(as_text=True)
+    assert "One run per case, as on grand-challenge.org, 2 at a time sharing 1.0 CPU" in challenge_page
     browser = create_app(settings).test_client()
     sign_in(browser, admin)
     page = browser.get(f"/submissions/{created['id']}/cases").get_data(as_text=True)
