@@ -105,3 +105,32 @@ def test_a_failed_case_run_is_worded_twice() -> None:
     assert runs.exit_code == 1 and runs.wall_seconds == 6.0 and runs.cpu_seconds == 3.0
     assert runs.peak_memory_mb == 64.0
     assert b"==> case c2: the container exited with code 1 <==" in runs.log("stderr", 1024)
+
+
+def test_a_failed_case_fails_the_submission_under_fail_with_its_own_words(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.pipeline.per_case import per_case_wording
+    from app.pipeline.scoring import Message, score_outputs
+    from runners.outputs import read_output_bytes
+
+    output = Interface(slug="score", kind="json", relative_path="p.json", json_type="number", minimum=0, maximum=1)
+    truth = Interface(slug="label", kind="json", relative_path="y.json", json_type="integer")
+    files = {}
+    for case, label in {"c1": 1, "c2": 0, "c3": 1}.items():
+        (tmp_path / "truth" / case).mkdir(parents=True)
+        (tmp_path / "truth" / case / "y.json").write_text(str(label))
+    (tmp_path / "out" / "c1").mkdir(parents=True)
+    (tmp_path / "out" / "c1" / "p.json").write_text("0.7")
+    files["c1/p.json"] = tmp_path / "out" / "c1" / "p.json"
+    failures = {"c2": Message("the container exited with code 1: secret 0.123", "the container exited with code 1")}
+    result = score_outputs(case_keys=["c1", "c2", "c3"], outputs=[output], ground_truth=[truth],
+                           metrics=[{"name": "mae", "prediction": "score", "target": "label"}], output_files=files,
+                           rejected_files={}, truth_dir=tmp_path / "truth", read_output=read_output_bytes,
+                           missing_cases="fail", case_failures=failures)
+    per_case_wording(result)
+    assert not result.ok
+    safe, full = result.failure_message(safe=True), result.failure_message()
+    assert "2 of 3 cases have no valid output" in safe
+    assert "c2: the container exited with code 1" in safe and "secret" not in safe
+    assert "c2: the container exited with code 1: secret 0.123" in full
+    # c3 ran and exited 0 but wrote nothing: named as its own container saw /output.
+    assert "c3: /output/p.json is missing" in safe and "/output/c3/" not in full
