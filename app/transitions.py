@@ -101,7 +101,7 @@ def abandon_upload(session: Session, submission_id: int, message: str) -> bool:
                             {"failure_message": message, "failure_is_infrastructure": True})
 
 
-def queue_upload(session: Session, submission_id: int, *, upload_key: str, image_config_digest: str,
+def queue_upload(session: Session, submission_id: int, *, upload_key: str, image_config_digest: str | None,
                  image_tags: str) -> bool:
     """validating -> queued: the archive is stored; a worker may run it."""
     return _compare_and_set(session, submission_id, (S.VALIDATING,), S.QUEUED,

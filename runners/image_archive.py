@@ -60,6 +60,8 @@ _END_OF_ARCHIVE_ERRORS: tuple[type[tarfile.HeaderError], ...] = (
     vars(tarfile)["EmptyHeaderError"],
 )
 _TRUNCATED_HEADER_ERROR: type[tarfile.HeaderError] = vars(tarfile)["TruncatedHeaderError"]
+# gzip and zstd: a layer stored compressed inside the archive (its diff_id names the decompressed tar).
+_COMPRESSED_LAYER_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 _SHA256_NAME = re.compile(r"^(?:blobs/sha256/)?([0-9a-f]{64})(?:\.json)?$")
 
 REQUIRED_OS = "linux"
@@ -90,6 +92,10 @@ class ImageArchiveInfo:
     user: str  # config.User, may be ""
     entrypoint: list[str] | None
     cmd: list[str] | None
+    # Every layer's content hashed to the diff_id the config names for it: then config_digest identifies the
+    # image layer for layer, and an engine image with that id may stand in for the archive (no `docker load`).
+    # False when a layer is stored compressed inside the archive (not hashed here; `docker load` checks it).
+    layers_verified: bool = False
 
 
 def sha256_file(path: Path) -> str:
@@ -293,6 +299,9 @@ class _Archive:
     members: dict[str, _Member] = field(default_factory=dict)
     kept: dict[str, bytes] = field(default_factory=dict)  # small members that may be JSON
     kept_bytes: int = 0
+    # "sha256:<hex>" of each regular file's bytes; None for a file that starts as compressed data (a layer stored
+    # compressed: its diff_id is the digest of the decompressed tar, which this pass does not compute).
+    digests: dict[str, str | None] = field(default_factory=dict)
 
 
 def _scan(stream: _GzipStream | _PlainStream, limits: ImageArchiveLimits) -> _Archive:
@@ -437,12 +446,18 @@ def _read_member_data(
     keep = _may_be_json(member)
     chunks: list[bytes] = []
     first = True
+    digest: Any = hashlib.sha256()
     while chunk := handle.read(_CHUNK):
         if first and member.name.startswith("blobs/") and chunk.lstrip()[:1] not in (b"{", b"["):
             keep = False  # a layer blob, not JSON
+        if first and chunk.startswith(_COMPRESSED_LAYER_MAGIC):
+            digest = None
         first = False
+        if digest is not None:
+            digest.update(chunk)
         if keep:
             chunks.append(chunk)
+    archive.digests[member.name] = None if digest is None else f"sha256:{digest.hexdigest()}"
     if keep:
         data = b"".join(chunks)
         archive.kept_bytes += len(data)
@@ -535,17 +550,21 @@ def _inspect(archive: _Archive, *, uncompressed_bytes: int, compressed: bool) ->
     config_name = entry["Config"]
     layers: list[str] = entry["Layers"]
     config_bytes, config_member = _config_bytes(config_name, archive)
+    layer_members: list[_Member] = []
     for layer in layers:
-        if _find_file(layer, archive) is None:
+        found = _find_file(layer, archive)
+        if found is None:
             raise InvalidImageArchive(
                 f"manifest.json names the layer '{layer}', which is not in the archive; the archive is "
                 f"incomplete: create it again with: {HOW_TO}"
             )
+        layer_members.append(found)
     digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     _check_config_name(config_member.name, digest)
     config = _parse_config(config_bytes, config_name)
     _check_platform(config)
     _check_layer_count(config, len(layers))
+    layers_verified = _check_layer_digests(config, layer_members, archive)
     runtime = config.get("config") or {}
     if not isinstance(runtime, dict):
         raise InvalidImageArchive(_corrupt_message("the image config's 'config' section is not an object"))
@@ -560,7 +579,25 @@ def _inspect(archive: _Archive, *, uncompressed_bytes: int, compressed: bool) ->
         user=_user(runtime),
         entrypoint=_command(runtime, "Entrypoint"),
         cmd=_command(runtime, "Cmd"),
+        layers_verified=layers_verified,
     )
+
+
+def _check_layer_digests(config: dict[str, Any], layers: list[_Member], archive: _Archive) -> bool:
+    """Each uncompressed layer's bytes must hash to the diff_id the config names for it (as `docker load` checks);
+    True when every layer was checked, False when one is stored compressed (left to `docker load`)."""
+    verified = True
+    for number, (member, diff_id) in enumerate(zip(layers, config["rootfs"]["diff_ids"], strict=True), start=1):
+        digest = archive.digests.get(member.name)
+        if digest is None:
+            verified = False
+        elif digest != diff_id:
+            raise InvalidImageArchive(
+                f"layer {number} of {len(layers)} does not match the image config (its content hashes to "
+                f"{digest[:19]}..., the config names {str(diff_id)[:19]}...); the archive is corrupt or was "
+                f"altered: create it again with: {HOW_TO}"
+            )
+    return verified
 
 
 def _single_manifest_entry(archive: _Archive) -> dict[str, Any]:

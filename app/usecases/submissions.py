@@ -105,7 +105,10 @@ def receive_container_submission(
         transitions.abandon_upload(session, submission.id, STORAGE_DOWN_MESSAGE)
         session.commit()
         raise StorageUnavailable(STORAGE_DOWN_MESSAGE) from None
-    transitions.queue_upload(session, submission.id, upload_key=key, image_config_digest=info.config_digest,
+    # The config's digest identifies the image only when every layer was checked against it: then a worker whose
+    # engine holds that image may skip `docker load` (app/pipeline/run.py); otherwise it always loads the archive.
+    digest = info.config_digest if info.layers_verified else None
+    transitions.queue_upload(session, submission.id, upload_key=key, image_config_digest=digest,
                              image_tags=" ".join(info.repo_tags))
     session.commit()
     # The database says "queued" before the queue hears of it. If Redis is down now, the reconciler

@@ -187,6 +187,7 @@ def _assert_describes_image(info: ImageArchiveInfo, tag: str) -> None:
     assert info.entrypoint is None
     assert info.user == ""
     assert info.uncompressed_bytes > Path("/bin/busybox").stat().st_size
+    assert info.layers_verified is True  # every layer hashed to the diff_id its config names
 
 
 def test_docker_save_gzip_is_valid(saved_gz: Path, image_tag: str) -> None:
@@ -531,3 +532,40 @@ def test_ordinary_compression_ratio_is_accepted(parts: list[Entry], tmp_path: Pa
     padding = file_entry("padding", bytes(2 * MiB))
     path = write_archive(tmp_path / "algorithm.tar.gz", [*parts, padding])
     assert validate_image_archive(path, ImageArchiveLimits(max_compression_ratio=2)).layer_count == 1
+
+
+# ------------------------------------------------------------------------------- layers against the config
+
+
+def _layer_names(entries: list[Entry]) -> list[str]:
+    return list(manifest_entry(entries)["Layers"])
+
+
+def _real_layer(entries: list[Entry], name: str) -> Entry:
+    """The regular file a manifest's layer name refers to (docker save may name it through a symbolic link)."""
+    by_name = {entry.info.name: entry for entry in entries}
+    entry = by_name[name]
+    while entry.info.issym():
+        entry = by_name[os.path.normpath(os.path.join(os.path.dirname(entry.info.name), entry.info.linkname))]
+    return entry
+
+
+def test_a_layer_that_does_not_match_its_config_is_refused(parts: list[Entry], tmp_path: Path) -> None:
+    """The config's digest stands for the whole image (a worker whose engine holds an image with that id runs it
+    without loading the archive), so an archive that pairs a real config with other layers must never pass."""
+    layer = _real_layer(parts, _layer_names(parts)[0])
+    altered = tarfile.TarInfo(layer.info.name)
+    data = bytearray(layer.data or b"")
+    data[-1] ^= 0xFF  # one byte of the end-of-archive padding: still a valid tar, another digest
+    altered.size = len(data)
+    with pytest.raises(InvalidImageArchive, match=r"layer 1 of \d+ does not match the image config"):
+        validate_image_archive(write_archive(tmp_path / "altered.tar.gz", replace(parts, Entry(altered, bytes(data)))))
+
+
+def test_a_layer_stored_compressed_is_left_to_docker_load(parts: list[Entry], tmp_path: Path) -> None:
+    layer = _real_layer(parts, _layer_names(parts)[0])
+    packed = gzip.compress(layer.data or b"", mtime=0)
+    info = tarfile.TarInfo(layer.info.name)
+    info.size = len(packed)
+    described = validate_image_archive(write_archive(tmp_path / "packed.tar.gz", replace(parts, Entry(info, packed))))
+    assert described.layers_verified is False
