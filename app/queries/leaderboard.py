@@ -32,6 +32,7 @@ from app.queries.analysis_document import document_of
 from app.queries.costs import CaseFigures, Prices, case_spread, per_case, run_cost
 from app.queries.entrants import Entrant
 from app.queries.final_submissions import final_rule_text, final_submission_ids
+from app.queries.leaderboard_cache import remembered, results_fingerprint
 from app.queries.phase_status import PhaseState, phase_status
 from evaluation.ranking import min_ranks
 from evaluation.ranking_across import combine_ranks
@@ -186,8 +187,9 @@ def leaderboard_for(session: Session, phase: Phase, viewer: User | None, sort_me
     """The leaderboard as `viewer` may read it: without rows while the results are unpublished, unless they
     organise the challenge (they read everything; `published` says participants do not). With the operator's
     `prices` (app/queries/costs.py), rows carry a cost per case."""
-    if results_visible(phase, viewer):
-        board = build_leaderboard(session, phase, sort_metric, prices=prices)
+    if results_visible(phase, viewer):  # built once per state of the phase's results (app/queries/leaderboard_cache.py)
+        key = ("leaderboard", sort_metric, visible_subset(phase), repr(prices), results_fingerprint(session, phase))
+        board = remembered(key, lambda: build_leaderboard(session, phase, sort_metric, prices=prices))
     else:
         board = build_leaderboard(session, phase, sort_metric, rows=False, prices=prices)
     board.published = phase.results_published
