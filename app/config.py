@@ -56,6 +56,12 @@ class Settings:
     price_gb_hour: float | None = None
     price_gpu_hour: float | None = None
     price_currency: str = ""
+    # Algorithm images kept on a worker's engine after their runs (runners/image_cache.py): total size (MiB; 0 keeps
+    # none) and the days an unused one stays.
+    image_cache_mb: int = 10_240
+    image_cache_days: int = 7
+    # Staged test sets on a worker's disk (app/pipeline/stage_cache.py): total size in MiB, least recently used out.
+    stage_cache_mb: int = 20_480
     # When set, GET /metrics (Prometheus) needs "Authorization: Bearer <token>"; otherwise it is open.
     metrics_token: str | None = None
     # Mount the RQ dashboard at /admin/rq for site admins (PODIUM_RQ_DASHBOARD=1; docs/operations.md).
@@ -110,8 +116,15 @@ class Settings:
             price_gpu_hour=_get_price(env, "PRICE_GPU_HOUR"),
             price_currency=env.get(ENV_PREFIX + "PRICE_CURRENCY", "").strip(),
             metrics_token=env.get(ENV_PREFIX + "METRICS_TOKEN", "").strip() or None,
+            image_cache_mb=_get_int(env, "IMAGE_CACHE_MB", 10_240, minimum=0),
+            image_cache_days=_get_int(env, "IMAGE_CACHE_DAYS", 7, minimum=0),
+            stage_cache_mb=_get_int(env, "STAGE_CACHE_MB", 20_480, minimum=1),
             rq_dashboard=env.get(ENV_PREFIX + "RQ_DASHBOARD", "").strip().lower() in ("1", "true", "yes"),
         )
+
+    @property
+    def stage_cache_bytes(self) -> int:
+        return self.stage_cache_mb * 1024 * 1024
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -44,6 +44,8 @@ def podium_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "PODIUM_DATA_DIR": str(tmp_path / "data"),
         "PODIUM_QUEUE": f"podium-test-{uuid.uuid4().hex[:12]}",
         "PODIUM_SECRET_KEY": "test-secret",
+        # Nothing kept on the shared engine after a test's runs (tests/app/pipeline/test_image_cache.py turns it on).
+        "PODIUM_IMAGE_CACHE_MB": "0",
     }
     env.update({f"PODIUM_{name}": value for name, value in overrides.items()})
     return env

@@ -84,7 +84,8 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                    case_ids=[key for key, _ in cases],
                                    truth_paths=[t["relative_path"] for t in truths],
                                    cache_root=resources.settings.worker_cache_dir,
-                                   image_folders=[t["relative_path"] for t in truths if t.get("kind") == "image"])
+                                   image_folders=[t["relative_path"] for t in truths if t.get("kind") == "image"],
+                                   max_bytes=resources.settings.stage_cache_bytes)
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
     document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from app.pipeline import persist
+from app.pipeline import persist, stage_cache
 from app.pipeline.collect import collect
 from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
@@ -25,7 +25,7 @@ from app.pipeline.per_case import per_case_wording, run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.recovery import after_infrastructure_fault
-from app.pipeline.run import LoadedImage, load_image, run_container, stop_containers
+from app.pipeline.run import LoadedImage, load_image, run_container, stop_containers, worker_image_cache
 from app.pipeline.scoring import (
     Message,
     ScoringConfigurationError,
@@ -85,12 +85,14 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
     try:
         if plan.per_case:
             input_dir = stage_case_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                          cases=cases, interfaces=plan.inputs, cache_root=cache)
+                                          cases=cases, interfaces=plan.inputs, cache_root=cache,
+                                          max_bytes=resources.settings.stage_cache_bytes)
         else:
             input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                     cases=cases, input_paths=[i.relative_path for i in plan.inputs], cache_root=cache)
+                                     cases=cases, input_paths=[i.relative_path for i in plan.inputs], cache_root=cache,
+                                     max_bytes=resources.settings.stage_cache_bytes)
         try:
-            image = load_image(store, runner, plan, work_dir)
+            image = load_image(store, runner, plan, work_dir, cache=worker_image_cache(resources.settings, runner))
         except ImageLoadError as exc:
             return persist.fail(resources, plan, f"the image could not be loaded: {exc}")
         if plan.per_case:
@@ -112,6 +114,7 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
         if image is not None:
             image.release()  # only what this load added: never an image or tag the engine had before
         shutil.rmtree(work_dir, ignore_errors=True)
+        stage_cache.release_all()  # the staged folders it used may be evicted now
 
 
 def _per_case(resources: Resources, runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, inputs_root: Path,
@@ -139,7 +142,8 @@ def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, run_id
     truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
                                    case_ids=plan.case_keys, truth_paths=[g.relative_path for g in plan.ground_truth],
                                    cache_root=resources.settings.worker_cache_dir,
-                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"])
+                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"],
+                                   max_bytes=resources.settings.stage_cache_bytes)
     scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
                             metrics=plan.metrics, output_files=listing.files, rejected_files=listing.rejected,
                             truth_dir=truth_dir, read_output=read_output_bytes, missing_cases=plan.missing_cases,

@@ -16,14 +16,16 @@ from typing import Any
 
 from app.challenge_yaml import Interface
 from app.image_files import stored_image_name
+from app.pipeline import stage_cache
 from app.pipeline.per_case_inputs import case_input_layout, layout_digest
 from app.storage import ArtifactStore, keys
 
-COMPLETE_MARKER = ".podium-complete"
+COMPLETE_MARKER = stage_cache.COMPLETE_MARKER
 
 
 def stage_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str,
-                 cases: list[tuple[str, dict[str, Any]]], input_paths: list[str], cache_root: Path) -> Path:
+                 cases: list[tuple[str, dict[str, Any]]], input_paths: list[str], cache_root: Path,
+                 max_bytes: int | None = None) -> Path:
     """The /input folder for a test set: cases.json plus <case_id>/<relative_path> for each input (an image input:
     the one file inside that folder, <case_id>/<relative_path>/<case_id>.mha, as the case's inputs name it)."""
     def fill(folder: Path) -> None:
@@ -32,7 +34,7 @@ def stage_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str
         for case_id, inputs in cases:
             for relative in case_input_files(case_id, inputs, input_paths):
                 store.download_to(keys.case_input(storage_prefix, case_id, relative), folder / case_id / relative)
-    return _cached(cache_root / "inputs" / content_hash, fill, world_readable=True)
+    return _cached(cache_root / "inputs" / content_hash, fill, world_readable=True, max_bytes=max_bytes)
 
 
 def case_input_files(case_id: str, inputs: dict[str, Any], input_paths: list[str]) -> list[str]:
@@ -62,7 +64,8 @@ def staged_input_images(input_dir: Path, case_ids: list[str], inputs: list[Inter
 
 
 def stage_case_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash: str,
-                      cases: list[tuple[str, dict[str, Any]]], interfaces: list[Interface], cache_root: Path) -> Path:
+                      cases: list[tuple[str, dict[str, Any]]], interfaces: list[Interface], cache_root: Path,
+                      max_bytes: int | None = None) -> Path:
     """Per-case mode: a folder per case (<root>/<case_id>), each one case's /input as grand-challenge.org lays it
     out (app/pipeline/per_case_inputs.py), cached by the test set's content and the inputs' declarations."""
     def fill(folder: Path) -> None:
@@ -77,11 +80,12 @@ def stage_case_inputs(store: ArtifactStore, *, storage_prefix: str, content_hash
                 else:
                     store.download_to(keys.case_input(storage_prefix, case_id, item.stored), target)
     return _cached(cache_root / "per-case-inputs" / f"{content_hash}-{layout_digest(interfaces)}", fill,
-                   world_readable=True)
+                   world_readable=True, max_bytes=max_bytes)
 
 
 def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_hash: str, case_ids: list[str],
-                       truth_paths: list[str], cache_root: Path, image_folders: Collection[str] = ()) -> Path:
+                       truth_paths: list[str], cache_root: Path, image_folders: Collection[str] = (),
+                       max_bytes: int | None = None) -> Path:
     """The hidden reference, readable only by the worker's user; never mounted into a participant run.
 
     image_folders: those of truth_paths that are image interfaces' folders: each holds <case_id>.mha
@@ -93,11 +97,15 @@ def stage_ground_truth(store: ArtifactStore, *, storage_prefix: str, content_has
                     relative = f"{relative}/{stored_image_name(case_id, '.mha', ground_truth=True)}"
                 store.download_to(keys.case_ground_truth(storage_prefix, case_id, relative),
                                   folder / case_id / relative)
-    return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False)
+    return _cached(cache_root / "ground-truth" / content_hash, fill, world_readable=False, max_bytes=max_bytes)
 
 
-def _cached(final: Path, fill: Callable[[Path], None], *, world_readable: bool) -> Path:
+def _cached(final: Path, fill: Callable[[Path], None], *, world_readable: bool, max_bytes: int | None) -> Path:
+    """The complete folder `final`, staged by `fill` unless it is there; held for the rest of the attempt
+    (app/pipeline/stage_cache.py). After staging a new one, the others are trimmed to max_bytes (None: no cap)."""
+    stage_cache.hold(final)
     if (final / COMPLETE_MARKER).exists():
+        stage_cache.used(final)
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(final.parent, 0o755 if world_readable else 0o700)
@@ -114,6 +122,9 @@ def _cached(final: Path, fill: Callable[[Path], None], *, world_readable: bool) 
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    stage_cache.used(final)
+    if max_bytes is not None:
+        stage_cache.evict(final.parent.parent, max_bytes)
     return final
 
 

@@ -9,6 +9,7 @@ import socket
 from app.config import Settings
 from app.logs import bound
 from app.models import Submission
+from app.pipeline import stage_cache
 from app.pipeline.analysis import analyse_phase as compute_phase_analysis
 from app.pipeline.attempt import run_attempt
 from app.resources import Resources
@@ -53,6 +54,7 @@ def analyse_phase(phase_id: int) -> str:
             analysis = compute_phase_analysis(resources, phase_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
     finally:
+        stage_cache.release_all()  # the ground truth it staged may be evicted now
         resources.close()
 
 
