@@ -322,10 +322,14 @@ def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Price
     """Per-case mode: each row's median and 95th percentile time and cost per case, from its cases' own runs."""
     if not rows:
         return
+    # Only runs with per-case times are read in full: a batch run's outcomes have none (1,000 rows per leaderboard
+    # row at 1,000 cases: most of a big board's build, bench/bench_leaderboard.py), and its spread is None anyway.
+    timed = list(session.scalars(select(CaseOutcome.run_id).distinct().where(
+        CaseOutcome.run_id.in_([row.run_id for row in rows]), CaseOutcome.wall_seconds.is_not(None))))
     figures: dict[int, list[CaseFigures]] = {}
     for run_id, wall, cpu, peak in session.execute(
             select(CaseOutcome.run_id, CaseOutcome.wall_seconds, CaseOutcome.cpu_seconds, CaseOutcome.peak_memory_mb)
-            .where(CaseOutcome.run_id.in_([row.run_id for row in rows]))):
+            .where(CaseOutcome.run_id.in_(timed))) if timed else ():
         figures.setdefault(run_id, []).append(CaseFigures(wall, cpu, peak))
     for row in rows:
         spread = case_spread(prices, figures.get(row.run_id, []))

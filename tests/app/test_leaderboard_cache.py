@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.models import Phase, Score, Submission, User
+from app.models import Case, CaseOutcome, EvaluationRun, Phase, Score, Submission, User
 from app.queries.leaderboard import Leaderboard, leaderboard_for
 from app.queries.leaderboard_cache import forget_all
 from app.usecases.membership import add_organiser
@@ -84,3 +84,20 @@ def test_a_phase_setting_change_rebuilds_the_board(session: Session, phase: Phas
     lead = session.query(User).filter_by(username="lead").one()
     organisers = leaderboard_for(session, phase, lead)
     assert _order(organisers) == [("lab", 0.70), ("other", 0.90)] and organisers.published is False
+
+
+def test_per_case_times_are_read_for_the_runs_that_have_them(session: Session, phase: Phase) -> None:
+    """A batch run's outcomes carry no times and are not read (a big board's build, bench/bench_leaderboard.py); a
+    per-case run's are, whatever the other rows."""
+    cases = [Case(test_set_id=phase.current_test_set_id, case_key=f"c{n}") for n in range(3)]
+    session.add_all(cases)
+    session.flush()
+    runs = {run.submission.user.username: run for run in session.query(EvaluationRun)}
+    for case, wall in zip(cases, (1.0, 2.0, 4.0), strict=True):
+        session.add(CaseOutcome(run_id=runs["other"].id, case_id=case.id, status="valid", wall_seconds=wall,
+                                cpu_seconds=wall, peak_memory_mb=10.0))
+        session.add(CaseOutcome(run_id=runs["lab"].id, case_id=case.id, status="valid"))
+    session.commit()
+    rows = {row.participant: row for row in leaderboard_for(session, phase, None).rows}
+    assert rows["other"].seconds_per_case_median == 2.0 and rows["other"].seconds_per_case_p95 is not None
+    assert rows["lab"].seconds_per_case_median is None and rows["lab"].seconds_per_case_p95 is None
