@@ -116,6 +116,14 @@ class Limits(_Strict):
     # cpus / cases_in_parallel), while memory and the time limit apply to each case's run.
     cases_in_parallel: Annotated[int, Field(ge=1, le=16)] = 1
 
+    @model_validator(mode="after")
+    def _one_case_at_a_time_on_gpus(self) -> Limits:
+        # Each run asks the engine for `gpus` devices of its choosing: runs at once could be handed the same GPU.
+        if self.gpus and self.cases_in_parallel > 1:
+            raise ValueError("a phase with gpus runs one case at a time: set cases_in_parallel to 1 (each run asks "
+                             "the engine for its GPUs, and runs at once could be given the same device)")
+        return self
+
 
 class MetricSpec(_Strict):
     name: str

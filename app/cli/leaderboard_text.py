@@ -83,8 +83,11 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
             and board["sorted_by"] == board["ranking_metric"] and not board.get("ranks_provisional"):
         lines.append(f"'#': the {board['ranking_scheme']} ranking of {board['ranking_metric']}")
     if rows and board["rows"]:
-        lines.append("s/case: each run's wall time divided by the cases it processed (one container sees every case: "
-                     "no time of each case)" + (f"; cost/case at {_prices_text(prices)}" if prices else ""))
+        per_case_runs = any(row.get("seconds_per_case_median") is not None for row in board["rows"])
+        lines.append(("s/case: the mean of the cases' own runs (one container run per case), with their median and "
+                      "95th percentile" if per_case_runs else
+                      "s/case: each run's wall time divided by the cases it processed (one container sees every "
+                      "case: no time of each case)") + (f"; cost/case at {_prices_text(prices)}" if prices else ""))
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")
         lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "

@@ -1,7 +1,7 @@
 """What a run cost, from the prices the operator sets (PODIUM_PRICE_*; docs/operations.md, "Time and cost per case").
 
 cost of a run = CPU hours x price per CPU-hour + peak memory in GiB x wall hours x price per GiB-hour
-(+ GPU hours x price per GPU-hour, once runs record GPU time: issue 11, item 6).
+               + the phase's GPUs x wall hours x price per GPU-hour (a GPU is held for the whole run).
 
 Per case, a run's time and cost are divided by the number of cases it processed (its valid and invalid cases). In
 batch mode that is all there is: one container sees every case, so there is no time of each case. In per-case mode
@@ -42,9 +42,10 @@ class Prices:
 
 
 def run_cost(prices: Prices | None, *, wall_seconds: float | None, cpu_seconds: float | None,
-             peak_memory_mb: float | None) -> float | None:
+             peak_memory_mb: float | None, gpus: int = 0) -> float | None:
     """The run's cost in prices.currency; None when no price is set or a figure a set price needs is missing
-    (a run recorded before CPU and memory were measured): never a cost that leaves a part out."""
+    (a run recorded before CPU and memory were measured), or when the run held GPUs and no GPU price is set:
+    never a cost that leaves a part out."""
     if prices is None or not prices.any_set:
         return None
     cost = 0.0
@@ -56,7 +57,10 @@ def run_cost(prices: Prices | None, *, wall_seconds: float | None, cpu_seconds: 
         if peak_memory_mb is None or wall_seconds is None:
             return None
         cost += peak_memory_mb / MIB_PER_GIB * wall_seconds / 3600.0 * prices.gb_hour
-    # prices.gpu_hour: no run uses a GPU yet; it adds GPU hours x the price once runs record them.
+    if gpus > 0:
+        if prices.gpu_hour is None or wall_seconds is None:
+            return None
+        cost += gpus * wall_seconds / 3600.0 * prices.gpu_hour
     return cost
 
 
@@ -88,14 +92,14 @@ class CaseSpread:
     cost_p95: float | None
 
 
-def case_spread(prices: Prices | None, cases: Sequence[CaseFigures]) -> CaseSpread | None:
+def case_spread(prices: Prices | None, cases: Sequence[CaseFigures], gpus: int = 0) -> CaseSpread | None:
     """The spread of the per-case figures of one run; None when it has none (a batch run, or one recorded before
     per-case figures were kept). The percentile is numpy's (linear between the two nearest cases)."""
     walls = [c.wall_seconds for c in cases if c.wall_seconds is not None]
     if not cases or len(walls) != len(cases):
         return None
-    costs = [run_cost(prices, wall_seconds=c.wall_seconds, cpu_seconds=c.cpu_seconds, peak_memory_mb=c.peak_memory_mb)
-             for c in cases]
+    costs = [run_cost(prices, wall_seconds=c.wall_seconds, cpu_seconds=c.cpu_seconds, peak_memory_mb=c.peak_memory_mb,
+                      gpus=gpus) for c in cases]
     known = [c for c in costs if c is not None]
     cost_median, cost_p95 = (None, None) if len(known) != len(costs) else _median_p95(known)
     seconds_median, seconds_p95 = _median_p95(walls)

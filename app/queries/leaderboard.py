@@ -256,7 +256,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
             submitted_at=submission.created_at.isoformat(timespec="seconds"), comment=submission.comment,
             container_seconds=run.container_seconds, cases_unscored=run.cases_invalid,
             is_team=entrant.team_id is not None, submitted_by=username, entrant_key=entrant.key, run_id=run.id,
-            **_time_and_cost(run, prices)))
+            **_time_and_cost(run, prices, phase.gpus)))
         row.scores[score.metric] = ScoreCell(score.value, score.ci_low, score.ci_high)
 
     def key(row: LeaderboardRow) -> tuple[float, int]:
@@ -290,7 +290,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     for row in ranked:  # the ranking metric decided the order above even when it is not a column
         row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
     baselines = _reader_baselines(session, phase, subset, columns)
-    _add_case_spread(session, ranked, prices)
+    _add_case_spread(session, ranked, prices, phase.gpus)
     return Leaderboard(
         challenge=phase.challenge.slug,
         phase=phase.slug,
@@ -309,16 +309,16 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     )
 
 
-def _time_and_cost(run: EvaluationRun, prices: Prices | None) -> dict[str, Any]:
+def _time_and_cost(run: EvaluationRun, prices: Prices | None, gpus: int) -> dict[str, Any]:
     """A row's time and cost fields from its run (batch mode: per case = the run's / its cases)."""
     cases = run.cases_valid + run.cases_invalid
     cost = run_cost(prices, wall_seconds=run.container_seconds, cpu_seconds=run.cpu_seconds,
-                    peak_memory_mb=run.peak_memory_mb)
+                    peak_memory_mb=run.peak_memory_mb, gpus=gpus)
     return {"cpu_seconds": run.cpu_seconds, "peak_memory_mb": run.peak_memory_mb, "cases_run": cases,
             "seconds_per_case": per_case(run.container_seconds, cases), "cost_per_case": per_case(cost, cases)}
 
 
-def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Prices | None) -> None:
+def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Prices | None, gpus: int) -> None:
     """Per-case mode: each row's median and 95th percentile time and cost per case, from its cases' own runs."""
     if not rows:
         return
@@ -332,7 +332,7 @@ def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Price
             .where(CaseOutcome.run_id.in_(timed))) if timed else ():
         figures.setdefault(run_id, []).append(CaseFigures(wall, cpu, peak))
     for row in rows:
-        spread = case_spread(prices, figures.get(row.run_id, []))
+        spread = case_spread(prices, figures.get(row.run_id, []), gpus)
         if spread is not None:
             row.seconds_per_case_median, row.seconds_per_case_p95 = spread.seconds_median, spread.seconds_p95
             row.cost_per_case_median, row.cost_per_case_p95 = spread.cost_median, spread.cost_p95

@@ -77,6 +77,17 @@ def test_cost_per_case_is_the_runs_cost_at_the_prices_divided_by_its_cases(sessi
     assert "s/case" in text and " 12 " in text
 
 
+def test_a_gpu_phase_pays_its_gpus_for_the_whole_wall_time(session: Session, contest) -> None:  # type: ignore[no-untyped-def]
+    phase, _, _ = contest
+    phase.gpus = 2
+    session.flush()
+    with_gpu = _rows(session, phase, Prices(cpu_hour=0.05, gb_hour=0.01, gpu_hour=1.5, currency="EUR"))
+    # 2 GPUs x 120 s = 1/15 h x 1.5 = 0.1, on top of the CPU and memory parts; per case / 10.
+    assert with_gpu["lab"]["cost_per_case"] == pytest.approx(LAB_COST_PER_CASE + 2 * (120 / 3600) * 1.5 / 10)
+    # A GPU phase priced without a GPU price: the cost would leave its largest part out, so none is shown.
+    assert _rows(session, phase, PRICES)["lab"]["cost_per_case"] is None
+
+
 def test_no_prices_no_cost(session: Session, contest) -> None:  # type: ignore[no-untyped-def]
     phase, _, _ = contest
     for prices in (None, Prices(currency="EUR")):

@@ -66,3 +66,13 @@ def test_a_gpu_phase_is_run_only_by_a_gpu_worker(resources: Resources, settings:
         # platform's fault, never the participant's.
         assert (submission.state, submission.failure_is_infrastructure, submission.infrastructure_faults) == (
             "failed", True, 1), submission.failure_message
+
+
+def test_a_gpu_phase_runs_one_case_at_a_time() -> None:
+    from pydantic import ValidationError
+
+    from app.challenge_yaml import Limits
+
+    with pytest.raises(ValidationError, match="one case at a time"):
+        Limits(gpus=1, cases_in_parallel=2)
+    assert Limits(gpus=1).cases_in_parallel == 1 and Limits(cases_in_parallel=4).gpus == 0
