@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup services images platform-image demo test lint web worker clean bench
+.PHONY: setup services images platform-image demo test lint web worker clean bench stack stack-down
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,16 @@ images: services
 
 platform-image: setup images
 	bash scripts/build-platform-image.sh
+
+# The compose stack (deploy/compose.yaml; docs/operations.md, "The stack"): builds what is missing, starts
+# PostgreSQL, Redis, SeaweedFS, the web site and STACK_WORKERS workers, each with its own Docker engine.
+STACK_WORKERS ?= 2
+stack: setup images
+	bash scripts/stack.sh up $(STACK_WORKERS)
+
+# Stops and removes the stack's containers; its data stays in its volumes (scripts/stack.sh down --volumes: gone).
+stack-down:
+	bash scripts/stack.sh down
 
 demo: setup images
 	$(BIN)/podium demo
