@@ -55,7 +55,7 @@ from app import create_app  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db_migrations import upgrade  # noqa: E402
 from app.models import Case, EvaluationRun, Phase, Score, Submission, SubmissionState, TestSet, User  # noqa: E402
-from app.queries.leaderboard_cache import forget_all  # noqa: E402
+from app.queries.leaderboard_cache import forget_all, results_fingerprint  # noqa: E402
 from app.resources import Resources  # noqa: E402
 from app.usecases.apply_challenge import apply_challenge  # noqa: E402
 
@@ -158,7 +158,7 @@ def _bench_one(database: str, url: str, work: Path, args: argparse.Namespace, pa
         forget_all()  # a cold build, as the first request after any change to the phase's results
         uncached[name] = _one(client, timer, path)
     rows = len(client.get(api).get_json()["rows"])
-    times: dict[str, list[float]] = {"page": [], "JSON": [], "bare SELECT": []}
+    times: dict[str, list[float]] = {"page": [], "JSON": [], "bare SELECT": [], "cache key": []}
     engine = resources.engine
     bare_sql = BARE_SELECT.replace(":test_set", str(test_set_id)).replace(":phase", str(phase_id))
     with engine.connect() as connection:
@@ -168,6 +168,12 @@ def _bench_one(database: str, url: str, work: Path, args: argparse.Namespace, pa
             sent = time.perf_counter()
             found = connection.exec_driver_sql(bare_sql).fetchall()
             times["bare SELECT"].append(time.perf_counter() - sent)
+            with resources.session() as session:
+                phase = session.get(Phase, phase_id)
+                assert phase is not None
+                sent = time.perf_counter()
+                results_fingerprint(session, phase)
+                times["cache key"].append(time.perf_counter() - sent)
     print(f"leaderboard: {rows} rows; the bare SELECT returns {len(found):,} rows")
     print(f"uncached (a cold build, as after any change to the results): page {uncached['page'] * 1000:.0f} ms, "
           f"JSON {uncached['JSON'] * 1000:.0f} ms")
@@ -175,7 +181,7 @@ def _bench_one(database: str, url: str, work: Path, args: argparse.Namespace, pa
     for name, values in times.items():
         print(f"{name:12s} p50 {_p(values, 0.5):8.1f} ms  p95 {_p(values, 0.95):8.1f} ms  "
               f"ratio p50 / bare SELECT {statistics.median(values) / bare:6.1f}x  "
-              f"{_verdict(values) if name != 'bare SELECT' else ''}")
+              f"{_verdict(values) if name in ('page', 'JSON') else ''}")
     if args.profile:
         _profile(app, client, timer, resources, phase_id, (page, api))
     if args.http_seconds > 0:
@@ -273,7 +279,16 @@ def _p(values: list[float], q: float) -> float:
 
 def _profile(app: Any, client: Any, timer: Timed, resources: Resources, phase_id: int,
              paths: tuple[str, ...]) -> None:
-    """One request per path after a change to the phase (so a cache, if any, rebuilds), under cProfile."""
+    """One request per path from the cache, then one after a change to the phase (the board rebuilt), under
+    cProfile."""
+    for path in paths:
+        timer.profiler = cProfile.Profile()
+        _one(client, timer, path)
+        profiler, timer.profiler = timer.profiler, None
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+        print(f"-- profile of {path}, cached ({timer.last * 1000:.0f} ms; by own time)")
+        print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
     for path in paths:
         with resources.session() as session:  # a change every leaderboard must see: a new comment
             session.execute(update(Submission).where(Submission.phase_id == phase_id,
