@@ -392,11 +392,11 @@ class PhaseSpec(_Strict):
                     f"an evaluator's aggregate (the platform has no per-case values or bootstrap for it); rank it "
                     f"with 'aggregate-then-rank', or by a metric plugin")
             plugin = registry[name]
-            if getattr(plugin, "input_kind", "scalar") != "scalar":
+            if getattr(plugin, "input_kind", "scalar") != "scalar" and not gives_per_case_values(plugin):
                 raise ValueError(
                     f"analysis.ranking_scheme {scheme!r} is computed by the analysis, which bootstraps scalar "
-                    f"predictions only; {where} {name!r} scores {plugin.input_kind} outputs: rank it with "
-                    f"'aggregate-then-rank'")
+                    f"predictions and the per-case values of case-level metrics; {where} {name!r} is a set-level "
+                    f"metric of {plugin.input_kind} outputs: rank it with 'aggregate-then-rank'")
             if scheme == "rank-then-aggregate" and not gives_per_case_values(plugin):
                 case_level = sorted(n for n, cls in registry.items() if gives_per_case_values(cls))
                 raise ValueError(

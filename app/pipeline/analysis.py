@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,12 +30,13 @@ from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard, visible_subset
 from app.resources import Resources
 from app.storage import keys as storage_keys
-from evaluation.base import MetricInput
+from evaluation.base import Metric, MetricInput
 from evaluation.breakdown import breakdown
 from evaluation.operating_points import operating_points
 from evaluation.ranking import rank_entries
 from evaluation.ranking_across import rank_across_metrics
 from evaluation.readers import compare_readers
+from evaluation.recorded import recorded_case_means
 from evaluation.registry import get_metric
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class _Entry:
     label: str
     submission_id: int
     predictions: dict[str, dict[str, Any]]  # case key -> output slug -> value
+    # case key -> metric -> the per-case value recorded when it was scored (None: not finite)
+    values: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
@@ -127,7 +130,8 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
         # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
         entries.append(_Entry(row.participant, row.submission_id,
-                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction}))
+                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction},
+                              {keys[o.case_id]: dict(o.values) for o in outcomes if o.prediction}))
     return entries
 
 
@@ -154,18 +158,30 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     ranked_orders = {m["metric"]: m["order"] for m in (ranking_across or {}).get("metrics", [])}
     ranked_orders = ranked_orders or {ranking_metric: ranking_order}
     inputs_by_metric: dict[str, dict[str, MetricInput]] = {}
+    # What each metric is recomputed as: itself on the scalar predictions, or (a case-level image metric) its
+    # twin on the per-case values recorded at scoring (evaluation/recorded.py); set-level image metrics are not.
+    metrics: dict[str, Metric] = {}
+    for spec in metric_specs:
+        plugin = get_metric(spec["name"])
+        if getattr(plugin, "input_kind", "scalar") == "scalar":
+            metrics[plugin.name] = plugin
+        elif (twin := recorded_case_means(plugin)) is not None and _recorded_for_all(entries, keys, plugin.name):
+            metrics[plugin.name] = twin
     # Across metrics: every ranked metric must be one the analysis recomputes (challenge.yaml refuses anything
     # else for a scheme other than aggregate-then-rank; under that one the leaderboard ranks by the scores alone).
-    scalar = {s["name"] for s in metric_specs if getattr(get_metric(s["name"]), "input_kind", "scalar") == "scalar"}
     across = [m for m in (ranking_across or {}).get("metrics", [])]
-    across = across if all(m["metric"] in scalar for m in across) else []
+    across = across if all(m["metric"] in metrics for m in across) else []
     for spec in metric_specs:
-        metric = get_metric(spec["name"])
-        if getattr(metric, "input_kind", "scalar") != "scalar":
+        if spec["name"] not in metrics:
             continue
-        targets = np.array([float(reference[k][spec["target"]]) for k in keys])
-        inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]]) for k in keys]),
-                                       targets, metadata) for e in entries}
+        metric = metrics[spec["name"]]
+        if getattr(metric, "input_kind", "scalar") == "scalar":
+            targets = np.array([float(reference[k][spec["target"]]) for k in keys])
+            inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]])
+                                                           for k in keys]), targets, metadata) for e in entries}
+        else:
+            inputs = {e.label: MetricInput(keys, np.array([float(e.values[k][metric.name] or 0.0) for k in keys]),
+                                           np.zeros(len(keys)), metadata) for e in entries}
         inputs_by_metric[metric.name] = inputs
         if metric.name in ranked_orders and across:
             continue  # ranked below, with the other ranked metrics on the same replicates
@@ -178,7 +194,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     if across and ranking_across:
         combined, per_metric = rank_across_metrics(
             {m["metric"]: inputs_by_metric[m["metric"]] for m in across},
-            [(get_metric(m["metric"]), float(m["weight"]), m["order"] == "descending") for m in across],
+            [(metrics[m["metric"]], float(m["weight"]), m["order"] == "descending") for m in across],
             scheme, ranking_across["combine"], replicates=replicates, groups=groups)
         document["combined_ranking"] = combined.as_dict()
         document["rankings"].update({name: ranking.as_dict() for name, ranking in per_metric.items()})
@@ -186,7 +202,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     # Every metric by every breakdown column (value and CI per group); `breakdowns` keeps the ranking metric's.
     document["metric_breakdowns"] = {}
     for name, inputs in inputs_by_metric.items():
-        metric = get_metric(name)
+        metric = metrics[name]
         per_column = {column: {label: [g.as_dict() for g in breakdown(data, metric, column, replicates=replicates,
                                                                       groups=groups)]
                                for label, data in inputs.items()}
@@ -215,12 +231,19 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
             document["readers"][label] = compare_readers(data.predictions, data.targets, readers,
                                                          positive_at=positive_at, replicates=replicates).as_dict()
         document["reader_points"] = _reader_points(readers, next(iter(primary.values())).targets, positive_at)
-        document["reader_rows"] = _reader_rows(readers, positive_at, inputs_by_metric, replicates, groups)
+        scalar_inputs = {name: inputs for name, inputs in inputs_by_metric.items()
+                         if getattr(metrics[name], "input_kind", "scalar") == "scalar"}
+        document["reader_rows"] = _reader_rows(readers, positive_at, scalar_inputs, replicates, groups)
     if binary:
         document["curves"] = {label: _roc_points(data.predictions, data.targets) for label, data in primary.items()}
         if site_column:
             document["site_curves"] = _site_curves(primary, np.array(metadata[site_column]))
     return document
+
+
+def _recorded_for_all(entries: list[_Entry], keys: list[str], metric: str) -> bool:
+    """Whether every entry recorded a finite value of the metric for every case the analysis covers."""
+    return all(e.values.get(k, {}).get(metric) is not None for e in entries for k in keys)
 
 
 def clusters(cases: list[tuple[str, dict[str, str]]], column: str | None) -> dict[str, str | None] | None:

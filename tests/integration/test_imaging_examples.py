@@ -88,6 +88,20 @@ def test_the_segmentation_example_ranks_its_good_baseline_first(resources: Resou
     assert len(values) == 32
     assert _value(good, "dice") == pytest.approx(float(np.mean(values)), abs=1e-9)
 
+    # The analysis ranks case by case on the recorded per-case Dice, NSD and HD95 (evaluation/recorded.py) and
+    # breaks each down by site with CIs: the image metrics get the statistics the scalar ones get.
+    board = client.get(f"/api/v1/challenges/{slug}/phases/{PHASE}/leaderboard").get_json()
+    assert board["ranking_scheme"] == "rank-then-aggregate" and not board["ranks_provisional"]
+    assert [row["participant"] for row in board["rows"]] == ["radboud-ai-lab", "acme-vendor"]
+    analysis = client.get(f"/api/v1/challenges/{slug}/phases/{PHASE}/analysis").get_json()
+    assert set(analysis["rankings"]) >= {"dice", "nsd", "hd95"} and analysis["combined_ranking"]
+    by_site = {g["group"]: g for g in analysis["metric_breakdowns"]["dice"]["site"]["radboud-ai-lab"]}
+    assert len(by_site) == 2 and all(g["ci_low"] <= g["value"] <= g["ci_high"] for g in by_site.values())
+    assert {site: g["n_cases"] for site, g in by_site.items()} == {"site-a": 18, "site-b": 14}
+    # A site's Dice is the mean of its cases' Dice: weighted by cases, the two make the overall mean.
+    weighted = sum(g["n_cases"] * g["value"] for g in by_site.values()) / 32
+    assert weighted == pytest.approx(_value(good, "dice"), abs=1e-9)
+
 
 def test_the_detection_example_runs_grand_challenge_containers_per_case(resources: Resources, settings: Settings,
                                                                        prostate_archives) -> None:  # type: ignore[no-untyped-def]
