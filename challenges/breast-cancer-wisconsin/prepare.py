@@ -9,20 +9,16 @@ Deterministic: the same split and case ids every time.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
-import json
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_shared"))  # for prepare_tools.py
+from prepare_tools import replacing_text, write_json  # noqa: E402
 
 SEED = 20261128
 TEST_FRACTION = 0.4
@@ -38,7 +34,7 @@ def main(out_dir: Path) -> None:
     )
     public = out_dir / "public"
     public.mkdir(parents=True, exist_ok=True)
-    with _replacing(public / "train.csv") as handle:
+    with replacing_text(public / "train.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", *names, "malignant"])
         for rank, i in enumerate(sorted(train_idx), start=1):
@@ -48,43 +44,15 @@ def main(out_dir: Path) -> None:
     rng = np.random.default_rng(SEED)
     order = rng.permutation(test_idx)  # case ids do not reveal the original row order
     test.mkdir(parents=True, exist_ok=True)
-    with _replacing(test / "cases.csv") as handle:
+    with replacing_text(test / "cases.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id"])
         for rank, i in enumerate(order, start=1):
             case_id = f"case-{rank:04d}"
             writer.writerow([case_id])
-            _write_json(test / "inputs" / case_id / "nuclei-features.json",
-                        {name: float(value) for name, value in zip(names, features[i], strict=True)})
-            _write_json(test / "ground_truth" / case_id / "malignant.json", int(malignant[i]))
-
-
-def _write_json(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _replacing(path) as handle:
-        handle.write(json.dumps(value, sort_keys=True) + "\n")
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[TextIO]:
-    """Write `path` whole or not at all, and not at all when it already holds the same text: another test run may
-    be applying this challenge (reading or copying these files) at the same time. The text is gathered in memory,
-    then written to a temporary file beside `path` and renamed over it."""
-    buffer = io.StringIO(newline="")
-    yield buffer
-    text = buffer.getvalue()
-    if path.is_file() and path.read_bytes() == text.encode("utf-8"):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with open(descriptor, "w", newline="", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+            write_json(test / "inputs" / case_id / "nuclei-features.json",
+                       {name: float(value) for name, value in zip(names, features[i], strict=True)})
+            write_json(test / "ground_truth" / case_id / "malignant.json", int(malignant[i]))
 
 
 if __name__ == "__main__":

@@ -19,20 +19,16 @@ numbers say nothing about any real hospital, scanner or reader.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
-import json
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_shared"))  # for prepare_tools.py
+from prepare_tools import replacing_text, write_csv, write_json  # noqa: E402
 
 SEED = 20261129
 SITES = {
@@ -69,7 +65,7 @@ def main(out_dir: Path) -> None:
                                            random_state=SEED)
     public = out_dir / "public"
     public.mkdir(parents=True, exist_ok=True)
-    with _replacing(public / "train.csv") as handle:
+    with replacing_text(public / "train.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_id", *names, "malignant"])
         for rank, i in enumerate(sorted(train_idx), start=1):
@@ -85,48 +81,14 @@ def main(out_dir: Path) -> None:
         site = site_names[rng.choice(len(site_names), p=weights / weights.sum())]
         rows.append([case_id, site, SITES[site][0]])
         features = shift_features(data.data[i], names, site, rng)
-        _write_json(test / "inputs" / case_id / "nuclei-features.json",
-                    {n: float(v) for n, v in zip(names, features, strict=True)})
-        _write_json(test / "ground_truth" / case_id / "malignant.json", int(malignant[i]))
+        write_json(test / "inputs" / case_id / "nuclei-features.json",
+                   {n: float(v) for n, v in zip(names, features, strict=True)})
+        write_json(test / "ground_truth" / case_id / "malignant.json", int(malignant[i]))
         for reader, (sensitivity, specificity) in READERS.items():
             positive = rng.random() < (sensitivity if malignant[i] else 1.0 - specificity)
             reader_rows.append([case_id, reader, int(positive)])
-    with _replacing(test / "cases.csv") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["case_id", "site", "scanner"])
-        writer.writerows(rows)
-    with _replacing(out_dir / "readers.csv") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["case_id", "reader", "score"])
-        writer.writerows(reader_rows)
-
-
-def _write_json(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _replacing(path) as handle:
-        handle.write(json.dumps(value, sort_keys=True) + "\n")
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[TextIO]:
-    """Write `path` whole or not at all, and not at all when it already holds the same text: another test run may
-    be applying this challenge (reading or copying these files) at the same time. The text is gathered in memory,
-    then written to a temporary file beside `path` and renamed over it."""
-    buffer = io.StringIO(newline="")
-    yield buffer
-    text = buffer.getvalue()
-    if path.is_file() and path.read_bytes() == text.encode("utf-8"):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with open(descriptor, "w", newline="", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_csv(test / "cases.csv", ["case_id", "site", "scanner"], rows)
+    write_csv(out_dir / "readers.csv", ["case_id", "reader", "score"], reader_rows)
 
 
 if __name__ == "__main__":

@@ -27,19 +27,14 @@ Every image is 24 x 64 x 64 voxels (z, y, x), float32; labels are uint8 0/1 on t
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
-import os
 import sys
-import tempfile
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_shared"))  # for prepare_tools.py
+from prepare_tools import gaussian_along, site_cases, write_cases_csv, write_json, write_mha  # noqa: E402
 
 SEED = 20261204
 SHAPE = (24, 64, 64)  # z, y, x
@@ -110,19 +105,10 @@ def _grown(mask: np.ndarray, voxels: int) -> np.ndarray:
 def scan(adc: np.ndarray, site: str, rng: np.random.Generator) -> np.ndarray:
     """What the site's scanner makes of it: calibrated and noisy (magnitude of a complex signal), float32."""
     _, noise, scale, _ = SITES[site]
-    blurred = _gaussian_along(_gaussian_along(adc, 1, 0.8), 2, 0.8)
+    blurred = gaussian_along(gaussian_along(adc, 1, 0.8), 2, 0.8)
     real = blurred * scale + rng.normal(0.0, noise, SHAPE)
     imaginary = rng.normal(0.0, noise, SHAPE)
     return np.hypot(real, imaginary).astype(np.float32)
-
-
-def _gaussian_along(values: np.ndarray, axis: int, sigma: float) -> np.ndarray:
-    offsets = np.arange(-2, 3)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel /= kernel.sum()
-    padded = np.pad(values, [(2, 2) if a == axis else (0, 0) for a in range(values.ndim)], mode="edge")
-    length = values.shape[axis]
-    return sum(weight * np.take(padded, np.arange(i, i + length), axis=axis) for i, weight in enumerate(kernel))
 
 
 def clinical_information(rng: np.random.Generator, gland: np.ndarray, cancer: bool,
@@ -136,11 +122,8 @@ def clinical_information(rng: np.random.Generator, gland: np.ndarray, cancer: bo
 def main(out_dir: Path) -> None:
     rng = np.random.default_rng(SEED)
     for part, counts, prefix in (("public", TRAIN_CASES, "train"), ("test", TEST_CASES, "case")):
-        sites = [site for site, n in counts.items() for _ in range(n)]
-        rows = []
-        for rank, site in enumerate(rng.permutation(sites), start=1):
-            case_id = f"{prefix}-{rank:04d}"
-            site = str(site)
+        cases = site_cases(rng, counts, prefix)
+        for case_id, site in cases:
             adc, label, gland = phantom(rng)
             spacing = SITES[site][3]
             image = scan(adc, site, rng)
@@ -156,61 +139,10 @@ def main(out_dir: Path) -> None:
                          "clinical": "clinical-information-prostate-mri.json",
                          "label": f"images/cspca-label/{case_id}.mha", "case": "cspca-case-label.json"}
             write_mha(inputs / names["image"], image, spacing, origin)
-            _write_json(inputs / names["clinical"], clinical)
+            write_json(inputs / names["clinical"], clinical)
             write_mha(truth / names["label"], label.astype(np.uint8), spacing, origin)
-            _write_json(truth / names["case"], int(label.any()))
-            rows.append([case_id, site, SITES[site][0]])
-        with _replacing(out_dir / part / "cases.csv") as handle:
-            text = io.StringIO(newline="")
-            writer = csv.writer(text)
-            writer.writerow(["case_id", "site", "scanner"])
-            writer.writerows(sorted(rows))
-            handle.write(text.getvalue().encode("utf-8"))
-
-
-def _write_json(path: Path, value: object) -> None:
-    with _replacing(path) as handle:
-        handle.write((json.dumps(value, sort_keys=True) + "\n").encode("utf-8"))
-
-
-ELEMENT_TYPES = {np.dtype("int16"): "MET_SHORT", np.dtype("uint8"): "MET_UCHAR", np.dtype("float32"): "MET_FLOAT"}
-
-
-def write_mha(path: Path, voxels: np.ndarray, spacing: tuple[float, ...], origin: tuple[float, ...]) -> None:
-    """A zlib-compressed MetaImage; `voxels` and `spacing` in numpy order (z, y, x), `origin` in x, y, z."""
-    body = zlib.compress(np.ascontiguousarray(voxels, dtype=voxels.dtype.newbyteorder("<")).tobytes(), 6)
-    header = {
-        "ObjectType": "Image", "NDims": "3", "BinaryData": "True", "BinaryDataByteOrderMSB": "False",
-        "CompressedData": "True", "CompressedDataSize": str(len(body)), "TransformMatrix": "1 0 0 0 1 0 0 0 1",
-        "Offset": " ".join(f"{v:g}" for v in origin), "CenterOfRotation": "0 0 0", "AnatomicalOrientation": "RAI",
-        "ElementSpacing": " ".join(f"{v:g}" for v in reversed(spacing)),
-        "DimSize": " ".join(str(n) for n in reversed(voxels.shape)), "ElementType": ELEMENT_TYPES[voxels.dtype],
-        "ElementDataFile": "LOCAL",
-    }
-    with _replacing(path) as handle:
-        handle.write("".join(f"{key} = {value}\n" for key, value in header.items()).encode("ascii") + body)
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[BinaryIO]:
-    """Write `path` whole or not at all, and not at all when it already holds the same bytes: another test run may
-    be applying this challenge (reading or copying these files) at the same time. The bytes are gathered in memory,
-    then written to a temporary file beside `path` and renamed over it."""
-    buffer = io.BytesIO()
-    yield buffer
-    data = buffer.getvalue()
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with open(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+            write_json(truth / names["case"], int(label.any()))
+        write_cases_csv(out_dir / part / "cases.csv", cases, {site: SITES[site][0] for site in SITES})
 
 
 if __name__ == "__main__":

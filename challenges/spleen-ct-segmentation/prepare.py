@@ -22,18 +22,13 @@ and `ground_truth/<case>/images/spleen/<case>.mha`, and four public training cas
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import os
 import sys
-import tempfile
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_shared"))  # for prepare_tools.py
+from prepare_tools import gaussian_along, site_cases, write_cases_csv, write_mha  # noqa: E402
 
 SEED = 20261203
 SHAPE = (32, 64, 64)  # z, y, x
@@ -86,29 +81,18 @@ def scan(hu: np.ndarray, site: str, rng: np.random.Generator) -> np.ndarray:
     _, noise, offset, _ = SITES[site]
     blurred = hu
     for axis, sigma in enumerate((0.5, 0.8, 0.8)):
-        blurred = _gaussian_along(blurred, axis, sigma)
+        blurred = gaussian_along(blurred, axis, sigma)
     image = blurred + offset + rng.normal(0.0, noise, SHAPE)
     return np.clip(np.rint(image), -1024, 3071).astype(np.int16)
-
-
-def _gaussian_along(values: np.ndarray, axis: int, sigma: float) -> np.ndarray:
-    offsets = np.arange(-2, 3)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel /= kernel.sum()
-    padded = np.pad(values, [(2, 2) if a == axis else (0, 0) for a in range(values.ndim)], mode="edge")
-    length = values.shape[axis]
-    return sum(weight * np.take(padded, np.arange(i, i + length), axis=axis) for i, weight in enumerate(kernel))
 
 
 def main(out_dir: Path) -> None:
     rng = np.random.default_rng(SEED)
     for part, counts, prefix in (("public", TRAIN_CASES, "train"), ("test", TEST_CASES, "case")):
-        sites = [site for site, n in counts.items() for _ in range(n)]
-        rows = []
-        for rank, site in enumerate(rng.permutation(sites), start=1):
-            case_id = f"{prefix}-{rank:04d}"
+        cases = site_cases(rng, counts, prefix)
+        for case_id, site in cases:
             hu, spleen = phantom(rng)
-            image = scan(hu, str(site), rng)
+            image = scan(hu, site, rng)
             spacing = SITES[site][3]
             origin = (-(SHAPE[2] - 1) * spacing[2] / 2, -(SHAPE[1] - 1) * spacing[1] / 2, -400.0)
             if part == "public":
@@ -119,53 +103,7 @@ def main(out_dir: Path) -> None:
             write_mha(images / f"{case_id}{'-ct' if part == 'public' else ''}.mha", image, spacing, origin)
             write_mha(masks / f"{case_id}{'-spleen' if part == 'public' else ''}.mha", spleen.astype(np.uint8),
                       spacing, origin)
-            rows.append([case_id, site, SITES[site][0]])
-        with _replacing(out_dir / part / "cases.csv") as handle:
-            text = io.StringIO(newline="")
-            writer = csv.writer(text)
-            writer.writerow(["case_id", "site", "scanner"])
-            writer.writerows(sorted(rows))
-            handle.write(text.getvalue().encode("utf-8"))
-
-
-ELEMENT_TYPES = {np.dtype("int16"): "MET_SHORT", np.dtype("uint8"): "MET_UCHAR", np.dtype("float32"): "MET_FLOAT"}
-
-
-def write_mha(path: Path, voxels: np.ndarray, spacing: tuple[float, ...], origin: tuple[float, ...]) -> None:
-    """A zlib-compressed MetaImage; `voxels` and `spacing` in numpy order (z, y, x), `origin` in x, y, z."""
-    body = zlib.compress(np.ascontiguousarray(voxels, dtype=voxels.dtype.newbyteorder("<")).tobytes(), 6)
-    header = {
-        "ObjectType": "Image", "NDims": "3", "BinaryData": "True", "BinaryDataByteOrderMSB": "False",
-        "CompressedData": "True", "CompressedDataSize": str(len(body)), "TransformMatrix": "1 0 0 0 1 0 0 0 1",
-        "Offset": " ".join(f"{v:g}" for v in origin), "CenterOfRotation": "0 0 0", "AnatomicalOrientation": "RAI",
-        "ElementSpacing": " ".join(f"{v:g}" for v in reversed(spacing)),
-        "DimSize": " ".join(str(n) for n in reversed(voxels.shape)), "ElementType": ELEMENT_TYPES[voxels.dtype],
-        "ElementDataFile": "LOCAL",
-    }
-    with _replacing(path) as handle:
-        handle.write("".join(f"{key} = {value}\n" for key, value in header.items()).encode("ascii") + body)
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[BinaryIO]:
-    """Write `path` whole or not at all, and not at all when it already holds the same bytes: another test run may
-    be applying this challenge (reading or copying these files) at the same time. The bytes are gathered in memory,
-    then written to a temporary file beside `path` and renamed over it."""
-    buffer = io.BytesIO()
-    yield buffer
-    data = buffer.getvalue()
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with open(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)  # as a file written directly would be (mkstemp makes it private)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        write_cases_csv(out_dir / part / "cases.csv", cases, {site: SITES[site][0] for site in SITES})
 
 
 if __name__ == "__main__":
