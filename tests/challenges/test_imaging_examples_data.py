@@ -1,6 +1,6 @@
 """The imaging examples' data and containers' image code, without containers: prepare.py is deterministic and
 leaves identical files alone (other test runs may be reading them), its cases are what the challenges declare,
-and the numpy-only MetaImage module the baselines carry reads and writes what SimpleITK does."""
+and the numpy-only MetaImage module the baselines share reads and writes what SimpleITK does."""
 
 from __future__ import annotations
 
@@ -85,16 +85,11 @@ def test_the_detection_example_has_cases_with_and_without_cancer_at_each_site(pr
     assert by_site == {"site-a": {0, 1}, "site-b": {0, 1}}
 
 
-BASELINE_FOLDERS = sorted(p.parent for challenge in EXAMPLES for p in (challenge / "baselines").glob("*/mha.py"))
-
-
-def test_every_baseline_carries_the_same_mha_module() -> None:
-    assert len(BASELINE_FOLDERS) == 4
-    assert len({(folder / "mha.py").read_bytes() for folder in BASELINE_FOLDERS}) == 1
+SHARED_MHA = PROSTATE_CHALLENGE.parent / "_shared" / "container" / "mha.py"
 
 
 def _mha_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("baseline_mha", BASELINE_FOLDERS[0] / "mha.py")
+    spec = importlib.util.spec_from_file_location("baseline_mha", SHARED_MHA)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,8 +8,10 @@ template (DIAGNijmegen/rse-grand-challenge-forge): one run per case, inputs read
   /output/images/cspca-detection-map/output.mha             lesion candidates, each one constant likelihood
   /output/cspca-case-level-likelihood.json                  the largest of them (0 when there are none)
 
-The template reads and writes images with SimpleITK; this base image has numpy only, so mha.py does it, keeping
-the input's geometry on the detection map. Any container that behaves the same will do.
+The template's scaffolding (the handler looked up by interface, reading inputs, writing outputs) is in
+grand_challenge.py and the 26-connected labelling in components.py, both in ../_shared/ and shared with
+psa-density/; `podium baselines` puts them, and mha.py (numpy in place of SimpleITK), beside this file in the
+image's /opt/app. Any container that behaves the same will do.
 
 The method (numpy only, nothing trained; the settings in resources/settings.json were read off the public
 training cases): smooth in-plane, divide by the median of the central region (the scanner's calibration), take
@@ -17,29 +19,16 @@ the voxels darker than a threshold inside that region and away from air, keep 26
 minimum size, and give each a likelihood from its darkness alone (adding PSA density made the lesion ranking
 worse: it lifts every candidate of a case alike).
 """
-import json
-from glob import glob
-from pathlib import Path
-
 import numpy
-from mha import read_mha, write_mha
-
-INPUT_PATH = Path("/input")
-OUTPUT_PATH = Path("/output")
-RESOURCE_PATH = Path("resources")
-
-
-def run():
-    # The key is a tuple of the slugs of the input sockets
-    interface_key = get_interface_key()
-
-    # Look up the handler for this particular set of sockets (i.e. the interface)
-    handler = {
-        ("clinical-information-prostate-mri", "transverse-adc-prostate-mri"): interf0_handler,
-    }[interface_key]
-
-    # Call the handler
-    return handler()
+from components import components, neighbours
+from grand_challenge import (
+    INPUT_PATH,
+    RESOURCE_PATH,
+    load_image_file_as_array,
+    load_json_file,
+    run,
+    write_cspca_outputs,
+)
 
 
 def interf0_handler():
@@ -55,14 +44,10 @@ def interf0_handler():
     output_cspca_case_level_likelihood = float(output_cspca_detection_map.max(initial=0.0))
 
     # Save your output
-    write_array_as_image_file(
-        location=OUTPUT_PATH / "images/cspca-detection-map",
-        array=output_cspca_detection_map,
+    write_cspca_outputs(
+        detection_map=output_cspca_detection_map,
+        case_level_likelihood=output_cspca_case_level_likelihood,
         like=header,
-    )
-    write_json_file(
-        location=OUTPUT_PATH / "cspca-case-level-likelihood.json",
-        content=output_cspca_case_level_likelihood,
     )
     return 0
 
@@ -95,68 +80,16 @@ def in_plane_mean(values):
     return sum(padded[:, i:i + ny, j:j + nx] for i in range(3) for j in range(3)) / 9.0
 
 
-def _neighbours(values, fill):
-    """Views of `values` shifted by each of the 26 offsets (outside the image: `fill`)."""
-    padded = numpy.pad(values, 1, constant_values=fill)
-    nz, ny, nx = values.shape
-    for dz in range(3):
-        for dy in range(3):
-            for dx in range(3):
-                if (dz, dy, dx) != (1, 1, 1):
-                    yield padded[dz:dz + nz, dy:dy + ny, dx:dx + nx]
-
-
 def grow(mask, voxels):
     for _ in range(voxels):
-        mask = numpy.logical_or.reduce([mask, *_neighbours(mask, False)])
+        mask = numpy.logical_or.reduce([mask, *neighbours(mask, False)])
     return mask
 
 
-def components(mask):
-    """26-connected components, labelled by their smallest voxel index (spread, then pointer jumping)."""
-    size = mask.size
-    labels = numpy.where(mask, numpy.arange(size).reshape(mask.shape), size)
-    while True:
-        spread = numpy.minimum.reduce([labels, *_neighbours(labels, size)])
-        spread = numpy.where(mask, spread, size).ravel()
-        jumped = numpy.append(spread, size)[spread].reshape(mask.shape)
-        if numpy.array_equal(jumped, labels):
-            return labels
-        labels = jumped
-
-
-def get_interface_key():
-    # The inputs.json is a system generated file that contains information about
-    # the inputs that interface with the algorithm
-    inputs = load_json_file(
-        location=INPUT_PATH / "inputs.json",
-    )
-    socket_slugs = [sv["interface"]["slug"] for sv in inputs]
-    return tuple(sorted(socket_slugs))
-
-
-def load_json_file(*, location):
-    # Reads a json file
-    with open(location) as f:
-        return json.loads(f.read())
-
-
-def write_json_file(*, location, content):
-    # Writes a json file
-    with open(location, "w") as f:
-        f.write(json.dumps(content, indent=4))
-
-
-def load_image_file_as_array(*, location):
-    # The one image in the folder (grand-challenge gives .mha or .tif; this reader knows .mha)
-    input_files = glob(str(location / "*.tif")) + glob(str(location / "*.tiff")) + glob(str(location / "*.mha"))
-    return read_mha(input_files[0])
-
-
-def write_array_as_image_file(*, location, array, like):
-    location.mkdir(parents=True, exist_ok=True)
-    write_mha(location / "output.mha", array, like)
+HANDLERS = {
+    ("clinical-information-prostate-mri", "transverse-adc-prostate-mri"): interf0_handler,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(run())
+    raise SystemExit(run(HANDLERS))
