@@ -15,16 +15,21 @@ import csv
 import io
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.challenge_yaml import Interface
+from app.image_files import image_suffix
 from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis, TestSet
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
+from app.pipeline.scoring import truth_file
 from app.pipeline.staging import stage_ground_truth
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard, visible_subset
@@ -78,6 +83,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         settings = dict(phase.analysis or {})
         metric_specs = list(phase.metrics)
         ranking_metric, truths = phase.ranking_metric, list(phase.ground_truth)
+        outputs = [Interface.model_validate(o) for o in phase.outputs]
         ranking_order = phase.ranking_order  # the leaderboard's order of the ranking metric
         ranking_across = phase.ranking_across
         storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
@@ -91,8 +97,11 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                    max_bytes=resources.settings.stage_cache_bytes)
     reference = {key: {t["slug"]: json.loads((truth_dir / key / t["relative_path"]).read_text())
                        for t in truths if t.get("kind", "json") == "json"} for key, _ in cases}
-    document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,
-                         ranking_order=ranking_order, ranking_across=ranking_across)
+    with tempfile.TemporaryDirectory(prefix="podium-analysis-") as scratch:
+        files = _set_level_image_inputs(resources, entries, [key for key, _ in cases], metric_specs, outputs,
+                                        [Interface.model_validate(t) for t in truths], truth_dir, Path(scratch))
+        document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,
+                             ranking_order=ranking_order, ranking_across=ranking_across, image_files=files)
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
     document = AnalysisDocument.model_validate(document).model_dump(mode="json")  # the shape readers rely on
@@ -138,7 +147,8 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
 def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], reference: dict[str, dict[str, Any]],
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
               resources: Resources, *, ranking_order: str,
-              ranking_across: dict[str, Any] | None = None) -> dict[str, Any]:
+              ranking_across: dict[str, Any] | None = None,
+              image_files: dict[str, _ImageFiles] | None = None) -> dict[str, Any]:
     """``ranking_order`` ("descending": higher first) is the direction the ranking metric is ranked in, as on the
     leaderboard (app/queries/leaderboard.py). ``ranking_across`` (Phase.ranking_across): the metrics ranked with
     the phase's scheme, each in its configured order, and combined; every other metric is ranked in its own
@@ -167,6 +177,8 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
             metrics[plugin.name] = plugin
         elif (twin := recorded_case_means(plugin)) is not None and _recorded_for_all(entries, keys, plugin.name):
             metrics[plugin.name] = twin
+        elif plugin.name in (image_files or {}):  # a set-level image metric: on the stored outputs' files again
+            metrics[plugin.name] = plugin
     # Across metrics: every ranked metric must be one the analysis recomputes (challenge.yaml refuses anything
     # else for a scheme other than aggregate-then-rank; under that one the leaderboard ranks by the scores alone).
     across = [m for m in (ranking_across or {}).get("metrics", [])]
@@ -175,7 +187,11 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         if spec["name"] not in metrics:
             continue
         metric = metrics[spec["name"]]
-        if getattr(metric, "input_kind", "scalar") == "scalar":
+        if metric.name in (image_files or {}):
+            found = (image_files or {})[metric.name]
+            inputs = {e.label: MetricInput(keys, [found.predictions[e.label][k] for k in keys],
+                                           [found.targets[k] for k in keys], metadata) for e in entries}
+        elif getattr(metric, "input_kind", "scalar") == "scalar":
             targets = np.array([float(reference[k][spec["target"]]) for k in keys])
             inputs = {e.label: MetricInput(keys, np.array([float(e.predictions[k][spec["prediction"]])
                                                            for k in keys]), targets, metadata) for e in entries}
@@ -212,8 +228,8 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     document["breakdowns"] = document["metric_breakdowns"].get(ranking_metric, {})
 
     primary = inputs_by_metric.get(ranking_metric)
-    if primary is None:
-        return document
+    if primary is None or getattr(metrics[ranking_metric], "input_kind", "scalar") != "scalar":
+        return document  # operating points, readers and ROC curves are of a score against a binary reference
     binary = all(float(t) in (0.0, 1.0) for t in next(iter(primary.values())).targets)
     site_column = (settings.get("breakdown_by") or [None])[0]
     point = settings.get("operating_point")
@@ -239,6 +255,51 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         if site_column:
             document["site_curves"] = _site_curves(primary, np.array(metadata[site_column]))
     return document
+
+
+@dataclass
+class _ImageFiles:
+    """A set-level image metric's inputs, on this worker's disk: each entry's output file per case, the references."""
+
+    predictions: dict[str, dict[str, Path]]  # entry label -> case key -> file
+    targets: dict[str, Path]  # case key -> reference file
+
+
+def _set_level_image_inputs(resources: Resources, entries: list[_Entry], keys: list[str],
+                            metric_specs: list[dict[str, Any]], outputs: list[Interface],
+                            truths: list[Interface], truth_dir: Path, scratch: Path) -> dict[str, _ImageFiles]:
+    """The files a set-level image metric (lesion AP, PI-CAI score, FROC, ...) needs to be computed again: every
+    entry's stored output image per case, downloaded into `scratch`, and the staged references. A metric some entry
+    lacks a file for (a case it was not scored on) is left out: the analysis then has no ranking for it."""
+    needed = [spec for spec in metric_specs
+              if getattr(get_metric(spec["name"]), "input_kind", "scalar") != "scalar"
+              and recorded_case_means(get_metric(spec["name"])) is None]
+    if not needed or not entries:
+        return {}
+    by_output, by_truth = {o.slug: o for o in outputs}, {t.slug: t for t in truths}
+    stored = {e.label: set(resources.store.list(storage_keys.submission_output(e.submission_id, ""))) for e in entries}
+    found: dict[str, _ImageFiles] = {}
+    for spec in needed:
+        output, truth = by_output.get(spec["prediction"]), by_truth.get(spec["target"])
+        if output is None or truth is None or output.kind != "image":
+            continue
+        predictions: dict[str, dict[str, Path]] = {}
+        for entry in entries:
+            predictions[entry.label] = {}
+            for key in keys:
+                folder = storage_keys.submission_output(entry.submission_id, f"{key}/{output.relative_path}/")
+                names = {k[len(folder):]: k for k in stored[entry.label] if k.startswith(folder) and "/" not in
+                         k[len(folder):]}
+                image = next((name for name in sorted(names) if image_suffix(name)), None)
+                if image is None:
+                    break
+                local = scratch / str(entry.submission_id) / key / output.relative_path
+                for name, storage_key in names.items():  # an MHD's data file comes with its header
+                    resources.store.download_to(storage_key, local / name)
+                predictions[entry.label][key] = local / image
+        if all(len(files) == len(keys) for files in predictions.values()):
+            found[spec["name"]] = _ImageFiles(predictions, {key: truth_file(truth_dir, key, truth) for key in keys})
+    return found
 
 
 def _recorded_for_all(entries: list[_Entry], keys: list[str], metric: str) -> bool:

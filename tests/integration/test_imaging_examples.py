@@ -129,6 +129,18 @@ def test_the_detection_example_runs_grand_challenge_containers_per_case(resource
     for entry in by_site.values():
         assert {group["group"] for group in entry} == {"site-a", "site-b"}
         assert sum(group["n_cases"] for group in entry) == 36
+    # The set-level detection metrics are computed again from the stored detection maps: the ranking metric has its
+    # rank uncertainty, and every detection metric its per-site values, as the scalar ones do.
+    ranking = analysis["rankings"]["picai_score"]
+    assert {e["entry"]: e["rank"] for e in ranking["entries"]} == {"radboud-ai-lab": 1, "acme-vendor": 2}
+    assert {e["entry"] for e in ranking["uncertainty"]["entries"]} == {"radboud-ai-lab", "acme-vendor"}
+    score = {e["entry"]: e["score"] for e in ranking["entries"]}
+    assert score["radboud-ai-lab"] == pytest.approx(_value(good, "picai_score"), abs=1e-9)
+    for metric in ("picai_score", "lesion_average_precision", "case_auroc", "froc_sensitivity"):
+        assert {g["group"] for g in analysis["metric_breakdowns"][metric]["site"]["radboud-ai-lab"]} \
+            == {"site-a", "site-b"}, metric
+    page = client.get(f"/challenges/{slug}/{PHASE}/leaderboard").get_data(as_text=True)
+    assert "Statistics are being computed" not in page and "Rank uncertainty from" in page
 
 
 def _read_image(data: bytes) -> np.ndarray:
