@@ -79,6 +79,9 @@ class CaseOutcome(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20))  # a CaseStatus
     message: Mapped[str] = mapped_column(Text, default="")  # may quote the output: organisers only
+    # The same problem in the platform's words (names only the case, the declared output and the rule broken): what
+    # participants read where the phase does not show full logs. None before migration 0020 (a generic line then).
+    participant_message: Mapped[str | None] = mapped_column(Text)
     prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
     # Per-case mode only (one container run per case): that run's wall time, CPU seconds and peak memory (MiB).

@@ -112,7 +112,8 @@ def store_scores(resources: Resources, plan: AttemptPlan, run_id: int, scoring: 
         for case in scoring.cases:
             used = (usage or {}).get(case.case_key, CaseUsage(None, None, None))
             session.add(CaseOutcome(run_id=run_id, case_id=row_ids[case.case_key], status=case.status,
-                                    message=case.message, prediction=case.prediction, values=case.values,
+                                    message=case.message, participant_message=case.safe_message,
+                                    prediction=case.prediction, values=case.values,
                                     wall_seconds=used.wall_seconds, cpu_seconds=used.cpu_seconds,
                                     peak_memory_mb=used.peak_memory_mb))
         run.notes = scoring.note_texts()[:50]

@@ -68,13 +68,14 @@ def case_results(session: Session, submission: Submission, viewer: User) -> Case
     if run is not None:
         # Columns, not ORM objects: a Case row carries its inputs (JSON that can be large), never needed here.
         found = session.execute(select(Case.case_key, Case.meta, CaseOutcome.status, CaseOutcome.message,
+                                       CaseOutcome.participant_message,
                                        CaseOutcome.values, CaseOutcome.wall_seconds, CaseOutcome.cpu_seconds,
                                        CaseOutcome.peak_memory_mb)
                                 .join(Case, Case.id == CaseOutcome.case_id)
                                 .where(CaseOutcome.run_id == run.id).order_by(Case.case_key)).all()
-        for case_key, meta, status, stored_message, values, wall, cpu, peak in found:
+        for case_key, meta, status, stored_message, participant_message, values, wall, cpu, peak in found:
             if public_only and (meta or {}).get(phase.split_column or "") != "public":
                 continue
-            message = stored_message if full_messages else SAFE_MESSAGES.get(status, "")
+            message = stored_message if full_messages else participant_message or SAFE_MESSAGES.get(status, "")
             rows.append(CaseRow(case_key, status, message or "", dict(values or {}), wall, cpu, peak))
     return CaseResults(submission.id, rows, "public" if public_only else "all")

@@ -62,13 +62,17 @@ def test_per_case_results_for_the_team_public_cases_only_while_the_phase_runs(se
     mine = _split_scored(session, phase, lab, 0.7, 0.9)
     run = session.query(EvaluationRun).filter_by(submission_id=mine.id).one()
     for key, part, status in (("c-pub", "public", "valid"), ("c-priv", "private", "valid"),
-                              ("c-bad", "public", "invalid")):
+                              ("c-bad", "public", "invalid"), ("c-old", "public", "missing")):
         case = Case(test_set_id=phase.current_test_set_id, case_key=key, meta={"split": part, "site": "A"},
                     inputs={"secret": "HIDDEN-INPUT"})
         session.add(case)
         session.flush()
         session.add(CaseOutcome(run_id=run.id, case_id=case.id, status=status,
                                 message="value 'LEAKED' out of range" if status == "invalid" else "",
+                                # The platform's words (what scoring stores since migration 0020); an outcome
+                                # stored before has none, and participants read a generic line instead.
+                                participant_message="the value is above the maximum 1" if status == "invalid"
+                                else None,
                                 prediction={"p": 0.5}, values={"brier": 0.25}))
     session.commit()
     url = f"/api/v1/submissions/{mine.id}/cases"
@@ -78,13 +82,14 @@ def test_per_case_results_for_the_team_public_cases_only_while_the_phase_runs(se
     phase.case_results_visible = True
     session.commit()
     seen = client.get(url, headers=_auth(lab_token)).get_json()
-    assert seen["part"] == "public" and [c["case_id"] for c in seen["cases"]] == ["c-bad", "c-pub"]
-    assert seen["cases"][1]["values"] == {"brier": 0.25}
+    assert seen["part"] == "public" and [c["case_id"] for c in seen["cases"]] == ["c-bad", "c-old", "c-pub"]
+    assert seen["cases"][2]["values"] == {"brier": 0.25}
+    assert [c["message"] for c in seen["cases"]] == ["the value is above the maximum 1", "no output for this case", ""]
     text = str(seen)
     assert "c-priv" not in text and "LEAKED" not in text and "HIDDEN-INPUT" not in text and "site" not in text
     assert client.get(url, headers=_auth(other_token)).status_code == 404
     everything = client.get(url, headers=_auth(lead_token)).get_json()
-    assert everything["part"] == "all" and len(everything["cases"]) == 3 and "LEAKED" in str(everything)
+    assert everything["part"] == "all" and len(everything["cases"]) == 4 and "LEAKED" in str(everything)
 
     phase.results_published = False
     session.commit()
