@@ -1,6 +1,8 @@
 """Peak memory of the web process while a big image archive is uploaded through the API and stored in S3.
 
-    .venv/bin/python bench/bench_upload_memory.py [--gib 2.0] [--layers 8]
+    .venv/bin/python bench/bench_upload_memory.py [--gib 0.5] [--layers 8]
+
+The issue's size is `--gib 2` (about 6 GiB of disk while it runs: the archive, the spooled upload, S3).
 
 A generated `docker save` archive (legacy layout, plain tar) of `--layers` layers of random bytes, `--gib` GiB in
 all, with a config whose diff_ids are the layers' real hashes, so it passes every upload check
@@ -53,7 +55,7 @@ MiB = 1024**2
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--gib", type=float, default=2.0)
+    parser.add_argument("--gib", type=float, default=0.5)
     parser.add_argument("--layers", type=int, default=8)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="podium-bench-upload-"))

@@ -1,6 +1,8 @@
 """Throughput of 1 against 2 worker processes on the same batch of short submissions.
 
-    .venv/bin/python bench/bench_workers.py [--submissions 40] [--workers 1,2] [--sqlite]
+    .venv/bin/python bench/bench_workers.py [--submissions 10] [--workers 1,2] [--sqlite]
+
+The issue's size is `--submissions 40` (about 15 minutes on a busy 2-core machine).
 
 The breast-cancer example's `test` phase (228 cases, a baseline container that runs in well under a second),
 its daily limit raised. For each worker count W: `--submissions` uploads of the same baseline archive through
@@ -48,7 +50,7 @@ UPLOAD = "/api/v1/challenges/breast-cancer-wisconsin/phases/test/submissions"
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--submissions", type=int, default=40)
+    parser.add_argument("--submissions", type=int, default=10)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--sqlite", action="store_true")
     args = parser.parse_args()
