@@ -115,6 +115,9 @@ class Limits(_Strict):
     # Per-case mode: how many of a submission's cases run at once; they share `cpus` (each run gets
     # cpus / cases_in_parallel), while memory and the time limit apply to each case's run.
     cases_in_parallel: Annotated[int, Field(ge=1, le=16)] = 1
+    # Batch mode: the test set is split into this many shards, run by several workers at once and merged into
+    # one result; a shard that fails for the platform's reasons is retried alone (docs/operations.md).
+    shards: Annotated[int, Field(ge=1, le=64)] = 1
 
     @model_validator(mode="after")
     def _one_case_at_a_time_on_gpus(self) -> Limits:
@@ -318,6 +321,9 @@ class PhaseSpec(_Strict):
             raise ValueError(f"ranking.metrics: {', '.join(map(repr, unknown_ranked))} not among the phase's metrics "
                              f"({', '.join(names)})")
         self._ranking_scheme_fits_the_metrics()
+        if self.limits.shards > 1 and self.run_mode != "batch":
+            raise ValueError("limits.shards splits a batch-mode run; per-case mode runs cases side by side with "
+                             "limits.cases_in_parallel instead")
         if self.missing_cases == "worst":
             for metric in self.metrics:
                 output = next(o for o in self.outputs if o.slug == metric.prediction)

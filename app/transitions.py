@@ -22,10 +22,10 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, or_, update
+from sqlalchemy import ColumnElement, CursorResult, case, or_, update
 from sqlalchemy.orm import Session
 
-from app.models import Submission, SubmissionState
+from app.models import ShardState, Submission, SubmissionShard, SubmissionState
 from app.models._types import utcnow
 
 S = SubmissionState
@@ -202,5 +202,56 @@ def rerun(session: Session, submission_id: int) -> bool:
         .values(state=S.QUEUED, updated_at=utcnow(), attempts=0, infrastructure_faults=0, retry_at=None,
                 failure_message=None, failure_output=None, participant_failure_message=None, finished_at=None,
                 reruns=Submission.reruns + 1, **_RELEASE_LEASE)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+# ---- shards of a sharded run (app/pipeline/shards.py) ---------------------------------------------------------
+#   pending -> running (claimed by one worker, with a lease) -> done | failed
+#                  \-> pending (its worker's infrastructure fault, or its lease expired: retried alone)
+
+def claim_shard(session: Session, shard_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """pending -> running for the worker `owner`, with a lease."""
+    result = session.execute(
+        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.PENDING)
+        .values(state=ShardState.RUNNING, claimed_by=owner,
+                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), attempts=SubmissionShard.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def renew_shard(session: Session, shard_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease of the worker running the shard; False when it no longer holds it."""
+    result = session.execute(
+        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING,
+                                      SubmissionShard.claimed_by == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def finish_shard(session: Session, shard_id: int, *, owner: str, state: ShardState, **fields: Any) -> bool:
+    """running -> done or failed, by the worker that holds it, with what its run used and why it failed."""
+    assert state in (ShardState.DONE, ShardState.FAILED)
+    result = session.execute(
+        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING,
+                                      SubmissionShard.claimed_by == owner)
+        .values(state=state, lease_expires_at=None, finished_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def release_shard(session: Session, shard_id: int, *, owner: str | None, max_faults: int, message: str) -> bool:
+    """running -> pending after an infrastructure fault (its worker's, or its lease expired: owner None), or -> failed
+    once the shard has had max_faults of them (the platform's fault, never the participant's)."""
+    where = [SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING]
+    if owner is not None:
+        where.append(SubmissionShard.claimed_by == owner)
+    gave_up = SubmissionShard.infrastructure_faults + 1 >= max_faults
+    result = session.execute(
+        update(SubmissionShard).where(*where)
+        .values(state=case((gave_up, ShardState.FAILED.value), else_=ShardState.PENDING.value),
+                claimed_by=None, lease_expires_at=None, infrastructure_faults=SubmissionShard.infrastructure_faults + 1,
+                message=case((gave_up, message), else_=SubmissionShard.message))
         .execution_options(synchronize_session=False))
     return _rowcount(result) == 1

@@ -597,7 +597,7 @@ def _challenge_json(challenge: Challenge) -> dict[str, Any]:
                            "cpus": p.cpus, "gpus": p.gpus, "pids": p.pids_limit, "tmp_mb": p.tmp_mb,
                            "output_mb": p.output_mb,
                            "max_upload_mb": p.max_upload_mb, "submissions_per_day": p.submissions_per_day,
-                           "cases_in_parallel": p.cases_in_parallel},
+                           "cases_in_parallel": p.cases_in_parallel, "shards": p.shards},
             }
             for p in challenge.phases
         ],

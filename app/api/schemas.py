@@ -61,6 +61,7 @@ class PhaseLimits(BaseModel):
     memory_mb: int
     cpus: float
     gpus: int = Field(description="GPUs per run; 0: none (the phase runs on CPU workers)")
+    shards: int = Field(1, description="batch mode: the test set's parts, run by several workers at once")
     pids: int
     tmp_mb: int
     output_mb: int

@@ -13,6 +13,7 @@ from app.models.challenge import (
 )
 from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation, ParticipationStatus
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
+from app.models.shard import ShardState, SubmissionShard
 from app.models.submission import Submission, SubmissionLock, SubmissionState
 from app.models.team import Team, TeamInvitation, TeamMember
 from app.models.upload import PartedUpload
@@ -38,9 +39,11 @@ __all__ = [
     "PhaseAnalysis",
     "Score",
     "ScoreSubset",
+    "ShardState",
     "SignInAttempt",
     "Submission",
     "SubmissionLock",
+    "SubmissionShard",
     "SubmissionState",
     "Team",
     "TeamInvitation",

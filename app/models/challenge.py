@@ -86,6 +86,8 @@ class Phase(Base):
     gpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # > 0: only GPU workers run it
     # Per-case mode: how many of a submission's cases run at once (the phase's CPUs are shared between them).
     cases_in_parallel: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Batch mode: how many parts the test set is split into, each run by whichever worker is free (1: one run).
+    shards: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     tmp_mb: Mapped[int] = mapped_column(Integer, default=256)
     output_mb: Mapped[int] = mapped_column(Integer, default=256)
     log_kb: Mapped[int] = mapped_column(Integer, default=1024)

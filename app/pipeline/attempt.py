@@ -16,7 +16,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from app.pipeline import persist, stage_cache
+from sqlalchemy import select
+
+from app import transitions
+from app.models import ShardState, Submission, SubmissionShard, SubmissionState
+from app.pipeline import persist, shards, stage_cache
 from app.pipeline.collect import collect
 from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
@@ -44,8 +48,10 @@ from runners.outputs import OutputListing, read_output_bytes
 log = logging.getLogger(__name__)
 
 
-def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, worker_name: str) -> AttemptOutcome:
-    """Run and score a queued submission; returns how the attempt ended."""
+def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, worker_name: str, *,
+                enqueue_shard: Callable[[int, int], None] | None = None) -> AttemptOutcome:
+    """Run and score a queued submission; returns how the attempt ended. enqueue_shard(submission, shard) asks other
+    workers to help with a sharded run (app/pipeline/shards.py); without it this attempt runs every shard."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
     if not acquire(resources, submission_id, owner):
         return AttemptOutcome.SKIPPED
@@ -54,7 +60,8 @@ def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, 
         try:
             with resources.session() as session:
                 plan = plan_attempt(session, submission_id, owner)
-            return _attempt(resources, runner, plan, worker_name, lease_lost=lambda: heartbeat.lost)
+            return _attempt(resources, runner, plan, worker_name, lease_lost=lambda: heartbeat.lost,
+                            enqueue_shard=enqueue_shard)
         except LeaseLost:
             log.info("submission %s: stopped: cancelled, or another attempt holds it", submission_id)
             return AttemptOutcome.STOPPED
@@ -75,7 +82,8 @@ def _after_fault(resources: Resources, submission_id: int, owner: str, reason: s
 
 
 def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, worker_name: str, *,
-             lease_lost: Callable[[], bool] = lambda: False) -> AttemptOutcome:
+             lease_lost: Callable[[], bool] = lambda: False,
+             enqueue_shard: Callable[[int, int], None] | None = None) -> AttemptOutcome:
     stop_containers(runner, plan.submission_id)  # a dead attempt's container, if any
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{plan.submission_id}-",
                                      dir=_ensure(resources.settings.worker_cache_dir / "runs")))
@@ -97,6 +105,9 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
             return persist.fail(resources, plan, f"the image could not be loaded: {exc}")
         if plan.per_case:
             return _per_case(resources, runner, plan, image, input_dir, work_dir, worker_name, lease_lost)
+        if plan.shards > 1:
+            return _sharded(resources, runner, plan, image, input_dir, work_dir, worker_name, lease_lost,
+                            enqueue_shard)
         output_dir = work_dir / "output"
         output_dir.mkdir()
         result = run_container(runner, plan, image, input_dir=input_dir, output_dir=output_dir)
@@ -115,6 +126,63 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
             image.release()  # only what this load added: never an image or tag the engine had before
         shutil.rmtree(work_dir, ignore_errors=True)
         stage_cache.release_all()  # the staged folders it used may be evicted now
+
+
+def _sharded(resources: Resources, runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, input_dir: Path,
+             work_dir: Path, worker_name: str, lease_lost: Callable[[], bool],
+             enqueue_shard: Callable[[int, int], None] | None) -> AttemptOutcome:
+    """A batch run split into shards run by several workers (app/pipeline/shards.py), scored as one run."""
+    rows = shards.run_sharded(resources, runner, plan, image, input_dir, work_dir, worker_name,
+                              enqueue_shard=enqueue_shard, lease_lost=lease_lost)
+    run_id = persist.record_shard_runs(resources, plan, rows, worker_name)
+    failed = next((row for row in rows if row.state == ShardState.FAILED), None)
+    if failed is not None:  # the participant's fault (the platform's raised ShardsFailed above)
+        return persist.fail(resources, plan, f"{shards.describe(plan, failed.shard)}: {failed.participant_message}",
+                            output=failed.output)
+    return _score(resources, runner, plan, run_id, shards.merged_outputs(resources, plan, work_dir), work_dir,
+                  input_dir=input_dir)
+
+
+def run_shard_job(resources: Resources, runner: DockerRunner, submission_id: int, shard: int,
+                  worker_name: str) -> str:
+    """Another worker's help with a sharded run: claim the shard if nobody has, and run it; "skipped" otherwise (the
+    coordinator, or another worker, took it; or the submission is no longer running)."""
+    owner = f"{worker_name}/{uuid.uuid4().hex[:8]}"[-64:]
+    with resources.session() as session:
+        submission = session.get(Submission, submission_id)
+        row = session.scalar(select(SubmissionShard).where(SubmissionShard.submission_id == submission_id,
+                                                           SubmissionShard.shard == shard))
+        if submission is None or submission.state != SubmissionState.RUNNING or row is None:
+            return "skipped"
+        if not transitions.claim_shard(session, row.id, owner=owner, lease_seconds=resources.settings.lease_seconds):
+            return "skipped"
+        shard_id = row.id
+        plan = plan_attempt(session, submission_id, owner)
+    work_dir = Path(tempfile.mkdtemp(prefix=f"run-{submission_id}-shard-",
+                                     dir=_ensure(resources.settings.worker_cache_dir / "runs")))
+    image: LoadedImage | None = None
+    try:
+        try:
+            input_dir = stage_inputs(resources.store, storage_prefix=plan.storage_prefix,
+                                     content_hash=plan.content_hash, cases=[(c.key, c.inputs) for c in plan.cases],
+                                     input_paths=[i.relative_path for i in plan.inputs],
+                                     cache_root=resources.settings.worker_cache_dir,
+                                     max_bytes=resources.settings.stage_cache_bytes)
+            image = load_image(resources.store, runner, plan, work_dir,
+                               cache=worker_image_cache(resources.settings, runner))
+        except Exception as exc:  # ImageLoadError too: the coordinator, which loaded it, decides whose fault it is
+            log.warning("submission %s: shard %s could not start here: %s", submission_id, shard, exc)
+            with resources.session() as session:
+                transitions.release_shard(session, shard_id, owner=owner,
+                                          max_faults=resources.settings.max_infrastructure_faults,
+                                          message="the worker could not prepare the run")
+            return "released"
+        return shards.run_claimed_shard(resources, runner, plan, shard_id, shard, owner, image, input_dir, work_dir)
+    finally:
+        if image is not None:
+            image.release()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        stage_cache.release_all()
 
 
 def _per_case(resources: Resources, runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, inputs_root: Path,

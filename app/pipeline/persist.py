@@ -30,6 +30,7 @@ from runners.sandbox import MIB
 
 if TYPE_CHECKING:
     from app.pipeline.per_case import CaseRuns
+    from app.pipeline.shards import ShardRow
 
 STDERR_TAIL_LINES = 40
 
@@ -66,6 +67,22 @@ def record_case_runs(resources: Resources, plan: AttemptPlan, runs: CaseRuns, wo
     return _record(resources, plan, worker_name, stdout=runs.log("stdout", cap), stderr=runs.log("stderr", cap),
                    exit_code=runs.exit_code, wall_seconds=runs.wall_seconds, cpu_seconds=runs.cpu_seconds,
                    peak_memory_mb=runs.peak_memory_mb)
+
+
+def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardRow], worker_name: str) -> int:
+    """A sharded run: one run row for its shards' runs: their logs under headers naming each shard, the exit code of
+    the first that failed (0: none did), wall and CPU seconds summed, the highest peak memory."""
+    from app.pipeline.shards import shard_logs
+
+    cap = plan.policy.log_bytes
+    failed = next((row.exit_code for row in rows if row.exit_code not in (None, 0)), 0)
+    cpu = [row.cpu_seconds for row in rows]
+    peaks = [row.peak_memory_mb for row in rows if row.peak_memory_mb is not None]
+    return _record(resources, plan, worker_name, stdout=shard_logs(resources, plan, "stdout", cap),
+                   stderr=shard_logs(resources, plan, "stderr", cap), exit_code=failed,
+                   wall_seconds=sum(row.wall_seconds or 0.0 for row in rows),
+                   cpu_seconds=None if any(c is None for c in cpu) else sum(c or 0.0 for c in cpu),
+                   peak_memory_mb=max(peaks) if peaks else None)
 
 
 def _record(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout: bytes, stderr: bytes,

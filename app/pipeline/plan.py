@@ -50,6 +50,7 @@ class AttemptPlan:
     # "batch" (one run sees every case) or "per-case" (one run per case; app/pipeline/per_case.py).
     run_mode: str = "batch"
     cases_in_parallel: int = 1  # per-case mode: runs at once, sharing policy's CPUs
+    shards: int = 1  # batch mode: the test set's parts, run by any free worker (app/pipeline/shards.py)
 
     @property
     def per_case(self) -> bool:
@@ -104,6 +105,7 @@ def plan_attempt(session: Session, submission_id: int, owner: str) -> AttemptPla
         split_column=phase.split_column,
         run_mode=phase.run_mode,
         cases_in_parallel=phase.cases_in_parallel or 1,
+        shards=phase.shards or 1,
         policy=SandboxPolicy.from_limits(time_limit_seconds=phase.time_limit_seconds, memory_mb=phase.memory_mb,
                                          cpus=phase.cpus, pids=phase.pids_limit, tmp_mb=phase.tmp_mb,
                                          output_mb=phase.output_mb, log_kb=phase.log_kb, gpus=phase.gpus),

@@ -102,6 +102,8 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
         limits["submissions_total"] = phase.submissions_total
     if phase.gpus:
         limits["gpus"] = phase.gpus
+    if phase.shards != 1:
+        limits["shards"] = phase.shards
     if phase.cases_in_parallel != 1:
         limits["cases_in_parallel"] = phase.cases_in_parallel
     spec["limits"] = limits

@@ -68,3 +68,8 @@ def analysis_figure(phase_id: int, stamp: str, name: str) -> str:
 
 def codabench_import(token: str, name: str) -> str:
     return f"codabench-imports/{token}/{name}"
+
+
+def shard_log(submission_id: int, shard: int, stream: LogStream) -> str:
+    """One shard's log of a sharded run (app/pipeline/shards.py); the run's own log joins them."""
+    return f"submissions/{submission_id}/logs/shard-{shard}-{stream}.txt"

@@ -11,9 +11,9 @@ from app.logs import bound
 from app.models import Submission
 from app.pipeline import stage_cache
 from app.pipeline.analysis import analyse_phase as compute_phase_analysis
-from app.pipeline.attempt import run_attempt
+from app.pipeline.attempt import run_attempt, run_shard_job
 from app.resources import Resources
-from app.tasks.queues import analysis_started, enqueue_analysis
+from app.tasks.queues import analysis_started, enqueue_analysis, gpu_lookup, make_shard_enqueuer
 from app.transitions import AttemptOutcome
 from runners.docker_runner import DockerRunner
 
@@ -30,7 +30,8 @@ def _run_submission(submission_id: int) -> str:
     resources = Resources(settings)
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     try:
-        outcome = run_attempt(resources, runner, submission_id, worker_name=worker_name())
+        outcome = run_attempt(resources, runner, submission_id, worker_name=worker_name(),
+                              enqueue_shard=make_shard_enqueuer(settings, gpu_lookup(resources)))
         log.info("submission %s: %s", submission_id, outcome)
         if outcome == AttemptOutcome.SUCCEEDED:
             with resources.session() as session:
@@ -42,6 +43,19 @@ def _run_submission(submission_id: int) -> str:
     finally:
         runner.client.close()
         resources.close()
+
+
+def run_shard(submission_id: int, shard: int) -> str:
+    """Help with a sharded run: one shard of a running submission, if nobody took it yet (app/pipeline/shards.py)."""
+    with bound(submission_id=submission_id, shard=shard):
+        settings = Settings.from_env()
+        resources = Resources(settings)
+        runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
+        try:
+            return run_shard_job(resources, runner, submission_id, shard, worker_name())
+        finally:
+            runner.client.close()
+            resources.close()
 
 
 def analyse_phase(phase_id: int) -> str:

@@ -42,6 +42,27 @@ def submission_queue(settings: Settings, needs_gpu: bool, connection: Redis | No
     return gpu_job_queue(settings, connection) if needs_gpu else job_queue(settings, connection)
 
 
+def shard_queue(settings: Settings, gpu: bool, connection: Redis | None = None) -> Queue:
+    """Shards of sharded runs (app/pipeline/shards.py): workers take them before new submissions, so that a run
+    already under way finishes first."""
+    name = f"{gpu_queue_name(settings) if gpu else settings.queue_name}-shards"
+    return Queue(name, connection=connection or redis_connection(settings))
+
+
+def make_shard_enqueuer(settings: Settings, needs_gpu: Callable[[int], bool]) -> Callable[[int, int], None]:
+    def enqueue(submission_id: int, shard: int) -> None:
+        connection = redis_connection(settings)
+        try:
+            shard_queue(settings, needs_gpu(submission_id), connection).enqueue(
+                "app.tasks.jobs.run_shard", submission_id, shard, job_timeout=JOB_TIMEOUT_SECONDS,
+                description=f"run shard {shard + 1} of submission {submission_id}", result_ttl=3600,
+                failure_ttl=7 * 24 * 3600)
+        finally:
+            connection.close()
+
+    return enqueue
+
+
 def latest_job_key(settings: Settings, submission_id: int) -> str:
     """Per queue: installations (and test runs) sharing one Redis number their submissions from 1 each."""
     return f"podium:submission-job:{settings.queue_name}:{submission_id}"

@@ -9,7 +9,7 @@ from rq import Worker
 
 from app.config import Settings
 from app.logs import configure_logging
-from app.tasks.queues import gpu_job_queue, job_queue, redis_connection
+from app.tasks.queues import gpu_job_queue, job_queue, redis_connection, shard_queue
 from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
         reconciler.start()
     connection = redis_connection(settings)
     queue = gpu_job_queue(settings, connection) if gpu else job_queue(settings, connection)
-    worker = Worker([queue], connection=connection)
+    worker = Worker([shard_queue(settings, gpu, connection), queue], connection=connection)
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:

@@ -167,6 +167,7 @@ def copy_phase_fields(phase: Phase, spec: PhaseSpec, position: int) -> None:
     phase.cpus = limits.cpus
     phase.cases_in_parallel = limits.cases_in_parallel
     phase.gpus = limits.gpus
+    phase.shards = limits.shards
     phase.pids_limit = limits.pids
     phase.tmp_mb = limits.tmp_mb
     phase.output_mb = limits.output_mb

@@ -41,7 +41,7 @@ from app.usecases.apply_challenge import analysis_settings, copy_challenge_field
 INTERFACE_GROUPS = ("inputs", "outputs", "ground_truth")
 RESERVED_SLUGS = {"new"}  # /challenges/new is the form that creates one
 OPTIONAL_TEXT = ("opens_at", "closes_at", "split_column")  # "" means none
-OPTIONAL_LIMITS = ("submissions_total", "cases_in_parallel", "gpus")  # empty: none, or the default
+OPTIONAL_LIMITS = ("submissions_total", "cases_in_parallel", "gpus", "shards")  # empty: none, or the default
 CHALLENGE_FIELDS = ("title", "description", "terms", "join_policy", "max_team_size")
 _MODEL_MESSAGE_KEYS = [  # PhaseSpec's own checks name their key in the message: the key the form shows it at
     (re.compile(r"^metrics\[(\d+)\]\.(prediction|target)"), r"metrics.\1.\2"),

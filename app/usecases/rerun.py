@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import transitions
 from app.errors import Conflict
-from app.models import CaseOutcome, EvaluationRun, Score, Submission, User
+from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionShard, User
 from app.storage import ArtifactStore, keys
 from app.usecases.moderation import organised_submission
 from app.usecases.submissions import Enqueue
@@ -49,6 +49,8 @@ def rerun_submission(session: Session, store: ArtifactStore, enqueue: Enqueue, s
     session.execute(delete(CaseOutcome).where(CaseOutcome.run_id.in_(runs)))
     session.execute(delete(Score).where(Score.run_id.in_(runs)))
     session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == submission_id))
+    # A sharded run's shards too: a done shard would otherwise be kept, its outputs removed below.
+    session.execute(delete(SubmissionShard).where(SubmissionShard.submission_id == submission_id))
     # The outputs it wrote last time, before the commit lets a worker start it (logs are overwritten).
     try:
         store.delete_prefix(keys.submission_output(submission_id, ""))

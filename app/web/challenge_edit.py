@@ -32,7 +32,7 @@ from app.web.sessions import signed_in
 from evaluation.registry import metric_registry
 
 LIMITS = ("time_limit_seconds", "memory_mb", "cpus", "gpus", "pids", "tmp_mb", "output_mb", "log_kb", "max_upload_mb",
-          "submissions_per_day", "submissions_total", "cases_in_parallel")
+          "submissions_per_day", "submissions_total", "cases_in_parallel", "shards")
 INTERFACES = ("inputs", "outputs", "ground_truth")
 METRIC_PARTS = ("name", "prediction", "target", "options")
 SPARE_METRIC_ROWS = 1  # empty rows under the phase's metrics, to add one
