@@ -30,7 +30,11 @@ def save_image(client: docker.DockerClient, tag: str, archive: Path, *, compress
     """`docker save TAG | gzip > archive`, streamed; returns the archive's size in bytes."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".part")
-    chunks = client.images.get(tag).save(named=True)
+    # named=tag, not True: True names the image's first tag, which may be another one it carries (a worker's image
+    # cache tag, say), and the archive would then load under that name.
+    image = client.images.get(tag)
+    reference = tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
+    chunks = image.save(named=reference if reference in image.tags else True)
     with (gzip.open(partial, "wb", compresslevel=3) if compress else partial.open("wb")) as out:
         for chunk in chunks:
             out.write(chunk)

@@ -281,6 +281,8 @@ class Run(BaseModel):
     seconds_per_case: float | None = Field(None, description="container_seconds / the cases the run processed "
                                            "(batch mode: a mean, not a time of each case)")
     cpu_seconds_per_case: float | None = Field(None, description="cpu_seconds / the cases the run processed")
+    image_load_seconds: float | None = Field(None, description="making the image ready on the worker's engine: a "
+                                             "download and docker load, or next to nothing for an image it holds")
     cases_valid: int
     cases_invalid: int
     stderr_tail: str = Field(description="the last lines the container wrote to stderr (empty unless the viewer may "

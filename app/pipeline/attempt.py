@@ -113,7 +113,7 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
         result = run_container(runner, plan, image, input_dir=input_dir, output_dir=output_dir)
         if result.is_infrastructure_fault:  # stopped by something other than Podium: never the participant's
             raise RunnerError(result.failure_message() or "the container was stopped from outside")
-        run_id = persist.record_run(resources, plan, result, worker_name)
+        run_id = persist.record_run(resources, plan, result, worker_name, image_load_seconds=image.load_seconds)
         if not result.succeeded:
             return persist.fail(resources, plan, result.failure_message(include_output=False) or "the run failed",
                                 output=result.last_stderr_line() if result.exit_code not in (None, 0) else None)
@@ -134,7 +134,7 @@ def _sharded(resources: Resources, runner: DockerRunner, plan: AttemptPlan, imag
     """A batch run split into shards run by several workers (app/pipeline/shards.py), scored as one run."""
     rows = shards.run_sharded(resources, runner, plan, image, input_dir, work_dir, worker_name,
                               enqueue_shard=enqueue_shard, lease_lost=lease_lost)
-    run_id = persist.record_shard_runs(resources, plan, rows, worker_name)
+    run_id = persist.record_shard_runs(resources, plan, rows, worker_name, image_load_seconds=image.load_seconds)
     failed = next((row for row in rows if row.state == ShardState.FAILED), None)
     if failed is not None:  # the participant's fault (the platform's raised ShardsFailed above)
         return persist.fail(resources, plan, f"{shards.describe(plan, failed.shard)}: {failed.participant_message}",
@@ -190,7 +190,7 @@ def _per_case(resources: Resources, runner: DockerRunner, plan: AttemptPlan, ima
     """Per-case mode (app/pipeline/per_case.py): one run per case; a case whose run failed is a per-case failure
     under the phase's missing-case policy, not the submission's end."""
     runs = run_cases(runner, plan, image, inputs_root=inputs_root, work_dir=work_dir, lease_lost=lease_lost)
-    run_id = persist.record_case_runs(resources, plan, runs, worker_name)
+    run_id = persist.record_case_runs(resources, plan, runs, worker_name, image_load_seconds=image.load_seconds)
     listing = runs.listing(plan.policy.output_bytes)
     for relative, path in listing.files.items():
         resources.store.put_file(keys.submission_output(plan.submission_id, relative), path)

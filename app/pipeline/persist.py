@@ -53,23 +53,28 @@ class CaseUsage:
     peak_memory_mb: float | None
 
 
-def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worker_name: str) -> int:
+def record_run(resources: Resources, plan: AttemptPlan, result: RunResult, worker_name: str, *,
+               image_load_seconds: float | None = None) -> int:
     """Store the logs and (re)create the run row for this submission and test set: idempotent."""
-    return _record(resources, plan, worker_name, stdout=result.stdout, stderr=result.stderr,
+    return _record(resources, plan, worker_name, image_load_seconds=image_load_seconds,
+                   stdout=result.stdout, stderr=result.stderr,
                    exit_code=result.exit_code, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
                    peak_memory_mb=None if result.peak_memory_bytes is None else result.peak_memory_bytes / MIB)
 
 
-def record_case_runs(resources: Resources, plan: AttemptPlan, runs: CaseRuns, worker_name: str) -> int:
+def record_case_runs(resources: Resources, plan: AttemptPlan, runs: CaseRuns, worker_name: str, *,
+                     image_load_seconds: float | None = None) -> int:
     """Per-case mode: one run row for all the cases' runs: every case's logs under a header naming it, the exit code
     of the first that failed (0: none did), and the totals: wall and CPU seconds summed, the highest peak memory."""
     cap = plan.policy.log_bytes
-    return _record(resources, plan, worker_name, stdout=runs.log("stdout", cap), stderr=runs.log("stderr", cap),
+    return _record(resources, plan, worker_name, image_load_seconds=image_load_seconds,
+                   stdout=runs.log("stdout", cap), stderr=runs.log("stderr", cap),
                    exit_code=runs.exit_code, wall_seconds=runs.wall_seconds, cpu_seconds=runs.cpu_seconds,
                    peak_memory_mb=runs.peak_memory_mb)
 
 
-def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardRow], worker_name: str) -> int:
+def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardRow], worker_name: str, *,
+                      image_load_seconds: float | None = None) -> int:
     """A sharded run: one run row for its shards' runs: their logs under headers naming each shard, the exit code of
     the first that failed (0: none did), wall and CPU seconds summed, the highest peak memory."""
     from app.pipeline.shards import shard_logs
@@ -78,7 +83,8 @@ def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardR
     failed = next((row.exit_code for row in rows if row.exit_code not in (None, 0)), 0)
     cpu = [row.cpu_seconds for row in rows]
     peaks = [row.peak_memory_mb for row in rows if row.peak_memory_mb is not None]
-    return _record(resources, plan, worker_name, stdout=shard_logs(resources, plan, "stdout", cap),
+    return _record(resources, plan, worker_name, image_load_seconds=image_load_seconds,
+                   stdout=shard_logs(resources, plan, "stdout", cap),
                    stderr=shard_logs(resources, plan, "stderr", cap), exit_code=failed,
                    wall_seconds=sum(row.wall_seconds or 0.0 for row in rows),
                    cpu_seconds=None if any(c is None for c in cpu) else sum(c or 0.0 for c in cpu),
@@ -87,7 +93,7 @@ def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardR
 
 def _record(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout: bytes, stderr: bytes,
             exit_code: int | None, wall_seconds: float | None, cpu_seconds: float | None,
-            peak_memory_mb: float | None) -> int:
+            peak_memory_mb: float | None, image_load_seconds: float | None) -> int:
     store = resources.store
     stdout_key = keys.submission_log(plan.submission_id, "stdout")
     stderr_key = keys.submission_log(plan.submission_id, "stderr")
@@ -100,6 +106,7 @@ def _record(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout
         run = EvaluationRun(submission_id=plan.submission_id, test_set_id=plan.test_set_id, worker=worker_name,
                             finished_at=utcnow(), exit_code=exit_code,
                             container_seconds=wall_seconds, cpu_seconds=cpu_seconds, peak_memory_mb=peak_memory_mb,
+                            image_load_seconds=image_load_seconds,
                             stdout_key=stdout_key, stderr_key=stderr_key,
                             stderr_tail=_tail(stderr.decode("utf-8", "replace")), notes=[],
                             participant_notes=[])

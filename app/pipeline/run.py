@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class LoadedImage:
     tags_added: list[str] = field(default_factory=list)
     cache: ImageCache | None = None
     verified: bool = False
+    load_seconds: float | None = None  # how long making it ready took (a download and docker load, or a label)
 
     def release(self) -> None:
         try:
@@ -55,13 +57,15 @@ def load_image(store: ArtifactStore, runner: DockerRunner, plan: AttemptPlan, wo
     uploaded archive's config (computed when the upload was checked) is that image, layer for layer. It is only
     labelled for this submission (a resubmission, or a baseline image built on this engine: no download, no
     `docker load`)."""
+    started = time.monotonic()
     digest = plan.image_config_digest
     if digest and runner.has_image(digest):
         runner.label_image(digest, str(plan.submission_id))
         log.info("submission %s: image %s is on the engine already; not loaded again", plan.submission_id, digest)
         if cache is not None:
             cache.touch(digest)
-        return LoadedImage(runner, plan.submission_id, digest, cache=cache, verified=True)
+        return LoadedImage(runner, plan.submission_id, digest, cache=cache, verified=True,
+                           load_seconds=time.monotonic() - started)
     archive = work_dir / "image.tar"
     store.download_to(plan.upload_key, archive)
     existing = runner.existing_tags(plan.image_tags)
@@ -69,7 +73,7 @@ def load_image(store: ArtifactStore, runner: DockerRunner, plan: AttemptPlan, wo
     image_id = runner.load_image(archive, label=str(plan.submission_id))
     archive.unlink()
     return LoadedImage(runner, plan.submission_id, image_id, tags_added, cache=cache,
-                       verified=digest is not None and image_id == digest)
+                       verified=digest is not None and image_id == digest, load_seconds=time.monotonic() - started)
 
 
 def run_container(runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, *, input_dir: Path,

@@ -80,6 +80,7 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
                 # Batch mode: one container saw every case, so per case is the run's figure / its cases.
                 "seconds_per_case": per_case(run.container_seconds, run.cases_valid + run.cases_invalid),
                 "cpu_seconds_per_case": per_case(run.cpu_seconds, run.cases_valid + run.cases_invalid),
+                "image_load_seconds": run.image_load_seconds,
                 "cases_valid": run.cases_valid,
                 "cases_invalid": run.cases_invalid,
                 "stderr_tail": run.stderr_tail if visibility == LogVisibility.FULL else "",
