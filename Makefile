@@ -48,7 +48,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup images
-	set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 web: setup
 	$(BIN)/podium web

@@ -31,9 +31,7 @@ import os
 import pstats
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,6 +47,7 @@ sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
+from _web import start_web  # noqa: E402 - bench/_web.py, beside this script
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -307,21 +306,8 @@ def _profile(app: Any, client: Any, timer: Timed, resources: Resources, phase_id
 def _http(settings: Settings, env: dict[str, str], work: Path, paths: tuple[str, ...], seconds: float,
           clients: int) -> None:
     """`podium web` (waitress) in a process of its own; `clients` threads request one path as fast as they can."""
-    port = _free_port()
-    log = (work / "web.log").open("w")
-    server = subprocess.Popen([str(REPO / ".venv" / "bin" / "podium"), "web", "--port", str(port)],
-                              env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_web(env, work)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/ping", timeout=2)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"podium web did not start: {(work / 'web.log').read_text()[-2000:]}") from None
-                time.sleep(0.2)
         for path in paths:
             requests.get(base + path, timeout=120).raise_for_status()  # built once; the load reads the cache
             done: list[float] = []
@@ -347,13 +333,6 @@ def _http(settings: Settings, env: dict[str, str], work: Path, paths: tuple[str,
     finally:
         server.terminate()
         server.wait(timeout=30)
-        log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

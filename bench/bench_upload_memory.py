@@ -25,8 +25,6 @@ import io
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -39,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
+from _web import start_web  # noqa: E402 - bench/_web.py, beside this script
 from sqlalchemy import select  # noqa: E402
 
 from app.config import Settings  # noqa: E402
@@ -87,13 +86,8 @@ def _bench(args: argparse.Namespace, work: Path, endpoint: str) -> None:
     print(f"archive: {size / 1024**3:.2f} GiB, {args.layers} layers of random bytes, generated in "
           f"{time.perf_counter() - started:.0f} s")
 
-    port = _free_port()
-    log = (work / "web.log").open("w")
-    server = subprocess.Popen([str(REPO / ".venv" / "bin" / "podium"), "web", "--port", str(port)],
-                              env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_web(env, work)
     try:
-        _wait(base, server, work)
         at_start = _status(server.pid)
         requests.get(f"{base}/challenges/breast-cancer-wisconsin/test/leaderboard", timeout=60).raise_for_status()
         after_page = _status(server.pid)
@@ -127,7 +121,6 @@ def _bench(args: argparse.Namespace, work: Path, endpoint: str) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        log.close()
     body_json = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
     with resources.session() as session:
         state = session.scalar(select(Submission.state).order_by(Submission.id.desc()).limit(1))
@@ -211,24 +204,6 @@ def _status(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "VmHWM"):
             found[name] = int(value.split()[0])
     return found
-
-
-def _wait(base: str, server: subprocess.Popen[bytes], work: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base}/ping", timeout=2)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"podium web did not start: {(work / 'web.log').read_text()[-2000:]}") from None
-            time.sleep(0.2)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
