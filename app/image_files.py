@@ -20,11 +20,13 @@ A test set's images are stored as ``<relative_path>/<case_id>.mha`` (an input TI
 from __future__ import annotations
 
 import gzip
+import locale
 import math
 import os
 import struct
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -286,7 +288,23 @@ def test_set_image(folder: Path, case_id: str, *, ground_truth: bool, work_dir: 
     return StoredImage(name, _write_mha(image, work_dir))
 
 
+@contextmanager
+def keeping_locale() -> Iterator[None]:
+    """GDCM (SimpleITK's DICOM library) may leave the process's C locale at "C": Python would then read and write
+    every text file without an explicit encoding as ASCII. Whatever it sets inside the block is undone."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
 def _dicom_series(folder: Path, case_id: str, work_dir: Path) -> StoredImage:
+    with keeping_locale():
+        return _read_dicom_series(folder, case_id, work_dir)
+
+
+def _read_dicom_series(folder: Path, case_id: str, work_dir: Path) -> StoredImage:
     import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()

@@ -17,7 +17,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=300)
+                          encoding="utf-8", errors="replace",  # its report draws boxes, whatever this locale says
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout=300)
 
 
 def test_the_import_contracts_hold() -> None:

@@ -34,16 +34,20 @@ def renew(resources: Resources, submission_id: int, owner: str) -> bool:
 
 
 class Heartbeat:
-    """Renews a lease every third of its length in a background thread while the block runs."""
+    """Renews a lease every third of its length in a background thread while the block runs.
+
+    By default the submission's lease; `renew_lease` renews another (a shard's, app/pipeline/shards.py), `what`
+    names it in the log. on_lost runs once when the lease is no longer held (its container must stop)."""
 
     def __init__(self, resources: Resources, submission_id: int, owner: str,
-                 on_lost: Callable[[], None] | None = None) -> None:
+                 on_lost: Callable[[], object] | None = None, *, renew_lease: Callable[[], bool] | None = None,
+                 what: str | None = None) -> None:
         self.resources = resources
-        self.submission_id = submission_id
-        self.owner = owner
         self.on_lost = on_lost
+        self.renew_lease = renew_lease or (lambda: renew(resources, submission_id, owner))
+        self.what = what or f"submission {submission_id}"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{submission_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{self.what}", daemon=True)
         self.lost = False
 
     def __enter__(self) -> Heartbeat:
@@ -59,9 +63,9 @@ class Heartbeat:
         interval = max(0.5, self.resources.settings.lease_seconds / 3)
         while not self._stop.wait(interval):
             try:
-                held = renew(self.resources, self.submission_id, self.owner)
+                held = self.renew_lease()
             except Exception:  # noqa: BLE001 - the database may be briefly down; try again next beat
-                log.warning("submission %s: could not renew the lease", self.submission_id, exc_info=True)
+                log.warning("%s: could not renew the lease", self.what, exc_info=True)
                 continue
             if not held:
                 # The attempt has just finished, was cancelled, or another attempt took over.
@@ -70,6 +74,5 @@ class Heartbeat:
                     try:
                         self.on_lost()
                     except Exception:  # noqa: BLE001 - the attempt's own lease checks still stop it
-                        log.warning("submission %s: could not stop its container", self.submission_id,
-                                    exc_info=True)
+                        log.warning("%s: could not stop its container", self.what, exc_info=True)
                 return

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from sqlalchemy import delete, select
 from app import transitions
 from app.models import ShardState, Submission, SubmissionShard, SubmissionState
 from app.models._types import utcnow
+from app.pipeline.leases import Heartbeat
 from app.pipeline.plan import AttemptPlan
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage
 from app.resources import Resources
@@ -165,7 +165,9 @@ def run_claimed_shard(resources: Resources, runner: DockerRunner, plan: AttemptP
         output_dir = folder / "output"
         output_dir.mkdir()
         labels = {SUBMISSION_LABEL: str(plan.submission_id), SHARD_LABEL: str(shard)}
-        with _ShardLease(resources, plan.submission_id, shard_id, owner, on_lost=lambda: runner.cleanup(labels)):
+        with Heartbeat(resources, plan.submission_id, owner, on_lost=lambda: runner.cleanup(labels),
+                       renew_lease=lambda: _renew_shard(resources, plan.submission_id, shard_id, owner),
+                       what=f"submission {plan.submission_id} {describe(plan, shard)}"):
             result = runner.run(image.image_id, input_dir=shard_input, output_dir=output_dir, policy=plan.policy,
                                 name=f"podium-{plan.submission_id}-s{shard}-{uuid.uuid4().hex[:6]}", labels=labels)
             if result.is_infrastructure_fault:
@@ -290,42 +292,10 @@ def _platform_words(exc: BaseException) -> str:
     return "an internal error"
 
 
-class _ShardLease:
-    """Renews the shard's lease every third of its length while its container runs; on_lost stops the container
-    when the shard is no longer this worker's (its lease expired and was reclaimed, or the submission was cancelled
-    and its shards removed)."""
-
-    def __init__(self, resources: Resources, submission_id: int, shard_id: int, owner: str,
-                 on_lost: Callable[[], object]) -> None:
-        self.resources, self.submission_id, self.shard_id = resources, submission_id, shard_id
-        self.owner, self.on_lost = owner, on_lost
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"shard-lease-{shard_id}", daemon=True)
-
-    def __enter__(self) -> _ShardLease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        interval = max(0.5, self.resources.settings.lease_seconds / 3)
-        while not self._stop.wait(interval):
-            try:
-                with self.resources.session() as session:
-                    state = session.scalar(select(Submission.state).where(Submission.id == self.submission_id))
-                    held = state == SubmissionState.RUNNING and transitions.renew_shard(
-                        session, self.shard_id, owner=self.owner, lease_seconds=self.resources.settings.lease_seconds)
-            except Exception:  # noqa: BLE001 - the database may be back before the lease runs out
-                log.warning("shard %s: could not renew its lease", self.shard_id, exc_info=True)
-                continue
-            if not held:
-                log.info("shard %s: no longer this worker's; stopping its container", self.shard_id)
-                try:
-                    self.on_lost()
-                except Exception:  # noqa: BLE001 - the run's own end reports what happened to the container
-                    log.warning("shard %s: could not stop its container", self.shard_id, exc_info=True)
-                return
-
+def _renew_shard(resources: Resources, submission_id: int, shard_id: int, owner: str) -> bool:
+    """The shard's lease, renewed while its container runs: lost when the shard is no longer this worker's (its lease
+    expired and was reclaimed) or the submission no longer runs (a cancel): its container must stop."""
+    with resources.session() as session:
+        state = session.scalar(select(Submission.state).where(Submission.id == submission_id))
+        return state == SubmissionState.RUNNING and transitions.renew_shard(
+            session, shard_id, owner=owner, lease_seconds=resources.settings.lease_seconds)

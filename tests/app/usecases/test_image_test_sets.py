@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from sqlalchemy import select
 
 from app.challenge_yaml import PhaseSpec
+from app.image_files import keeping_locale
 from app.models import Challenge, Phase
 from app.pipeline.staging import stage_ground_truth, stage_inputs, staged_input_images
 from app.resources import Resources
@@ -63,6 +64,11 @@ def write_dicom_series(folder: Path, array: np.ndarray | sitk.Image, series: str
     writer = sitk.ImageFileWriter()
     writer.SetImageIO("GDCMImageIO")
     writer.KeepOriginalImageUIDOn()
+    with keeping_locale():  # GDCM's writer leaves the C locale at "C" (ASCII for every later open() here)
+        _write_slices(writer, volume, folder, series)
+
+
+def _write_slices(writer: sitk.ImageFileWriter, volume: sitk.Image, folder: Path, series: str) -> None:
     for z in range(volume.GetDepth()):
         part = volume[:, :, z]
         for tag, value in (("0008|0060", "CT"), ("0020|000e", series), ("0020|000d", series + ".0"),
