@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-from _web import start_web  # noqa: E402 - bench/_web.py, beside this script
+from _web import Timed, start_web  # noqa: E402 - bench/_web.py, beside this script
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -69,31 +69,6 @@ JOIN evaluation_runs r ON r.submission_id = s.id AND r.test_set_id = :test_set
 JOIN scores sc ON sc.run_id = r.id
 WHERE s.phase_id = :phase AND s.state = 'succeeded' AND s.hidden_at IS NULL AND sc.subset = 'all'
 """
-
-
-class Timed:
-    """WSGI middleware: the time inside the app's call, the body included; the last one in `last`."""
-
-    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
-        self.wsgi_app = wsgi_app
-        self.last = 0.0
-        self.profiler: cProfile.Profile | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
-        if self.profiler is not None:
-            self.profiler.enable()
-        body = self.wsgi_app(environ, start_response)
-        try:
-            chunks = list(body)
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            if self.profiler is not None:
-                self.profiler.disable()
-            self.last = time.perf_counter() - started
-        return chunks
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
+from _web import Timed  # noqa: E402 - bench/_web.py, beside this script
 from flask import url_for  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from waitress.server import create_server  # noqa: E402
@@ -81,32 +82,6 @@ PARTICIPANT = "radboud-ai-lab"  # the demo's team founder (app/cli/demo.py DEMO_
 ROLES = ("anonymous", "participant", "organiser", "admin")
 LIMIT_MS = 100.0
 STATIC_FILES = {"web.static": "podium.css"}
-
-
-class Timed:
-    """WSGI middleware: the time inside the app's call, the body included; the last one in `last`."""
-
-    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
-        self.wsgi_app = wsgi_app
-        self.last = 0.0
-        self.profiler: cProfile.Profile | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        profiler = self.profiler
-        started = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        body = self.wsgi_app(environ, start_response)
-        try:
-            chunks = list(body)
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            if profiler is not None:
-                profiler.disable()
-            self.last = time.perf_counter() - started
-        return chunks
 
 
 @dataclass
