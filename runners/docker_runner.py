@@ -657,6 +657,11 @@ class DockerRunner:
                     removed += 1
                 except docker.errors.NotFound:
                     pass
+                except docker.errors.APIError as exc:
+                    # 409 "removal ... already in progress": the run that owns it is removing it (a cancel
+                    # stops each run while this sweep goes by); it is going, which is what was asked.
+                    if "already in progress" not in _explanation(exc):
+                        raise
         except (docker.errors.APIError, *_TRANSPORT_ERRORS) as exc:
             raise RunnerError(f"cannot clean up containers: {exc}") from exc
         return removed

@@ -14,6 +14,7 @@ from app.models.challenge import (
 from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation, ParticipationStatus
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.shard import ShardState, SubmissionShard
+from app.models.site import Site, SitePartState, SubmissionSitePart, TestSetPart
 from app.models.submission import Submission, SubmissionLock, SubmissionState
 from app.models.team import Team, TeamInvitation, TeamMember
 from app.models.upload import PartedUpload
@@ -41,13 +42,17 @@ __all__ = [
     "ScoreSubset",
     "ShardState",
     "SignInAttempt",
+    "Site",
+    "SitePartState",
     "Submission",
     "SubmissionLock",
     "SubmissionShard",
+    "SubmissionSitePart",
     "SubmissionState",
     "Team",
     "TeamInvitation",
     "TeamMember",
     "TestSet",
+    "TestSetPart",
     "User",
 ]

@@ -88,6 +88,8 @@ class Phase(Base):
     cases_in_parallel: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Batch mode: how many parts the test set is split into, each run by whichever worker is free (1: one run).
     shards: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The sites holding the hidden test set (docs/sites.md), by name; empty: the test set is in central storage.
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     tmp_mb: Mapped[int] = mapped_column(Integer, default=256)
     output_mb: Mapped[int] = mapped_column(Integer, default=256)
     log_kb: Mapped[int] = mapped_column(Integer, default=1024)
@@ -185,5 +187,8 @@ class Case(Base):
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # Input values and file paths as the container sees them (cases.json "inputs").
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The site holding this case (docs/sites.md); None: central storage. A site's case has no inputs here: they are
+    # in the site's storage only.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
 
     test_set: Mapped[TestSet] = relationship(back_populates="cases")
