@@ -66,6 +66,13 @@ class Settings:
     metrics_token: str | None = None
     # Mount the RQ dashboard at /admin/rq for site admins (PODIUM_RQ_DASHBOARD=1; docs/operations.md).
     rq_dashboard: bool = False
+    # A site's own machine (docs/sites.md): its name, and the storage only its workers reach (file:// or
+    # s3://bucket[/prefix]) with that storage's own endpoint and credentials. None: not a site's machine.
+    site_name: str | None = None
+    site_storage_url: str | None = None
+    site_s3_endpoint_url: str | None = None
+    site_s3_access_key_id: str | None = None
+    site_s3_secret_access_key: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +93,15 @@ class Settings:
         web_host = _get(env, "WEB_HOST", "127.0.0.1")
         public_url = _get(env, "PUBLIC_URL", f"http://{web_host}:{web_port}").rstrip("/")
         smtp_url = env.get(ENV_PREFIX + "SMTP_URL", "").strip() or None
+        site_storage_url = env.get(ENV_PREFIX + "SITE_STORAGE_URL", "").strip() or None
+        if site_storage_url is not None:
+            _check_scheme("SITE_STORAGE_URL", site_storage_url, ("file", "s3"))
+            if site_storage_url.startswith("s3://") and not urlparse(site_storage_url).netloc:
+                raise SettingsError("PODIUM_SITE_STORAGE_URL: an S3 URL needs a bucket, e.g. s3://site-a/podium")
+        if bool(env.get(ENV_PREFIX + "SITE_S3_ACCESS_KEY_ID", "").strip()) != bool(
+                env.get(ENV_PREFIX + "SITE_S3_SECRET_ACCESS_KEY", "").strip()):
+            raise SettingsError("PODIUM_SITE_S3_ACCESS_KEY_ID and PODIUM_SITE_S3_SECRET_ACCESS_KEY go together: set "
+                                "both (the site storage's own credentials) or neither")
         if smtp_url is not None:
             _check_scheme("SMTP_URL", smtp_url, ("smtp", "smtps"))
         return cls(
@@ -120,6 +136,11 @@ class Settings:
             image_cache_days=_get_int(env, "IMAGE_CACHE_DAYS", 7, minimum=0),
             stage_cache_mb=_get_int(env, "STAGE_CACHE_MB", 20_480, minimum=1),
             rq_dashboard=env.get(ENV_PREFIX + "RQ_DASHBOARD", "").strip().lower() in ("1", "true", "yes"),
+            site_name=env.get(ENV_PREFIX + "SITE", "").strip() or None,
+            site_storage_url=site_storage_url,
+            site_s3_endpoint_url=env.get(ENV_PREFIX + "SITE_S3_ENDPOINT_URL", "").strip() or None,
+            site_s3_access_key_id=env.get(ENV_PREFIX + "SITE_S3_ACCESS_KEY_ID", "").strip() or None,
+            site_s3_secret_access_key=env.get(ENV_PREFIX + "SITE_S3_SECRET_ACCESS_KEY", "").strip() or None,
         )
 
     @property

@@ -27,6 +27,7 @@ from app.storage import ArtifactStore
 pytest_plugins = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.seaweedfs",
+    "tests.fixtures.site_storage",  # the sites' SeaweedFS, with identities (docs/sites.md)
     "tests.fixtures.databases",
     "tests.fixtures.baselines",
 ]

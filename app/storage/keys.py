@@ -12,6 +12,12 @@
     submissions/<id>/logs/evaluator-{stdout,stderr,error}.txt      the organiser's evaluator's logs
     codabench-imports/<token>/{bundle.zip,status.json}             a Codabench bundle uploaded on the site, and
                                                                    its import's state and report
+
+In a SITE's own storage (docs/sites.md; the centre never reads it):
+
+    challenges/<challenge>/<phase>/site-test-sets/<hash[:16]>/...  the site's part of a test set, laid out as a
+        cases.csv, inputs/, ground_truth/, cases.json              central test set, plus cases.json (each case's
+                                                                   inputs, as the site worker's /input/cases.json)
 """
 
 from __future__ import annotations
@@ -73,3 +79,8 @@ def codabench_import(token: str, name: str) -> str:
 def shard_log(submission_id: int, shard: int, stream: LogStream) -> str:
     """One shard's log of a sharded run (app/pipeline/shards.py); the run's own log joins them."""
     return f"submissions/{submission_id}/logs/shard-{shard}-{stream}.txt"
+
+
+def site_test_set_prefix(challenge: str, phase: str, content_hash: str) -> str:
+    """A site's part of a phase's test set, in the SITE's storage (app/usecases/site_cases.py)."""
+    return f"challenges/{challenge}/{phase}/site-test-sets/{content_hash[:16]}"

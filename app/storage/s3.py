@@ -22,20 +22,25 @@ NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3Store:
+    """credentials: (access key id, secret access key) of this store's own identity (a site's storage,
+    docs/sites.md); without them, boto3's usual chain (or SeaweedFS's default pair against an endpoint)."""
+
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None, credentials: tuple[str, str] | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         if client is None:
-            credentials: dict[str, str] = {}
-            if endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
-                credentials = {"aws_access_key_id": "podium", "aws_secret_access_key": "podium"}
+            keys: dict[str, str] = {}
+            if credentials is not None:
+                keys = {"aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]}
+            elif endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
+                keys = {"aws_access_key_id": "podium", "aws_secret_access_key": "podium"}
             client = boto3.client(
                 "s3", endpoint_url=endpoint_url, region_name=os.environ.get("AWS_REGION", "us-east-1"),
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
                               connect_timeout=10, read_timeout=120),
-                **credentials,
+                **keys,
             )
         self.client = client
 
