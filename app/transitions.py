@@ -22,11 +22,12 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, case, or_, update
+from sqlalchemy import ColumnElement, CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ShardState, Submission, SubmissionShard, SubmissionState
 from app.models._types import utcnow
+from app.models.reevaluation import ReevaluationRun, ReevaluationRunState
 
 S = SubmissionState
 
@@ -253,5 +254,102 @@ def release_shard(session: Session, shard_id: int, *, owner: str | None, max_fau
         .values(state=case((gave_up, ShardState.FAILED.value), else_=ShardState.PENDING.value),
                 claimed_by=None, lease_expires_at=None, infrastructure_faults=SubmissionShard.infrastructure_faults + 1,
                 message=case((gave_up, message), else_=SubmissionShard.message))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+# ---- runs of a re-evaluation on another test set version (app/pipeline/reevaluation.py) -------------------------
+#   pending (queued_at set when its job is queued, within the budget) -> running (claimed, leased) -> done | failed
+#                  \-> pending (its worker's infrastructure fault, or its lease expired: retried within the budget)
+# The submission itself is never moved by these: its state and its other runs stay as they are.
+RR = ReevaluationRunState
+
+
+def take_reevaluation_turns(session: Session, reevaluation_id: int, budget: int) -> list[int]:
+    """Mark as queued the pending runs that fit in the re-evaluation's budget (runs queued or running count against
+    it) and return their ids, oldest first: the caller queues a job for each, and commits first."""
+    busy = session.scalar(select(func.count(ReevaluationRun.id)).where(
+        ReevaluationRun.reevaluation_id == reevaluation_id,
+        or_(ReevaluationRun.state == RR.RUNNING,
+            (ReevaluationRun.state == RR.PENDING) & ReevaluationRun.queued_at.is_not(None)))) or 0
+    free = budget - busy
+    if free <= 0:
+        return []
+    waiting = session.scalars(select(ReevaluationRun.id).where(
+        ReevaluationRun.reevaluation_id == reevaluation_id, ReevaluationRun.state == RR.PENDING,
+        ReevaluationRun.queued_at.is_(None)).order_by(ReevaluationRun.id).limit(free)).all()
+    taken = []
+    for run_id in waiting:
+        result = session.execute(
+            update(ReevaluationRun).where(ReevaluationRun.id == run_id, ReevaluationRun.state == RR.PENDING,
+                                          ReevaluationRun.queued_at.is_(None))
+            .values(queued_at=utcnow()).execution_options(synchronize_session=False))
+        if _rowcount(result) == 1:
+            taken.append(run_id)
+    return taken
+
+
+def forget_reevaluation_job(session: Session, run_id: int) -> bool:
+    """A pending run whose job was lost (Redis restarted): its turn is taken again by the next top-up."""
+    result = session.execute(
+        update(ReevaluationRun).where(ReevaluationRun.id == run_id, ReevaluationRun.state == RR.PENDING)
+        .values(queued_at=None).execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def claim_reevaluation_run(session: Session, run_id: int, *, owner: str, lease_seconds: int, budget: int) -> bool:
+    """pending -> running for the worker `owner`, with a lease, while fewer than `budget` runs of its re-evaluation
+    run (the budget holds even when more jobs than it were queued, say by two reconcilers at once)."""
+    siblings = select(ReevaluationRun.reevaluation_id).where(ReevaluationRun.id == run_id).scalar_subquery()
+    running = (select(func.count(ReevaluationRun.id))
+               .where(ReevaluationRun.reevaluation_id == siblings, ReevaluationRun.state == RR.RUNNING)
+               .scalar_subquery())
+    now = utcnow()
+    result = session.execute(
+        update(ReevaluationRun).where(ReevaluationRun.id == run_id, ReevaluationRun.state == RR.PENDING,
+                                      running < budget)
+        .values(state=RR.RUNNING, claimed_by=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now, attempts=ReevaluationRun.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def renew_reevaluation_run(session: Session, run_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease of the worker running it; False when it no longer holds it."""
+    result = session.execute(
+        update(ReevaluationRun).where(ReevaluationRun.id == run_id, ReevaluationRun.state == RR.RUNNING,
+                                      ReevaluationRun.claimed_by == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def finish_reevaluation_run(session: Session, run_id: int, *, owner: str, done: bool, message: str | None = None,
+                            evaluation_run_id: int | None = None) -> bool:
+    """running -> done (its EvaluationRun stored) or failed (the participant's fault on this version, or the
+    organiser's evaluator's), by the worker that holds it."""
+    result = session.execute(
+        update(ReevaluationRun).where(ReevaluationRun.id == run_id, ReevaluationRun.state == RR.RUNNING,
+                                      ReevaluationRun.claimed_by == owner)
+        .values(state=RR.DONE if done else RR.FAILED, lease_expires_at=None, finished_at=utcnow(), message=message,
+                run_id=evaluation_run_id)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def release_reevaluation_run(session: Session, run_id: int, *, owner: str | None, max_faults: int,
+                             message: str) -> bool:
+    """running -> pending (not queued: the next top-up queues it) after an infrastructure fault (its worker's, or its
+    lease expired: owner None), or -> failed once it has had max_faults of them (the platform's fault)."""
+    where = [ReevaluationRun.id == run_id, ReevaluationRun.state == RR.RUNNING]
+    if owner is not None:
+        where.append(ReevaluationRun.claimed_by == owner)
+    gave_up = ReevaluationRun.infrastructure_faults + 1 >= max_faults
+    result = session.execute(
+        update(ReevaluationRun).where(*where)
+        .values(state=case((gave_up, RR.FAILED.value), else_=RR.PENDING.value), claimed_by=None, lease_expires_at=None,
+                queued_at=None, infrastructure_faults=ReevaluationRun.infrastructure_faults + 1,
+                finished_at=case((gave_up, utcnow()), else_=None),
+                message=case((gave_up, message), else_=ReevaluationRun.message))
         .execution_options(synchronize_session=False))
     return _rowcount(result) == 1

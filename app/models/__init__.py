@@ -12,6 +12,7 @@ from app.models.challenge import (
     TestSet,
 )
 from app.models.membership import ChallengeOrganiser, JoinPolicy, Participation, ParticipationStatus
+from app.models.reevaluation import Reevaluation, ReevaluationRun, ReevaluationRunState, ReevaluationSelection
 from app.models.run import CaseOutcome, CaseStatus, EvaluationRun, Score, ScoreSubset
 from app.models.shard import ShardState, SubmissionShard
 from app.models.site import Site, SitePartState, SubmissionSitePart, TestSetPart
@@ -38,6 +39,10 @@ __all__ = [
     "ParticipationStatus",
     "Phase",
     "PhaseAnalysis",
+    "Reevaluation",
+    "ReevaluationRun",
+    "ReevaluationRunState",
+    "ReevaluationSelection",
     "Score",
     "ScoreSubset",
     "ShardState",

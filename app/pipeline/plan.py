@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.challenge_yaml import Interface
-from app.models import Submission
+from app.models import Submission, TestSet
 from app.pipeline.scoring import ScoringConfigurationError
 from runners.sandbox import SandboxPolicy
 
@@ -76,12 +76,13 @@ class AttemptPlan:
         return {name: members for name, members in subsets.items() if name in ("public", "private")}
 
 
-def plan_attempt(session: Session, submission_id: int, owner: str) -> AttemptPlan:
+def plan_attempt(session: Session, submission_id: int, owner: str, *, test_set_id: int | None = None) -> AttemptPlan:
+    """test_set_id: another version of the phase's test set than the current one (a re-evaluation)."""
     submission = session.get(Submission, submission_id)
     if submission is None or submission.upload_key is None:
         raise ScoringConfigurationError(f"submission {submission_id} has no stored upload")
     phase = submission.phase
-    test_set = phase.current_test_set
+    test_set = phase.current_test_set if test_set_id is None else session.get(TestSet, test_set_id)
     if test_set is None:
         raise ScoringConfigurationError(f"phase {phase.slug} has no test set")
     return AttemptPlan(

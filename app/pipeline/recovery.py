@@ -99,10 +99,16 @@ def reconcile(resources: Resources, *, enqueue: Callable[[int], None], job_pendi
 
 
 def holds_live_lease(resources: Resources, submission_id: int) -> bool:
+    """Whether a live attempt holds the submission, or a live re-evaluation run of it (app/pipeline/reevaluation.py):
+    its containers and work folders are not orphans."""
+    from app.pipeline.reevaluation import holds_live_reevaluation
+
     with resources.session() as session:
         submission = session.get(Submission, submission_id)
-        return (submission is not None and submission.state in (S.RUNNING, S.SCORING)
-                and submission.lease_expires_at is not None and submission.lease_expires_at > utcnow())
+        if (submission is not None and submission.state in (S.RUNNING, S.SCORING)
+                and submission.lease_expires_at is not None and submission.lease_expires_at > utcnow()):
+            return True
+    return holds_live_reevaluation(resources, submission_id)
 
 
 def reap_stale_uploads(resources: Resources) -> list[int]:

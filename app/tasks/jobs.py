@@ -58,6 +58,30 @@ def run_shard(submission_id: int, shard: int) -> str:
             resources.close()
 
 
+def run_reevaluation(row_id: int) -> str:
+    """One submission of a re-evaluation, run on the re-evaluation's test set version (app/pipeline/reevaluation.py);
+    then the re-evaluation's next rows are queued while its budget allows."""
+    from app.pipeline.reevaluation import reevaluation_of, top_up
+    from app.pipeline.reevaluation import run_reevaluation as run_row
+    from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup
+
+    with bound(reevaluation_run=row_id):
+        settings = Settings.from_env()
+        resources = Resources(settings)
+        runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
+        try:
+            outcome = run_row(resources, runner, row_id, worker_name())
+            log.info("re-evaluation run %s: %s", row_id, outcome)
+            reevaluation_id = reevaluation_of(resources, row_id)
+            if reevaluation_id is not None:
+                top_up(resources, reevaluation_id, make_reevaluation_enqueuer(settings,
+                                                                              reevaluation_gpu_lookup(resources)))
+            return outcome
+        finally:
+            runner.client.close()
+            resources.close()
+
+
 def analyse_phase(phase_id: int) -> str:
     """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here)."""
     settings = Settings.from_env()

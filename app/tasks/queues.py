@@ -189,3 +189,54 @@ def queue_status(settings: Settings) -> dict[str, dict[str, int]]:
         return status
     finally:
         connection.close()
+
+
+# ---- re-evaluations on another test set version (app/pipeline/reevaluation.py) -----------------------------------
+
+def reevaluation_job_key(settings: Settings, row_id: int) -> str:
+    return f"podium:reevaluation-job:{settings.queue_name}:{row_id}"
+
+
+def make_reevaluation_enqueuer(settings: Settings, needs_gpu: Callable[[int], bool]) -> Callable[[int], None]:
+    """enqueue(row_id): a job running one re-evaluation row, on its phase's submission queue (the GPU queue when the
+    phase asks for GPUs: needs_gpu(row_id)). Callers queue only the rows the budget gives a turn to
+    (transitions.take_reevaluation_turns)."""
+    def enqueue(row_id: int) -> None:
+        connection = redis_connection(settings)
+        try:
+            job = submission_queue(settings, needs_gpu(row_id), connection).enqueue(
+                "app.tasks.jobs.run_reevaluation", row_id,
+                job_id=f"reevaluate-{row_id}-{uuid.uuid4().hex[:8]}", job_timeout=JOB_TIMEOUT_SECONDS,
+                description=f"re-evaluation run {row_id}", result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600)
+            connection.set(reevaluation_job_key(settings, row_id), job.id, ex=30 * 24 * 3600)
+        finally:
+            connection.close()
+
+    return enqueue
+
+
+def reevaluation_job_pending(settings: Settings, row_id: int, connection: Redis | None = None) -> bool:
+    """Whether the row's latest job still waits in its queue (or is running: its row is then running too)."""
+    connection = connection or redis_connection(settings)
+    latest = connection.get(reevaluation_job_key(settings, row_id))
+    if latest is None:
+        return False
+    try:
+        job = Job.fetch(latest.decode() if isinstance(latest, bytes) else latest, connection=connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        return job.id in Queue(job.origin, connection=connection).get_job_ids()
+    return status in (JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def reevaluation_gpu_lookup(resources: Resources) -> Callable[[int], bool]:
+    """needs_gpu for make_reevaluation_enqueuer, asking the database through the caller's resources."""
+    from app.queries.test_set_versions import reevaluation_run_needs_gpu
+
+    def needs_gpu(row_id: int) -> bool:
+        with resources.session() as session:
+            return reevaluation_run_needs_gpu(session, row_id)
+
+    return needs_gpu

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from redis import Redis
+
 from app.config import Settings
 from app.pipeline.recovery import ReconcileReport, reconcile
 from app.resources import Resources
@@ -26,17 +28,31 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
         except RunnerError as exc:  # leases and the queue can be repaired without the engine
             log.warning("reconciler: skipping orphaned containers: %s", exc)
     try:
-        return reconcile(
+        report = reconcile(
             resources,
             enqueue=make_enqueuer(settings, gpu_lookup(resources)),
             job_pending=lambda sid: job_pending(settings, sid, connection),
             remove_orphans=(lambda is_live: _remove_orphans(settings, runner, is_live)) if runner else None,
         )
+        _reconcile_reevaluations(settings, resources, connection)
+        return report
     finally:
         if runner is not None:
             runner.client.close()
         connection.close()
         resources.close()
+
+
+def _reconcile_reevaluations(settings: Settings, resources: Resources, connection: Redis) -> None:
+    """Re-evaluations' rows (app/pipeline/reevaluation.py): expired leases, lost jobs, the next turns in budget."""
+    from app.pipeline.reevaluation import reconcile_reevaluations
+    from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup, reevaluation_job_pending
+
+    queued = reconcile_reevaluations(
+        resources, enqueue=make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources)),
+        job_pending=lambda row_id: reevaluation_job_pending(settings, row_id, connection))
+    if queued:
+        log.info("reconciler: re-evaluation runs queued %s", queued)
 
 
 def _remove_orphans(settings: Settings, runner: DockerRunner, is_live: Callable[[int], bool]) -> list[int]:

@@ -20,6 +20,7 @@ from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, loa
 from app.models import Case, Challenge, ChallengeOrganiser, Phase, TestSet, User
 from app.storage import ArtifactStore, keys
 from app.usecases.readers import reader_file_problems
+from app.usecases.reevaluation import adopt_new_version, switch_hint
 from app.usecases.test_set_folder import TestSetContent, read_test_set
 from runners.image_archive import InvalidImageArchive, sha256_file, validate_image_archive
 
@@ -96,7 +97,8 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
         phase.analysis = _analysis_settings(store, challenge, phase_spec, readers[phase_spec.slug])
         session.flush()
         test_set, uploaded = store_test_set_version(session, store, challenge, phase, test_sets[phase_spec.slug])
-        phase.current_test_set_id = test_set.id
+        if not adopt_new_version(session, phase, test_set):  # the leaderboard stays on its version
+            report.warnings.append(switch_hint(phase, test_set))
         report.phases.append(PhaseReport(phase_spec.slug, created, test_set.version, uploaded,
                                          test_set.case_count))
     removed = sorted(set(existing) - {p.slug for p in spec.phases})

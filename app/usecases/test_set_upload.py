@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from app.permissions import organises
 from app.queries.challenge_spec import phase_spec_of
 from app.storage import ArtifactStore
 from app.usecases.apply_challenge import store_test_set_version
+from app.usecases.reevaluation import adopt_new_version, switch_hint
 from app.usecases.safe_unzip import UnsafeArchive, unpack_zip
 from app.usecases.test_set_folder import TestSetError, read_test_set
 
@@ -46,10 +47,13 @@ class TestSetReport:
     case_count: int
     metadata_columns: list[str]
     content_hash: str
+    current: bool = True  # False: kept beside the version the phase ranks on (docs/challenges.md); `note` says how
+    note: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"version": self.version, "created": self.created, "case_count": self.case_count,
-                "metadata_columns": list(self.metadata_columns), "content_hash": self.content_hash}
+                "metadata_columns": list(self.metadata_columns), "content_hash": self.content_hash,
+                "current": self.current, "note": self.note}
 
 
 def replace_test_set(session: Session, store: ArtifactStore, *, phase: Phase, archive: Path, actor: User,
@@ -73,9 +77,10 @@ def replace_test_set(session: Session, store: ArtifactStore, *, phase: Phase, ar
         except (UnsafeArchive, TestSetError) as exc:
             raise InvalidTestSet(_without_paths(str(exc), unpacked)) from None
         test_set, created = store_test_set_version(session, store, phase.challenge, phase, content)
-        phase.current_test_set_id = test_set.id
+        current = adopt_new_version(session, phase, test_set)  # kept beside the ranked one once it has scores
         session.commit()
-        return _report(test_set, created)
+        report = _report(test_set, created)
+        return report if current else replace(report, current=False, note=switch_hint(phase, test_set))
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
 
