@@ -18,6 +18,8 @@ from evaluation.registry import gives_per_case_values, metric_registry
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,98}[a-z0-9]$"
 RELATIVE_PATH_PATTERN = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._/-]+$")
 SPEC_FILE_NAME = "challenge.yaml"
+# A site's name (docs/sites.md): lower-case letters, digits and '-', as its queue's name says it (site-<name>).
+SITE_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
 
 class ChallengeSpecError(ValueError):
@@ -252,7 +254,10 @@ class PhaseSpec(_Strict):
     run_mode: Literal["batch", "per-case"] = "batch"
     opens_at: datetime | None = None
     closes_at: datetime | None = None
-    test_set: str
+    # Where the hidden cases are: a folder of this challenge (test_set), or the registered sites that hold them on
+    # their own storage (sites; docs/sites.md). One of the two.
+    test_set: str | None = None
+    sites: list[Annotated[str, Field(pattern=SITE_NAME_PATTERN)]] = []
     limits: Limits = Limits()
     inputs: Annotated[list[Interface], Field(min_length=1)]
     outputs: Annotated[list[Interface], Field(min_length=1)]
@@ -329,12 +334,47 @@ class PhaseSpec(_Strict):
                 output = next(o for o in self.outputs if o.slug == metric.prediction)
                 if output.minimum is None or output.maximum is None:
                     raise ValueError(f"missing_cases 'worst' needs minimum and maximum on output {output.slug!r}")
+        self._test_set_or_sites()
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValueError("closes_at must be after opens_at")
         for stamp in (self.opens_at, self.closes_at):
             if stamp is not None and stamp.tzinfo is None:
                 raise ValueError("opens_at/closes_at need a time zone, e.g. 2027-01-31T23:59:00Z")
         return self
+
+    def _test_set_or_sites(self) -> None:
+        """A phase's cases are in a test_set folder or at sites; a site sends back per-case values and per-class
+        score counts only (docs/sites.md), so a phase held at sites uses nothing that needs the ground truth or
+        the whole set in one place."""
+        if (self.test_set is None) == (not self.sites):
+            raise ValueError("give either test_set (a folder of this challenge) or sites (the registered sites "
+                             "holding the hidden cases, docs/sites.md), not both" if self.sites else
+                             "give test_set (a folder of this challenge) or sites (the registered sites holding "
+                             "the hidden cases, docs/sites.md)")
+        if not self.sites:
+            return
+        if len(set(self.sites)) != len(self.sites):
+            raise ValueError("sites: each site may appear once")
+        if self.evaluator is not None:
+            raise ValueError("sites: a phase held at sites cannot have an evaluator (an organiser's container would "
+                             "need the ground truth in one place); use metric plugins")
+        if self.analysis.readers is not None:
+            raise ValueError("sites: a phase held at sites cannot compare readers (their calls and the ground truth "
+                             "would have to meet centrally); remove analysis.readers")
+        if self.limits.shards > 1:
+            raise ValueError("sites: a phase held at sites runs one part per site; remove limits.shards")
+        registry = metric_registry()
+        truths = {g.slug: g for g in self.ground_truth}
+        for index, metric in enumerate(self.metrics):
+            plugin = registry[metric.name]
+            if gives_per_case_values(plugin):
+                continue
+            if getattr(plugin, "input_kind", None) == "scalar" and _is_binary(truths[metric.target]):
+                continue
+            raise ValueError(f"metrics[{index}] {metric.name!r}: a phase held at sites can use case-level metrics "
+                             "(a site sends per-case values) and set-level metrics of a scalar score against a "
+                             "binary ground truth (a site sends per-class score counts); this one needs the "
+                             "ground truth of the whole set in one place")
 
     def _image_rules_fit(self) -> None:
         """image rules check a participant's outputs; same_grid_as names an image input of the phase."""
@@ -410,6 +450,15 @@ class PhaseSpec(_Strict):
                     f"their ranks, but {where} {name!r} is a set-level metric (computed over the whole set, with no "
                     f"per-case value); choose ranking_scheme 'aggregate-then-rank' or 'significance', or rank by a "
                     f"case-level metric ({', '.join(case_level)})")
+
+
+def _is_binary(interface: Interface) -> bool:
+    """A ground truth of 0/1 or true/false: a JSON boolean, or a JSON integer with minimum 0 and maximum 1."""
+    if interface.kind != "json":
+        return False
+    if interface.json_type == "boolean":
+        return True
+    return interface.json_type == "integer" and interface.minimum == 0 and interface.maximum == 1
 
 
 class ChallengeSpec(_Strict):

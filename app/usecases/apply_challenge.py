@@ -2,7 +2,8 @@
 
 Everything is read and validated first (spec, prepare step, every phase's test set); only then are
 test sets uploaded and the database written, in one transaction. A test set whose content hash has not
-changed is not uploaded again; a changed one becomes a new version.
+changed is not uploaded again; a changed one becomes a new version. A phase held at sites (docs/sites.md) gets no
+test set here: each site loads its own cases on its own machine (app/usecases/site_cases.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
-from app.models import Case, Challenge, ChallengeOrganiser, Phase, TestSet, User
+from app.models import Case, Challenge, ChallengeOrganiser, Phase, Site, TestSet, User
 from app.storage import ArtifactStore, keys
 from app.usecases.readers import reader_file_problems
 from app.usecases.reevaluation import adopt_new_version, switch_hint
@@ -26,6 +27,8 @@ from runners.image_archive import InvalidImageArchive, sha256_file, validate_ima
 
 PREPARE_TIMEOUT_SECONDS = 1800
 SPEC_NAME = "challenge.yaml"
+# TestSet.storage_prefix of a version whose cases are held at sites (their files are in the sites' storage).
+SITES_STORAGE_PREFIX = "sites"
 
 
 @dataclass
@@ -35,6 +38,7 @@ class PhaseReport:
     test_set_version: int
     test_set_uploaded: bool
     case_count: int
+    sites: list[str] = field(default_factory=list)  # the sites holding its cases (docs/sites.md)
 
 
 @dataclass
@@ -47,6 +51,12 @@ class ApplyReport:
     def summary(self) -> str:
         lines = [f"challenge {self.slug}: {'created' if self.created else 'updated'}"]
         for phase in self.phases:
+            if phase.sites:
+                held = (f"test set v{phase.test_set_version} ({phase.case_count} cases)" if phase.test_set_version
+                        else "no cases loaded yet (`podium site load-cases` at each site)")
+                lines.append(f"  phase {phase.slug}: {'created' if phase.created else 'updated'}, held at sites "
+                             f"{', '.join(phase.sites)}: {held}")
+                continue
             upload = "uploaded" if phase.test_set_uploaded else "unchanged"
             lines.append(f"  phase {phase.slug}: {'created' if phase.created else 'updated'}, "
                          f"test set v{phase.test_set_version} ({phase.case_count} cases, {upload})")
@@ -65,9 +75,11 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
     if spec.prepare:
         run_prepare_step(folder, spec.prepare)
     test_sets = {phase.slug: read_test_set(_inside(folder, phase.test_set, "test_set"), phase)
-                 for phase in spec.phases}
+                 for phase in spec.phases if phase.test_set is not None}
+    _check_sites_registered(session, folder, spec)
     evaluators = {phase.slug: _check_evaluator(folder, phase) for phase in spec.phases if phase.evaluator}
-    readers = {phase.slug: _check_readers(folder, phase, test_sets[phase.slug]) for phase in spec.phases}
+    readers = {phase.slug: _check_readers(folder, phase, test_sets[phase.slug])
+               for phase in spec.phases if phase.slug in test_sets}
     public_files = [_inside(folder, name, "public_files") for name in spec.public_files]
     for file in public_files:
         if not file.is_file():
@@ -94,8 +106,12 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
         copy_phase_fields(phase, phase_spec, position)
         phase.evaluator = (_upload_evaluator(store, challenge, phase_spec, *evaluators[phase_spec.slug])
                            if phase_spec.slug in evaluators else None)
-        phase.analysis = _analysis_settings(store, challenge, phase_spec, readers[phase_spec.slug])
+        phase.analysis = _analysis_settings(store, challenge, phase_spec, readers.get(phase_spec.slug))
+        phase.sites = list(phase_spec.sites)
         session.flush()
+        if phase_spec.sites:
+            report.phases.append(_site_phase_report(phase, phase_spec, created))
+            continue
         test_set, uploaded = store_test_set_version(session, store, challenge, phase, test_sets[phase_spec.slug])
         if not adopt_new_version(session, phase, test_set):  # the leaderboard stays on its version
             report.warnings.append(switch_hint(phase, test_set))
@@ -107,6 +123,30 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
                                "it was kept with its submissions")
     session.flush()
     return report
+
+
+def _check_sites_registered(session: Session, folder: Path, spec: ChallengeSpec) -> None:
+    """Every site a phase names must be registered (docs/sites.md)."""
+    named = {name for phase in spec.phases for name in phase.sites}
+    if not named:
+        return
+    known = set(session.scalars(select(Site.name).where(Site.name.in_(named))))
+    for phase in spec.phases:
+        for name in phase.sites:
+            if name not in known:
+                raise ChallengeSpecError(f"{folder / SPEC_NAME}: phase {phase.slug}: sites: {name!r} is not a "
+                                         f"registered site; register it with `podium site add {name}`")
+
+
+def _site_phase_report(phase: Phase, spec: PhaseSpec, created: bool) -> PhaseReport:
+    """A phase held at sites gets no test set here: each site loads its own cases (`podium site load-cases`).
+    A current test set that is not a sites' one (the phase held its cases centrally before) stops being current."""
+    current = phase.current_test_set
+    if current is not None and current.storage_prefix != SITES_STORAGE_PREFIX:
+        phase.current_test_set = None
+        current = None
+    return PhaseReport(spec.slug, created, current.version if current else 0, False,
+                       current.case_count if current else 0, sites=list(spec.sites))
 
 
 def _seed_organisers(session: Session, challenge: Challenge, usernames: list[str]) -> list[str]:
