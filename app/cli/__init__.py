@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from app.cli import participant, report
+from app.cli import participant, report, site
 from app.config import Settings, SettingsError
 from app.logs import configure_logging
 
@@ -321,3 +321,4 @@ def demo(challenge_path: Path, keep_web: bool) -> None:
 for _command in participant.COMMANDS:
     main.add_command(_command)
 main.add_command(report.report)  # podium report render (app/cli/report.py)
+main.add_command(site.site)  # podium site add|list|load-cases (app/cli/site.py)
