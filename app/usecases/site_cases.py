@@ -74,7 +74,8 @@ def load_site_cases(session: Session, site_store: ArtifactStore, *, site_name: s
 
     Files go to `site_store` (the site's own storage) under keys.site_test_set_prefix; the central database gets a
     new TestSet version (storage_prefix "sites") with every site's cases (keys, metadata, site; no inputs) and one
-    TestSetPart per site. The same files as this site's part of the newest version: nothing new (created False).
+    TestSetPart per site. The same files as this site's part of the newest version: nothing new (created False),
+    unless that version holds cases of a site the phase no longer names (they are left out of the new one).
     """
     site = _site(session, site_name)
     where = f"{phase.challenge.slug}/{phase.slug}"
@@ -85,8 +86,10 @@ def load_site_cases(session: Session, site_store: ArtifactStore, *, site_name: s
     content = _read_folder(folder, phase)
     latest = _latest_sites_version(session, phase)
     parts = {part.site_id: part for part in _parts(session, latest)} if latest else {}
+    sites_by_id = {s.id: s for s in session.scalars(select(Site).where(Site.name.in_(phase.sites)))}
     own = parts.get(site.id)
-    if latest is not None and own is not None and own.content_hash == content.content_hash:
+    if (latest is not None and own is not None and own.content_hash == content.content_hash
+            and set(parts) <= set(sites_by_id)):
         return SiteCasesReport(
             version=latest.version, created=False, case_count=own.case_count, became_current=False,
             total_case_count=latest.case_count,
@@ -94,7 +97,6 @@ def load_site_cases(session: Session, site_store: ArtifactStore, *, site_name: s
                      f"in test set v{latest.version} ({own.case_count} cases at this site, {latest.case_count} in "
                      f"all); no new version was made."))
 
-    sites_by_id = {s.id: s for s in session.scalars(select(Site).where(Site.name.in_(phase.sites)))}
     others = [c for c in (latest.cases if latest else []) if c.site_id in sites_by_id and c.site_id != site.id]
     _refuse_collisions(content, others, sites_by_id, where)
     _check_columns(content, phase, folder)

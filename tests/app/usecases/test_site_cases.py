@@ -244,3 +244,23 @@ def test_loading_refuses_an_unknown_site_a_phase_not_held_there_and_a_bad_folder
     assert site_s3.keys("site-a", site_prefix) == []
     with resources.session() as session:
         assert session.scalars(select(TestSet)).all() == []
+
+
+def test_a_site_the_phase_no_longer_names_is_left_out_of_the_next_version(
+        resources: Resources, site_s3: SiteS3, site_prefix: str, tmp_path: Path) -> None:
+    apply_site_challenge(resources, tmp_path)
+    store_a = site_store(site_s3, "site-a", site_prefix)
+    folder_a = write_site_cases(tmp_path / "a", ["a-1"])
+    load(resources, store_a, "site-a", folder_a)
+    load(resources, site_store(site_s3, "site-b", site_prefix), "site-b", write_site_cases(tmp_path / "b", ["b-1"]))
+    with resources.session() as session:
+        apply_challenge(session, resources.store, write_site_challenge(
+            tmp_path / "challenge", SITE_CHALLENGE_YAML.replace("[site-a, site-b]", "[site-a]")))
+    again = load(resources, store_a, "site-a", folder_a)  # the same files, but site-b's case must go
+    assert (again.version, again.created, again.total_case_count) == (3, True, 1)
+    with resources.session() as session:
+        phase = get_phase(session, SITE_CHALLENGE, SITE_PHASE)
+        assert phase.current_test_set is not None
+        assert [c.case_key for c in phase.current_test_set.cases] == ["a-1"]
+        assert len(session.scalars(select(TestSetPart).where(
+            TestSetPart.test_set_id == phase.current_test_set_id)).all()) == 1
