@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import ShardState, Submission, SubmissionShard, SubmissionState
+from app.models import ShardState, SitePartState, Submission, SubmissionShard, SubmissionSitePart, SubmissionState
 from app.models._types import utcnow
 from app.models.reevaluation import ReevaluationRun, ReevaluationRunState
 
@@ -54,6 +54,7 @@ class AttemptOutcome(enum.StrEnum):
     REQUEUED = "requeued"  # an infrastructure fault; queued again after a backoff
     SKIPPED = "skipped"  # not queued, not due yet, or taken by another worker
     STOPPED = "stopped"  # another attempt holds the submission now, or it was cancelled
+    AT_SITES = "at sites"  # handed to the sites holding the test set (app/pipeline/sites.py); they finish it
 
 
 class IllegalTransition(ValueError):
@@ -351,5 +352,87 @@ def release_reevaluation_run(session: Session, run_id: int, *, owner: str | None
                 queued_at=None, infrastructure_faults=ReevaluationRun.infrastructure_faults + 1,
                 finished_at=case((gave_up, utcnow()), else_=None),
                 message=case((gave_up, message), else_=ReevaluationRun.message))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+# ---- sites (app/pipeline/sites.py, site_part.py) ---------------------------------------------------------------
+#   A submission whose test set is held at sites stays running while its parts run: its lease owner is SITES_OWNER
+#   (no expiry: each part has its own lease, and the reconciler repairs parts) until every part is final and one
+#   worker takes it back (take_from_sites) to pool the parts' results.
+#   part: pending -> running (one site worker, with a lease) -> done | failed
+#                        \-> pending (an infrastructure fault, or its lease expired: retried alone)
+
+SITES_OWNER = "sites"
+
+
+def hand_to_sites(session: Session, submission_id: int, *, owner: str) -> bool:
+    """running (held by `owner`) -> running, held by its sites' parts (no lease expiry)."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.state == S.RUNNING, Submission.lease_owner == owner)
+        .values(lease_owner=SITES_OWNER, lease_expires_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def take_from_sites(session: Session, submission_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """running, held by its sites -> running, held by the worker `owner` that pools the parts' results."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.state == S.RUNNING, Submission.lease_owner == SITES_OWNER)
+        .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def claim_site_part(session: Session, part_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """pending -> running for the site worker `owner`, with a lease."""
+    result = session.execute(
+        update(SubmissionSitePart)
+        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.PENDING)
+        .values(state=SitePartState.RUNNING, claimed_by=owner,
+                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
+                attempts=SubmissionSitePart.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def renew_site_part(session: Session, part_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease of the site worker running the part; False when it no longer holds it."""
+    result = session.execute(
+        update(SubmissionSitePart)
+        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING,
+               SubmissionSitePart.claimed_by == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def finish_site_part(session: Session, part_id: int, *, owner: str, state: SitePartState, **fields: Any) -> bool:
+    """running -> done or failed, by the site worker that holds it, with its result or why it failed."""
+    assert state in (SitePartState.DONE, SitePartState.FAILED)
+    result = session.execute(
+        update(SubmissionSitePart)
+        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING,
+               SubmissionSitePart.claimed_by == owner)
+        .values(state=state, lease_expires_at=None, finished_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def release_site_part(session: Session, part_id: int, *, owner: str | None, max_faults: int, message: str) -> bool:
+    """running -> pending after an infrastructure fault (its worker's, or its lease expired: owner None), or -> failed
+    once the part has had max_faults of them (the platform's fault, never the participant's)."""
+    where = [SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING]
+    if owner is not None:
+        where.append(SubmissionSitePart.claimed_by == owner)
+    gave_up = SubmissionSitePart.infrastructure_faults + 1 >= max_faults
+    result = session.execute(
+        update(SubmissionSitePart).where(*where)
+        .values(state=case((gave_up, SitePartState.FAILED.value), else_=SitePartState.PENDING.value),
+                claimed_by=None, lease_expires_at=None,
+                infrastructure_faults=SubmissionSitePart.infrastructure_faults + 1,
+                message=case((gave_up, message), else_=SubmissionSitePart.message))
         .execution_options(synchronize_session=False))
     return _rowcount(result) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -177,11 +178,23 @@ def user_token(username: str, name: str, days: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 @click.option("--gpu", is_flag=True, help="Run only submissions to phases that ask for GPUs (limits.gpus); the "
               "Docker engine needs the NVIDIA container toolkit.")
-def worker(burst: bool, gpu: bool) -> None:
+@click.option("--site", metavar="NAME", help="Run only this site's parts of runs on test sets held at sites, with this "
+              "machine's site storage (docs/sites.md); PODIUM_SITE, if set, must name the same site.")
+def worker(burst: bool, gpu: bool, site: str | None) -> None:
     """Run an evaluation worker (RQ) that runs submissions in the sandbox and scores them."""
     from app.tasks.worker import run_worker
 
-    run_worker(_settings(), burst=burst, gpu=gpu)
+    settings = _settings()
+    if site is not None:
+        if gpu:
+            raise click.UsageError("--site and --gpu cannot be combined yet")
+        if settings.site_name not in (None, site):
+            raise click.UsageError(f"--site {site} but PODIUM_SITE={settings.site_name}: a site worker runs one site")
+        if settings.site_storage_url is None:
+            raise click.UsageError("a site worker needs its site's storage: set PODIUM_SITE_STORAGE_URL "
+                                   "(docs/sites.md)")
+        settings = dataclasses.replace(settings, site_name=site)
+    run_worker(settings, burst=burst, gpu=gpu, site=site)
 
 
 @main.command()

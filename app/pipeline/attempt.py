@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from app import transitions
 from app.models import ShardState, Submission, SubmissionShard, SubmissionState
-from app.pipeline import persist, shards, stage_cache
+from app.pipeline import persist, shards, sites, stage_cache
 from app.pipeline.collect import collect
 from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
@@ -49,9 +49,11 @@ log = logging.getLogger(__name__)
 
 
 def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, worker_name: str, *,
-                enqueue_shard: Callable[[int, int], None] | None = None) -> AttemptOutcome:
+                enqueue_shard: Callable[[int, int], None] | None = None,
+                at_sites: tuple[sites.EnqueuePart, sites.EnqueueResults] | None = None) -> AttemptOutcome:
     """Run and score a queued submission; returns how the attempt ended. enqueue_shard(submission, shard) asks other
-    workers to help with a sharded run (app/pipeline/shards.py); without it this attempt runs every shard."""
+    workers to help with a sharded run (app/pipeline/shards.py); without it this attempt runs every shard. at_sites:
+    how to queue a site's part and the pooling of the parts, for a test set held at sites (app/pipeline/sites.py)."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
     if not acquire(resources, submission_id, owner):
         return AttemptOutcome.SKIPPED
@@ -60,6 +62,10 @@ def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, 
         try:
             with resources.session() as session:
                 plan = plan_attempt(session, submission_id, owner)
+            if sites.held_at_sites(plan):
+                if at_sites is None:
+                    raise RuntimeError("this worker cannot hand a run to sites")
+                return sites.hand_to_sites(resources, plan, *at_sites)
             return _attempt(resources, runner, plan, worker_name, lease_lost=lambda: heartbeat.lost,
                             enqueue_shard=enqueue_shard)
         except LeaseLost:

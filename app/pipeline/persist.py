@@ -91,6 +91,16 @@ def record_shard_runs(resources: Resources, plan: AttemptPlan, rows: list[ShardR
                    peak_memory_mb=max(peaks) if peaks else None)
 
 
+def record_site_runs(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout: bytes, stderr: bytes,
+                     exit_code: int | None, wall_seconds: float | None, cpu_seconds: float | None,
+                     peak_memory_mb: float | None, image_load_seconds: float | None) -> int:
+    """A run at sites (app/pipeline/sites.py): one run row for the sites' parts: their logs (or a line saying they
+    stayed at the site), wall and CPU seconds summed, the highest peak memory."""
+    return _record(resources, plan, worker_name, stdout=stdout, stderr=stderr, exit_code=exit_code,
+                   wall_seconds=wall_seconds, cpu_seconds=cpu_seconds, peak_memory_mb=peak_memory_mb,
+                   image_load_seconds=image_load_seconds)
+
+
 def _record(resources: Resources, plan: AttemptPlan, worker_name: str, *, stdout: bytes, stderr: bytes,
             exit_code: int | None, wall_seconds: float | None, cpu_seconds: float | None,
             peak_memory_mb: float | None, image_load_seconds: float | None) -> int:

@@ -108,6 +108,9 @@ def holds_live_lease(resources: Resources, submission_id: int) -> bool:
         if (submission is not None and submission.state in (S.RUNNING, S.SCORING)
                 and submission.lease_expires_at is not None and submission.lease_expires_at > utcnow()):
             return True
+        if (submission is not None and submission.state == S.RUNNING
+                and submission.lease_owner == transitions.SITES_OWNER):  # its site parts hold leases of their own
+            return True
     return holds_live_reevaluation(resources, submission_id)
 
 

@@ -84,3 +84,9 @@ def shard_log(submission_id: int, shard: int, stream: LogStream) -> str:
 def site_test_set_prefix(challenge: str, phase: str, content_hash: str) -> str:
     """A site's part of a phase's test set, in the SITE's storage (app/usecases/site_cases.py)."""
     return f"challenges/{challenge}/{phase}/site-test-sets/{content_hash[:16]}"
+
+
+def site_part_log(submission_id: int, site: str, stream: LogStream) -> str:
+    """A site's container logs of its part of a run, copied to central storage only where the phase shows participants
+    their full logs (app/pipeline/site_part.py); otherwise they stay in the site's storage."""
+    return f"submissions/{submission_id}/logs/site-{site}-{stream}.txt"

@@ -13,7 +13,14 @@ from app.pipeline import stage_cache
 from app.pipeline.analysis import analyse_phase as compute_phase_analysis
 from app.pipeline.attempt import run_attempt, run_shard_job
 from app.resources import Resources
-from app.tasks.queues import analysis_started, enqueue_analysis, gpu_lookup, make_shard_enqueuer
+from app.tasks.queues import (
+    analysis_started,
+    enqueue_analysis,
+    enqueue_site_part,
+    enqueue_site_results,
+    gpu_lookup,
+    make_shard_enqueuer,
+)
 from app.transitions import AttemptOutcome
 from runners.docker_runner import DockerRunner
 
@@ -31,7 +38,9 @@ def _run_submission(submission_id: int) -> str:
     runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
     try:
         outcome = run_attempt(resources, runner, submission_id, worker_name=worker_name(),
-                              enqueue_shard=make_shard_enqueuer(settings, gpu_lookup(resources)))
+                              enqueue_shard=make_shard_enqueuer(settings, gpu_lookup(resources)),
+                              at_sites=(lambda site, part: enqueue_site_part(settings, site, part),
+                                        lambda submission: enqueue_site_results(settings, submission)))
         log.info("submission %s: %s", submission_id, outcome)
         if outcome == AttemptOutcome.SUCCEEDED:
             with resources.session() as session:
@@ -80,6 +89,43 @@ def run_reevaluation(row_id: int) -> str:
         finally:
             runner.client.close()
             resources.close()
+
+
+def run_site_part(part_id: int) -> str:
+    """A site worker's job (`podium worker --site NAME`): its part of a submission (app/pipeline/site_part.py)."""
+    from app.pipeline.site_part import run_site_part as run_part
+
+    settings = Settings.from_env()
+    resources = Resources(settings)
+    runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
+    try:
+        with bound(site_part=part_id, site=settings.site_name):
+            return run_part(resources, runner, part_id, worker_name(),
+                            enqueue_results=lambda submission: enqueue_site_results(settings, submission))
+    finally:
+        runner.client.close()
+        resources.close()
+
+
+def pool_site_results(submission_id: int) -> str:
+    """A central job: pool a submission's site parts once every one is final (app/pipeline/sites.py)."""
+    from app.pipeline.sites import pool_site_results as pool
+
+    settings = Settings.from_env()
+    resources = Resources(settings)
+    try:
+        with bound(submission_id=submission_id):
+            outcome = pool(resources, submission_id, worker_name())
+            log.info("submission %s: %s", submission_id, outcome)
+            if outcome == AttemptOutcome.SUCCEEDED:
+                with resources.session() as session:
+                    submission = session.get(Submission, submission_id)
+                    phase_id = submission.phase_id if submission is not None else None
+                if phase_id is not None:
+                    enqueue_analysis(settings, phase_id)
+            return outcome.value
+    finally:
+        resources.close()
 
 
 def analyse_phase(phase_id: int) -> str:

@@ -240,3 +240,73 @@ def reevaluation_gpu_lookup(resources: Resources) -> Callable[[int], bool]:
             return reevaluation_run_needs_gpu(session, row_id)
 
     return needs_gpu
+
+
+# ---- sites (app/pipeline/sites.py, site_part.py) ---------------------------------------------------------------
+
+def site_queue_name(settings: Settings, site: str) -> str:
+    """The queue only `podium worker --site NAME` listens on."""
+    return f"{settings.queue_name}-site-{site}"
+
+
+def _site_part_job_key(settings: Settings, part_id: int) -> str:
+    return f"podium:site-part-job:{settings.queue_name}:{part_id}"
+
+
+def _site_results_job_key(settings: Settings, submission_id: int) -> str:
+    return f"podium:site-results-job:{settings.queue_name}:{submission_id}"
+
+
+def keyed_job_pending(connection: Redis, key: str, started_grace_seconds: float | None = None) -> bool:
+    """Whether the job whose id is stored under key still waits in its queue, or runs. With started_grace_seconds,
+    a started job counts only that long after it started (a job that started longer ago and left its work pending:
+    its worker died, see job_pending)."""
+    latest = connection.get(key)
+    if latest is None:
+        return False
+    try:
+        job = Job.fetch(latest.decode() if isinstance(latest, bytes) else latest, connection=connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        return job.id in Queue(job.origin, connection=connection).get_job_ids()
+    if status == JobStatus.STARTED and started_grace_seconds is not None:
+        started = job.started_at
+        return started is not None and datetime.now(UTC) - started < timedelta(seconds=started_grace_seconds)
+    return status in (JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def enqueue_site_part(settings: Settings, site: str, part_id: int) -> bool:
+    """A job for one site's part of a run, on that site's queue, unless one waits already; True when queued."""
+    connection = redis_connection(settings)
+    try:
+        key = _site_part_job_key(settings, part_id)
+        if keyed_job_pending(connection, key, started_grace_seconds=settings.lease_seconds):
+            return False
+        job = Queue(site_queue_name(settings, site), connection=connection).enqueue(
+            "app.tasks.jobs.run_site_part", part_id, job_id=f"site-part-{part_id}-{uuid.uuid4().hex[:8]}",
+            job_timeout=JOB_TIMEOUT_SECONDS, description=f"site {site}: part {part_id}", result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600)
+        connection.set(key, job.id, ex=30 * 24 * 3600)
+        return True
+    finally:
+        connection.close()
+
+
+def enqueue_site_results(settings: Settings, submission_id: int) -> bool:
+    """A central job pooling a submission's site parts once every one is final, unless one waits already."""
+    connection = redis_connection(settings)
+    try:
+        key = _site_results_job_key(settings, submission_id)
+        if keyed_job_pending(connection, key):
+            return False
+        job = job_queue(settings, connection).enqueue(
+            "app.tasks.jobs.pool_site_results", submission_id,
+            job_id=f"site-results-{submission_id}-{uuid.uuid4().hex[:8]}", job_timeout=3600,
+            description=f"pool the sites' results of submission {submission_id}", result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600)
+        connection.set(key, job.id, ex=30 * 24 * 3600)
+        return True
+    finally:
+        connection.close()

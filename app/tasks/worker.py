@@ -5,22 +5,24 @@ import multiprocessing
 import os
 import threading
 
-from rq import Worker
+from rq import Queue, Worker
 
 from app.config import Settings
 from app.logs import configure_logging
-from app.tasks.queues import gpu_job_queue, job_queue, redis_connection, shard_queue
+from app.tasks.queues import gpu_job_queue, job_queue, redis_connection, shard_queue, site_queue_name
 from app.tasks.reconciler import reconcile_once, refresh_stale_analyses
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None = None,
-               reconcile: bool = True, gpu: bool = False) -> bool:
+               reconcile: bool = True, gpu: bool = False, site: str | None = None) -> bool:
     """Run an RQ worker on the evaluation queue, with the reconciler beside it.
 
     burst=True reconciles once, then returns when the queue is empty. gpu=True listens on the GPU queue
-    instead (submissions to phases with limits.gpus > 0; docs/operations.md, "GPU workers").
+    instead (submissions to phases with limits.gpus > 0; docs/operations.md, "GPU workers"). site="NAME" listens only
+    on that site's queue (its parts of runs on test sets held at sites; docs/sites.md): settings must name the same
+    site and its storage.
 
     The reconciler runs in a process of its own, started with ``spawn``: RQ forks a work horse for
     every job, and a fork taken while a thread of this process held a lock (logging, a connection
@@ -34,8 +36,11 @@ def run_worker(settings: Settings, *, burst: bool = False, max_jobs: int | None 
             target=reconcile_forever, args=(settings, os.getpid()), name="podium-reconciler", daemon=True)
         reconciler.start()
     connection = redis_connection(settings)
-    queue = gpu_job_queue(settings, connection) if gpu else job_queue(settings, connection)
-    worker = Worker([shard_queue(settings, gpu, connection), queue], connection=connection)
+    if site is not None:
+        worker = Worker([Queue(site_queue_name(settings, site), connection=connection)], connection=connection)
+    else:
+        queue = gpu_job_queue(settings, connection) if gpu else job_queue(settings, connection)
+        worker = Worker([shard_queue(settings, gpu, connection), queue], connection=connection)
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:

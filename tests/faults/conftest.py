@@ -44,10 +44,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
 class WorkerProcess:
     """`podium worker` in its own process group, so kill -9 takes its work horse too."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: list[str] | None = None) -> None:
         self.log_path = log_path
         with log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=REPO_ROOT,
+            self.process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", *(args or [])], cwd=REPO_ROOT,
                                             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
 
