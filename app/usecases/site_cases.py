@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.challenge_yaml import SITE_NAME_PATTERN, PhaseSpec
 from app.errors import Conflict, InvalidFields, NotFound, ServiceError
-from app.models import Case, EvaluationRun, Phase, Site, Submission, SubmissionState, TestSet, TestSetPart
+from app.models import Case, Phase, Site, TestSet, TestSetPart
 from app.queries.challenge_spec import phase_spec_of
 from app.storage import ArtifactStore, keys
 from app.usecases.apply_challenge import SITES_STORAGE_PREFIX
+from app.usecases.reevaluation import adopt_new_version, switch_hint
 from app.usecases.test_set_folder import TestSetContent, TestSetError, read_test_set
 
 SITE_COLUMN = "site"  # the cases.csv column every site's cases get, holding the site's name
@@ -124,15 +125,13 @@ def load_site_cases(session: Session, site_store: ArtifactStore, *, site_name: s
                                 loaded_at=part.loaded_at))
     session.add(TestSetPart(test_set_id=test_set.id, site_id=site.id, storage_prefix=prefix,
                             content_hash=content.content_hash, case_count=len(content.cases)))
-    current = phase.current_test_set
-    became_current = current is None or not _has_succeeded_run(session, current)
-    if became_current:
-        phase.current_test_set = test_set
+    became_current = adopt_new_version(session, phase, test_set)  # not while the phase ranks on a scored version
+    hint = None if became_current else switch_hint(phase, test_set)
     session.flush()
     return SiteCasesReport(version=version, created=True, case_count=len(content.cases),
                            became_current=became_current, total_case_count=test_set.case_count,
                            message=_message(site.name, where, test_set, len(content.cases), len(kept_parts) + 1,
-                                            current if not became_current else None))
+                                            hint))
 
 
 def _site(session: Session, name: str) -> Site:
@@ -204,18 +203,10 @@ def _write_to_site(site_store: ArtifactStore, prefix: str, content: TestSetConte
     site_store.put_bytes(keys.test_set_file(prefix, CASES_JSON), json.dumps(cases, indent=1).encode())
 
 
-def _has_succeeded_run(session: Session, test_set: TestSet) -> bool:
-    """Whether a succeeded submission was scored on this test set version (the phase ranks on it)."""
-    return bool(session.scalar(select(exists().where(
-        EvaluationRun.test_set_id == test_set.id, EvaluationRun.submission_id == Submission.id,
-        Submission.state == SubmissionState.SUCCEEDED))))
-
-
-def _message(site: str, where: str, test_set: TestSet, own: int, site_count: int, kept: TestSet | None) -> str:
+def _message(site: str, where: str, test_set: TestSet, own: int, site_count: int, kept_hint: str | None) -> str:
     held = (f"test set v{test_set.version} of {where} holds {test_set.case_count} cases at {site_count} "
             f"site{'s' if site_count != 1 else ''}")
     loaded = f"Loaded {own} cases at site {site} into its own storage; {held}."
-    if kept is None:
+    if kept_hint is None:
         return f"{loaded} It is now the phase's current test set: new submissions run on it."
-    return (f"{loaded} The phase still ranks on v{kept.version} (it has scored submissions); v{test_set.version} is "
-            f"kept beside it until an organiser switches the phase to it.")
+    return f"{loaded} It is kept beside the current one: {kept_hint}."

@@ -14,7 +14,17 @@ from sqlalchemy.orm import Session
 from app.challenge_yaml import ChallengeSpecError, load_challenge_spec
 from app.db import Base
 from app.errors import Conflict, InvalidFields, NotFound
-from app.models import Case, EvaluationRun, Phase, Submission, SubmissionState, TestSet, TestSetPart, User
+from app.models import (
+    Case,
+    EvaluationRun,
+    Phase,
+    Score,
+    Submission,
+    SubmissionState,
+    TestSet,
+    TestSetPart,
+    User,
+)
 from app.queries.phases import get_phase
 from app.resources import Resources
 from app.storage import ArtifactStore
@@ -215,10 +225,13 @@ def test_a_new_version_is_kept_beside_one_the_phase_ranks_on(resources: Resource
         scored = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED)
         session.add(scored)
         session.flush()
-        session.add(EvaluationRun(submission_id=scored.id, test_set_id=phase.current_test_set_id))
+        run = EvaluationRun(submission_id=scored.id, test_set_id=phase.current_test_set_id)
+        session.add(run)
+        session.flush()
+        session.add(Score(run_id=run.id, metric="auroc", value=0.8))
     changed = load(resources, store_a, "site-a", write_site_cases(tmp_path / "a2", ["a-1", "a-2", "a-3"]))
     assert (changed.version, changed.created, changed.became_current) == (2, True, False)
-    assert "still ranks on v1" in changed.message
+    assert "still ranks on v1" in changed.message and "use-version" in changed.message
     with resources.session() as session:
         assert session.scalar(select(Phase)).current_test_set.version == 1  # type: ignore[union-attr]
 
