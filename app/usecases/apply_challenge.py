@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpec, ChallengeSpecError, PhaseSpec, load_challenge_spec
 from app.models import Case, Challenge, ChallengeOrganiser, Phase, Site, TestSet, User
+from app.queries.test_set_versions import has_scored_run
 from app.storage import ArtifactStore, keys
 from app.usecases.readers import reader_file_problems
 from app.usecases.reevaluation import adopt_new_version, switch_hint
@@ -110,7 +111,7 @@ def apply_challenge(session: Session, store: ArtifactStore, path: Path, *, allow
         phase.sites = list(phase_spec.sites)
         session.flush()
         if phase_spec.sites:
-            report.phases.append(_site_phase_report(phase, phase_spec, created))
+            report.phases.append(_site_phase_report(session, phase, phase_spec, created, report.warnings))
             continue
         test_set, uploaded = store_test_set_version(session, store, challenge, phase, test_sets[phase_spec.slug])
         if not adopt_new_version(session, phase, test_set):  # the leaderboard stays on its version
@@ -138,13 +139,20 @@ def _check_sites_registered(session: Session, folder: Path, spec: ChallengeSpec)
                                          f"registered site; register it with `podium site add {name}`")
 
 
-def _site_phase_report(phase: Phase, spec: PhaseSpec, created: bool) -> PhaseReport:
+def _site_phase_report(session: Session, phase: Phase, spec: PhaseSpec, created: bool,
+                       warnings: list[str]) -> PhaseReport:
     """A phase held at sites gets no test set here: each site loads its own cases (`podium site load-cases`).
-    A current test set that is not a sites' one (the phase held its cases centrally before) stops being current."""
+    A central test set the phase held before stops being current, unless the phase ranks on it (scored submissions):
+    then it stays until the organiser switches to a sites' version (docs/sites.md)."""
     current = phase.current_test_set
     if current is not None and current.storage_prefix != SITES_STORAGE_PREFIX:
-        phase.current_test_set = None
-        current = None
+        if has_scored_run(session, current.id):
+            warnings.append(f"phase {spec.slug} is now held at sites but still ranks on its central test set "
+                            f"v{current.version} (submissions are scored on it) until an organiser switches it to a "
+                            "version the sites load")
+        else:
+            phase.current_test_set = None
+            current = None
     return PhaseReport(spec.slug, created, current.version if current else 0, False,
                        current.case_count if current else 0, sites=list(spec.sites))
 

@@ -277,3 +277,38 @@ def test_a_site_the_phase_no_longer_names_is_left_out_of_the_next_version(
         assert [c.case_key for c in phase.current_test_set.cases] == ["a-1"]
         assert len(session.scalars(select(TestSetPart).where(
             TestSetPart.test_set_id == phase.current_test_set_id)).all()) == 1
+
+
+@pytest.mark.parametrize("scored", [False, True])
+def test_a_phase_moved_from_a_central_test_set_to_sites(resources: Resources, tmp_path: Path, scored: bool) -> None:
+    folder = write_site_challenge(tmp_path / "challenge", SITE_CHALLENGE_YAML.replace(
+        "    sites: [site-a, site-b]\n", "    test_set: data\n").replace("[site, scanner]", "[scanner]"))
+    write_site_cases(folder / "data", ["c-1", "c-2"], canary=False)
+    with resources.session() as session:
+        add_site(session, "site-a")
+        add_site(session, "site-b")
+        apply_challenge(session, resources.store, folder)
+        phase = get_phase(session, SITE_CHALLENGE, SITE_PHASE)
+        assert phase.current_test_set is not None and phase.current_test_set.storage_prefix != "sites"
+        if scored:
+            user = User(username="ada")
+            session.add(user)
+            session.flush()
+            submission = Submission(phase_id=phase.id, user_id=user.id, state=SubmissionState.SUCCEEDED)
+            session.add(submission)
+            session.flush()
+            run = EvaluationRun(submission_id=submission.id, test_set_id=phase.current_test_set_id)
+            session.add(run)
+            session.flush()
+            session.add(Score(run_id=run.id, metric="auroc", value=0.8))
+    write_site_challenge(folder)  # now held at sites
+    with resources.session() as session:
+        report = apply_challenge(session, resources.store, folder)
+    with resources.session() as session:
+        phase = get_phase(session, SITE_CHALLENGE, SITE_PHASE)
+        assert phase.sites == ["site-a", "site-b"]
+        if scored:  # the leaderboard stays on its version until an organiser switches
+            assert phase.current_test_set is not None and phase.current_test_set.version == 1
+            assert any("still ranks on its central test set v1" in w for w in report.warnings)
+        else:
+            assert phase.current_test_set_id is None and report.warnings == []
