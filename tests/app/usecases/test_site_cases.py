@@ -5,6 +5,7 @@ the central database and store on this test's own SQLite and local folder."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpecError, load_challenge_spec
+from app.config import Settings
 from app.db import Base
 from app.errors import Conflict, InvalidFields, NotFound
 from app.models import (
@@ -31,6 +33,7 @@ from app.storage import ArtifactStore
 from app.storage.factory import open_store
 from app.usecases.apply_challenge import apply_challenge
 from app.usecases.site_cases import SiteCasesError, add_site, list_sites, load_site_cases
+from tests.conftest import migrate, podium_environment
 from tests.fixtures.site_storage import (
     CANARY_INPUT,
     CANARY_TRUTH,
@@ -177,8 +180,20 @@ def test_a_sites_cases_go_to_its_own_bucket_only(resources: Resources, site_s3: 
         assert CANARY_INPUT not in text and CANARY_TRUTH not in text and '"radius"' not in text
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
+    """The central database on SQLite and on PostgreSQL."""
+    overrides = {"DATABASE_URL": request.getfixturevalue("postgres_url")} if request.param == "postgresql" else {}
+    settings = Settings.from_env(podium_environment(tmp_path, **overrides))
+    migrate(settings.database_url)
+    resources = Resources(settings)
+    yield resources
+    resources.close()
+
+
 def test_a_second_site_makes_a_version_with_both_and_collisions_and_repeats_are_refused(
-        resources: Resources, site_s3: SiteS3, site_prefix: str, tmp_path: Path) -> None:
+        central: Resources, site_s3: SiteS3, site_prefix: str, tmp_path: Path) -> None:
+    resources = central
     apply_site_challenge(resources, tmp_path)
     store_a = site_store(site_s3, "site-a", site_prefix)
     store_b = site_store(site_s3, "site-b", site_prefix)
