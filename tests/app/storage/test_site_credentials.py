@@ -76,3 +76,11 @@ def test_the_site_store_needs_its_settings(tmp_path: Path) -> None:
         Settings.from_env(podium_environment(tmp_path, SITE_S3_ACCESS_KEY_ID="only-the-key"))
     with pytest.raises(SettingsError, match="SITE_STORAGE_URL"):
         Settings.from_env(podium_environment(tmp_path, SITE_STORAGE_URL="ftp://x"))
+
+
+def test_a_site_store_may_be_a_local_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "site-folder"
+    resources = Resources(Settings.from_env(podium_environment(tmp_path, SITE_STORAGE_URL=f"file://{folder}")))
+    resources.site_store.put_bytes("a/b.json", b"{}")
+    assert (folder / "a" / "b.json").read_bytes() == b"{}"
+    assert resources.site_store is not resources.store
