@@ -30,6 +30,8 @@ from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis, TestSet
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
 from app.pipeline.scoring import truth_file
+from app.pipeline.site_analysis import SiteCounts, pooled_inputs, site_counts
+from app.pipeline.sites import SITE_TEST_SET_PREFIX
 from app.pipeline.staging import stage_ground_truth
 from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard, visible_subset
@@ -88,6 +90,15 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
         ranking_across = phase.ranking_across
         storage_prefix, content_hash, test_set_id = test_set.storage_prefix, test_set.content_hash, test_set.id
         slug = f"{phase.challenge.slug}/{phase.slug}"
+        # A test set held at sites: no reference here, the sites' score counts instead (app/pipeline/site_analysis.py)
+        counts = (site_counts(session, test_set_id, {e.label: e.submission_id for e in entries}, subset)
+                  if storage_prefix == SITE_TEST_SET_PREFIX else None)
+
+    if counts is not None:
+        document = _document(entries, cases, {}, metric_specs, ranking_metric, settings, resources,
+                             ranking_order=ranking_order, ranking_across=ranking_across, site_counts=counts)
+        return _store(resources, phase_id, test_set_id, covered, document, subset, settings, ranking_metric, slug,
+                      len(entries))
 
     truth_dir = stage_ground_truth(resources.store, storage_prefix=storage_prefix, content_hash=content_hash,
                                    case_ids=[key for key, _ in cases],
@@ -102,6 +113,12 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                         [Interface.model_validate(t) for t in truths], truth_dir, Path(scratch))
         document = _document(entries, cases, reference, metric_specs, ranking_metric, settings, resources,
                              ranking_order=ranking_order, ranking_across=ranking_across, image_files=files)
+    return _store(resources, phase_id, test_set_id, covered, document, subset, settings, ranking_metric, slug,
+                  len(entries))
+
+
+def _store(resources: Resources, phase_id: int, test_set_id: int, covered: list[int], document: dict[str, Any],
+           subset: str, settings: dict[str, Any], ranking_metric: str, slug: str, entries: int) -> PhaseAnalysis:
     document["subset"] = subset
     document["settings"] = settings  # a change of settings (e.g. new reader scores) means a new analysis
     document = AnalysisDocument.model_validate(document).model_dump(mode="json")  # the shape readers rely on
@@ -111,7 +128,7 @@ def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
                                  document=document, figures=figures, created_at=utcnow())
         session.add(analysis)
         session.flush()
-    log.info("analysed %s: %s entries", slug, len(entries))
+    log.info("analysed %s: %s entries", slug, entries)
     return analysis
 
 
@@ -137,10 +154,12 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
         if run is None:  # removed since the leaderboard was read (a concurrent change): nothing to analyse
             continue
         outcomes = session.execute(select(CaseOutcome).where(CaseOutcome.run_id == run.id)).scalars().all()
-        # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction).
+        # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction; at sites, where
+        # predictions stay at the site, their per-case values).
+        scored = [o for o in outcomes if o.prediction or o.values]
         entries.append(_Entry(row.participant, row.submission_id,
-                              {keys[o.case_id]: dict(o.prediction) for o in outcomes if o.prediction},
-                              {keys[o.case_id]: dict(o.values) for o in outcomes if o.prediction}))
+                              {keys[o.case_id]: dict(o.prediction) for o in scored},
+                              {keys[o.case_id]: dict(o.values) for o in scored}))
     return entries
 
 
@@ -148,11 +167,13 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
               metric_specs: list[dict[str, str]], ranking_metric: str, settings: dict[str, Any],
               resources: Resources, *, ranking_order: str,
               ranking_across: dict[str, Any] | None = None,
-              image_files: dict[str, _ImageFiles] | None = None) -> dict[str, Any]:
+              image_files: dict[str, _ImageFiles] | None = None,
+              site_counts: SiteCounts | None = None) -> dict[str, Any]:
     """``ranking_order`` ("descending": higher first) is the direction the ranking metric is ranked in, as on the
     leaderboard (app/queries/leaderboard.py). ``ranking_across`` (Phase.ranking_across): the metrics ranked with
     the phase's scheme, each in its configured order, and combined; every other metric is ranked in its own
-    direction, aggregate-then-rank."""
+    direction, aggregate-then-rank. ``site_counts``: the test set is held at sites; a set-level metric is computed
+    from the sites' score counts (app/pipeline/site_analysis.py), a case-level one from its recorded values."""
     # A paired bootstrap needs the same cases for everyone: under the "exclude" policy, the cases every
     # entry has a value for.
     cases = [(key, meta) for key, meta in cases if all(key in e.predictions for e in entries)]
@@ -171,8 +192,17 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     # What each metric is recomputed as: itself on the scalar predictions, or (a case-level image metric) its
     # twin on the per-case values recorded at scoring (evaluation/recorded.py); set-level image metrics are not.
     metrics: dict[str, Metric] = {}
+    rebuilt: dict[str, dict[str, MetricInput]] = {}  # at sites: a set-level metric's pairs rebuilt from the counts
     for spec in metric_specs:
         plugin = get_metric(spec["name"])
+        if site_counts is not None:
+            twin = recorded_case_means(plugin)
+            if twin is not None and _recorded_for_all(entries, keys, plugin.name):
+                metrics[plugin.name] = twin
+            elif twin is None and (pairs := pooled_inputs(site_counts, plugin.name, spec.get("options"))) \
+                    and all(len(data.case_ids) == len(keys) for data in pairs.values()):
+                metrics[plugin.name], rebuilt[plugin.name] = plugin, pairs
+            continue
         if getattr(plugin, "input_kind", "scalar") == "scalar":
             metrics[plugin.name] = plugin
         elif (twin := recorded_case_means(plugin)) is not None and _recorded_for_all(entries, keys, plugin.name):
@@ -187,7 +217,12 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         if spec["name"] not in metrics:
             continue
         metric = metrics[spec["name"]]
-        if metric.name in (image_files or {}):
+        if metric.name in rebuilt:
+            inputs = rebuilt[metric.name]
+        elif site_counts is not None:  # a case-level metric's recorded values
+            inputs = {e.label: MetricInput(keys, np.array([float(e.values[k][metric.name] or 0.0) for k in keys]),
+                                           np.zeros(len(keys)), metadata) for e in entries}
+        elif metric.name in (image_files or {}):
             found = (image_files or {})[metric.name]
             inputs = {e.label: MetricInput(keys, [found.predictions[e.label][k] for k in keys],
                                            [found.targets[k] for k in keys], metadata) for e in entries}
@@ -201,17 +236,19 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         inputs_by_metric[metric.name] = inputs
         if metric.name in ranked_orders and across:
             continue  # ranked below, with the other ranked metrics on the same replicates
+        metric_groups = None if metric.name in rebuilt else groups  # rebuilt pairs have no case ids to group
         if metric.name in ranked_orders:
             ranking = rank_entries(inputs, metric, scheme, replicates=replicates,
-                                   higher_is_better=ranked_orders[metric.name] == "descending", groups=groups)
+                                   higher_is_better=ranked_orders[metric.name] == "descending", groups=metric_groups)
         else:
-            ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=groups)
+            ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=metric_groups)
         document["rankings"][metric.name] = ranking.as_dict()
     if across and ranking_across:
         combined, per_metric = rank_across_metrics(
             {m["metric"]: inputs_by_metric[m["metric"]] for m in across},
             [(metrics[m["metric"]], float(m["weight"]), m["order"] == "descending") for m in across],
-            scheme, ranking_across["combine"], replicates=replicates, groups=groups)
+            scheme, ranking_across["combine"], replicates=replicates,
+            groups=None if any(m["metric"] in rebuilt for m in across) else groups)
         document["combined_ranking"] = combined.as_dict()
         document["rankings"].update({name: ranking.as_dict() for name, ranking in per_metric.items()})
 
@@ -220,9 +257,10 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     for name, inputs in inputs_by_metric.items():
         metric = metrics[name]
         per_column = {column: {label: [g.as_dict() for g in breakdown(data, metric, column, replicates=replicates,
-                                                                      groups=groups)]
+                                                                      groups=None if name in rebuilt else groups)]
                                for label, data in inputs.items()}
-                      for column in settings.get("breakdown_by", [])}
+                      for column in settings.get("breakdown_by", [])
+                      if all(column in data.metadata for data in inputs.values())}  # at sites: rebuilt pairs by site
         if per_column:
             document["metric_breakdowns"][name] = per_column
     document["breakdowns"] = document["metric_breakdowns"].get(ranking_metric, {})
@@ -235,7 +273,7 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
     point = settings.get("operating_point")
     if point and binary:
         for label, data in primary.items():
-            sites = metadata[site_column] if site_column else None
+            sites = data.metadata.get(site_column) if site_column else None
             document["operating_points"][label] = operating_points(
                 data.predictions, data.targets, sites, target=point["target"], value=point["value"],
                 replicates=replicates).as_dict()
@@ -252,8 +290,9 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
         document["reader_rows"] = _reader_rows(readers, positive_at, scalar_inputs, replicates, groups)
     if binary:
         document["curves"] = {label: _roc_points(data.predictions, data.targets) for label, data in primary.items()}
-        if site_column:
-            document["site_curves"] = _site_curves(primary, np.array(metadata[site_column]))
+        if site_column and site_column in next(iter(primary.values())).metadata:
+            first = next(iter(primary.values()))
+            document["site_curves"] = _site_curves(primary, np.array(first.metadata[site_column]))
     return document
 
 

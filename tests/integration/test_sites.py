@@ -133,6 +133,16 @@ def _state(resources: Resources, submission_id: int) -> str:
         return submission.state
 
 
+def _analysis(resources: Resources, challenge: str) -> dict[str, object] | None:
+    from app.models import PhaseAnalysis
+
+    with resources.session() as session:
+        found = session.scalar(select(PhaseAnalysis.document).join(Phase, Phase.id == PhaseAnalysis.phase_id)
+                               .join(Challenge).where(Challenge.slug == challenge)
+                               .order_by(PhaseAnalysis.id.desc()).limit(1))
+    return dict(found) if found else None
+
+
 def _everything_central(resources: Resources, settings: Settings, workers: _Workers) -> str:
     """Every row of every table, every object in central storage and every worker's log, as one text."""
     chunks = []
@@ -220,6 +230,20 @@ def test_a_run_at_two_sites_pools_to_the_central_result_and_leaves_nothing_hidde
         assert pooled_scores[metric]["value"] == pytest.approx(whole_scores[metric]["value"], abs=1e-12), metric
     assert (pooled_scores["brier_score"]["ci_low"], pooled_scores["brier_score"]["ci_high"]) == pytest.approx(
         (whole_scores["brier_score"]["ci_low"], whole_scores["brier_score"]["ci_high"]), abs=1e-12)
+
+    # The phase's statistics, from what the sites sent: the same values per site as the central twin's (AUROC by
+    # site from the score counts, the Brier score by site and by scanner from the per-case values), ranked.
+    wait_for(lambda: _analysis(resources, "sites-demo") is not None and _analysis(resources, "sites-central")
+             is not None, 120, "both phases' analyses")
+    at, twin = _analysis(resources, "sites-demo"), _analysis(resources, "sites-central")
+    assert at is not None and twin is not None
+    assert set(at["rankings"]) == {"auroc", "brier_score"}
+    for metric, column in (("auroc", "site"), ("brier_score", "site"), ("brier_score", "scanner")):
+        mine = {g["group"]: g["value"] for g in at["metric_breakdowns"][metric][column]["vendor"]}
+        theirs = {g["group"]: g["value"] for g in twin["metric_breakdowns"][metric][column]["vendor"]}
+        assert mine == pytest.approx(theirs, abs=1e-12), (metric, column)
+    assert "scanner" not in at["metric_breakdowns"]["auroc"]  # no case ids cross: a set-level metric by site only
+    assert at["curves"]["vendor"] == twin["curves"]["vendor"]
 
     # Nothing hidden at the centre: the canaries are at the sites (inputs, ground truth, the container's log and its
     # output file named after an input) and nowhere in the central database, storage or any worker's log. The
