@@ -19,7 +19,14 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
     from app import api, extensions, web
     from app.resources import Resources
     from app.tasks.codabench_queue import enqueue_codabench_import
-    from app.tasks.queues import enqueue_analysis, gpu_lookup, make_enqueuer, queue_status
+    from app.tasks.queues import (
+        enqueue_analysis,
+        gpu_lookup,
+        make_enqueuer,
+        make_reevaluation_enqueuer,
+        queue_status,
+        reevaluation_gpu_lookup,
+    )
     from app.web.sessions import csrf
 
     settings = settings or Settings.from_env()
@@ -38,6 +45,9 @@ def create_app(settings: Settings | None = None, *, enqueue: Callable[[int], Non
         enqueue_analysis=lambda phase_id: enqueue_analysis(settings, phase_id),
         enqueue_codabench_import=lambda token: enqueue_codabench_import(settings, token),
         queue_status=lambda: queue_status(settings),
+        # Re-evaluation runs (app/usecases/reevaluation.py); with a test's `enqueue`, none: the reconciler queues them.
+        enqueue_reevaluation=None if enqueue else make_reevaluation_enqueuer(settings,
+                                                                             reevaluation_gpu_lookup(resources)),
     ))
     web.init_app(app)  # the pages, with Flask-Login sessions and CSRFProtect on every form
     api.init_app(app)

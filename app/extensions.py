@@ -30,6 +30,7 @@ class PodiumContext:
     enqueue_codabench_import: Callable[[str], None] | None = None  # a stored bundle's token (app/web/codabench_import)
     # Per queue: {"queued", "running", "workers"} (app/tasks/queues.py queue_status), for /metrics.
     queue_status: Callable[[], dict[str, dict[str, int]]] | None = None
+    enqueue_reevaluation: Callable[[int], None] | None = None  # a re-evaluation run's id (app/usecases/reevaluation.py)
 
     def queue_analysis(self, phase_id: int) -> bool:
         """Queue the phase's analysis again (what it covers changed); False when the queue could not be told (the

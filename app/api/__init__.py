@@ -35,6 +35,7 @@ from app.queries.leaderboard import NOT_PUBLISHED, leaderboard_for, phase_metric
 from app.queries.phase_status import phase_status
 from app.queries.phases import get_challenge, get_phase
 from app.queries.submission_summary import log_visibility_for, submission_summary
+from app.queries.test_set_versions import version_test_set
 from app.storage import keys
 from app.usecases.api_tokens import active_token, create_token, list_tokens, record_use, revoke_token, use_to_record
 from app.usecases.exports import export_zip, long_table_csv
@@ -79,6 +80,7 @@ def init_app(app: Flask) -> None:
         parted_uploads,  # noqa: F401 - uploads in parts
         results,  # noqa: F401 - re-run, publish, per-case results
         teams,  # noqa: F401 - the team routes join the blueprint
+        test_set_versions,  # noqa: F401 - test set versions, re-evaluations, comparisons
     )
 
     app.register_blueprint(api)
@@ -113,7 +115,7 @@ def _refuse_impossible_addresses() -> None:
     args = request.view_args or {}
     slug, phase_slug, submission_id = args.get("slug"), args.get("phase_slug"), args.get("submission_id")
     token_id = args.get("token_id")
-    for name, what in (("team_id", "team"), ("invitation_id", "invitation")):
+    for name, what in (("team_id", "team"), ("invitation_id", "invitation"), ("reevaluation_id", "re-evaluation")):
         if (args.get(name) or 0) > MAX_ID:
             raise NotFound(f"no {what} {args[name]} of yours")
     if slug is not None and phase_slug is None and not SLUG.fullmatch(slug):
@@ -180,18 +182,21 @@ def leaderboard(slug: str, phase_slug: str, query: schemas.LeaderboardQuery) -> 
 
     No token needed. While the phase's results are not published the answer has `published: false` and no
     rows, except for the challenge's organisers and the admins sending their token (docs/results.md).
-    400 when `sort` is not one of the leaderboard's columns (or its ranking metric).
+    400 when `sort` is not one of the leaderboard's columns (or its ranking metric). `version`: the runs on another
+    version of the phase's test set (404 when it has none such).
     """
     with db_session() as session:
         viewer = _current_user(session) if request.headers.get("Authorization") else None
         phase = get_phase(session, slug, phase_slug)
-        return jsonify(leaderboard_for(session, phase, viewer, query.sort,
+        test_set = version_test_set(session, phase, query.version) if query.version is not None else None
+        return jsonify(leaderboard_for(session, phase, viewer, query.sort, test_set=test_set,
                                        prices=Prices.from_settings(podium().resources.settings)).as_dict())
 
 
 @api.get("/challenges/<slug>/phases/<phase_slug>/analysis")
-@operation(Response(HTTP_200=(schemas.Analysis, "the latest analysis"), **errors(404)), tags=CHALLENGES)
-def analysis(slug: str, phase_slug: str) -> Any:
+@operation(Response(HTTP_200=(schemas.Analysis, "the latest analysis"), **errors(404)), query=schemas.VersionQuery,
+           tags=CHALLENGES)
+def analysis(slug: str, phase_slug: str, query: schemas.VersionQuery) -> Any:
     """The phase's latest statistical analysis: rank uncertainty, breakdowns, operating points, readers.
 
     404 until it has been computed (after the first scored submission), and while the phase's results are not
@@ -202,7 +207,8 @@ def analysis(slug: str, phase_slug: str) -> Any:
         phase = get_phase(session, slug, phase_slug)
         if not results_visible(phase, viewer):
             raise NotFound(NOT_PUBLISHED)
-        found = latest_analysis(session, phase)
+        test_set = version_test_set(session, phase, query.version) if query.version is not None else None
+        found = latest_analysis(session, phase, test_set_id=test_set.id if test_set else None)
         if found is None:
             raise NotFound("no analysis yet; it is computed after the first scored submission")
         return jsonify({"computed_at": found.created_at.isoformat(timespec="seconds"),

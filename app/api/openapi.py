@@ -63,6 +63,8 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
                       "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}},
     "token_id": {"description": "the token's id",
                  "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}},
+    "reevaluation_id": {"description": "the re-evaluation's id",
+                        "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}},
     "upload_token": {"description": "the upload's token (from the answer that began it)",
                      "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"}},
     "stream_name": {"description": "which of the container's output streams",

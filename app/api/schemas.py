@@ -31,6 +31,8 @@ class Error(BaseModel):
 
 class LeaderboardQuery(BaseModel):
     sort: str | None = Field(None, description="a metric of the phase to sort by; the ranking metric if absent")
+    version: int | None = Field(None, ge=1, le=2**31 - 1,
+                                description="a version of the phase's test set; the one it ranks on if absent")
 
 
 class ReadersQuery(BaseModel):
@@ -219,6 +221,8 @@ class Leaderboard(BaseModel):
                                                   "that order, or every metric")
     prices: Prices | None = Field(None, description="the operator's prices behind cost_per_case; null when none is "
                                   "set (then no cost is shown)")
+    test_set_version: int | None = Field(None, description="the version of the phase's test set the scores are on "
+                                         "(the one it ranks on unless `version` asked for another)")
     rows: list[LeaderboardRow]
 
 
@@ -475,3 +479,108 @@ class Visibility(BaseModel):
 
     hidden: bool
     reason: str = Field("", max_length=500, description="needed to hide")
+
+
+# --- test-set versions and re-evaluations (app/api/test_set_versions.py) -------------------------------------------
+
+
+class VersionQuery(BaseModel):
+    version: int | None = Field(None, ge=1, le=2**31 - 1,
+                                description="a version of the phase's test set; the one it ranks on if absent")
+
+
+class CompareQuery(BaseModel):
+    a: int = Field(ge=1, le=2**31 - 1, description="the version compared from (usually the one the phase ranks on)")
+    b: int = Field(ge=1, le=2**31 - 1, description="the version compared to (usually the newer one)")
+
+
+class TestSetVersion(BaseModel):
+    __test__ = False
+
+    version: int
+    case_count: int
+    created_at: AwareDatetime
+    current: bool = Field(description="the version the phase ranks on (new submissions run on it)")
+    scored_runs: int = Field(description="submissions with scores on this version")
+
+
+class ReevaluationCounts(BaseModel):
+    pending: int
+    running: int
+    done: int
+    failed: int
+
+
+class ReevaluationFailure(BaseModel):
+    submission_id: int
+    message: str = Field(description="why its run on this version failed, in the platform's words")
+
+
+class Reevaluation(BaseModel):
+    """Submissions of a phase run again on a version of its test set, at most `budget` at once."""
+
+    id: int
+    version: int
+    budget: int
+    selection: Literal["final", "selected"]
+    requested_by: str | None
+    created_at: AwareDatetime
+    counts: ReevaluationCounts
+    finished: bool
+    failures: list[ReevaluationFailure]
+
+
+class TestSetVersions(BaseModel):
+    """Every version of a phase's test set, and the phase's re-evaluations (newest first)."""
+
+    __test__ = False
+
+    versions: list[TestSetVersion]
+    reevaluations: list[Reevaluation]
+
+
+class UseVersion(BaseModel):
+    """Rank the phase on this version of its test set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class StartReevaluation(BaseModel):
+    """Run the phase's final submissions, or the ones listed, on a version of its test set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    budget: int = Field(2, description="how many runs may go at once")
+    selection: Literal["final", "selected"] = "final"
+    submission_ids: list[int] = Field(default_factory=list, description="with selection 'selected'")
+
+
+class ComparisonCell(BaseModel):
+    a: ScoreCell | None
+    b: ScoreCell | None
+    difference: float | None = Field(description="b - a")
+
+
+class ComparisonRow(BaseModel):
+    submission_id: int
+    participant: str
+    comment: str
+    metrics: dict[str, ComparisonCell]
+
+
+class Comparison(BaseModel):
+    """Each algorithm scored on both versions: every metric with its CI on each, and the difference."""
+
+    challenge: str
+    phase: str
+    version_a: int
+    version_b: int
+    ranking_metric: str
+    metrics: list[MetricInfo]
+    subset: ScoreSubset
+    only_a: int = Field(description="submissions scored on version a only (not yet re-evaluated on b)")
+    only_b: int
+    rows: list[ComparisonRow]

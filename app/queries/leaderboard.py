@@ -26,7 +26,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Bundle, Session
 
 from app.errors import ServiceError
-from app.models import CaseOutcome, EvaluationRun, Phase, Score, ScoreSubset, Submission, SubmissionState, Team, User
+from app.models import (
+    CaseOutcome,
+    EvaluationRun,
+    Phase,
+    Score,
+    ScoreSubset,
+    Submission,
+    SubmissionState,
+    Team,
+    TestSet,
+    User,
+)
 from app.permissions import is_organiser
 from app.queries.analyses import newest_analysis
 from app.queries.analysis_document import document_of
@@ -103,11 +114,13 @@ class Leaderboard:
     ranking_across: dict[str, Any] | None = None  # Phase.ranking_across: the "#" combines the ranks on these metrics
     baselines: list[BaselineRow] = field(default_factory=list)  # readers, from the newest analysis of this subset
     prices: Prices | None = None  # the operator's prices when any is set (the rows' cost_per_case), else None
+    test_set_version: int | None = None  # the test set version its runs are on (None: the phase has none yet)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "challenge": self.challenge,
             "phase": self.phase,
+            "test_set_version": self.test_set_version,
             "published": self.published,
             "ranking_metric": self.ranking_metric,
             "sorted_by": self.sort_metric,
@@ -184,15 +197,19 @@ def shown_metrics(phase: Phase) -> list[dict[str, str | bool]]:
 
 
 def leaderboard_for(session: Session, phase: Phase, viewer: User | None, sort_metric: str | None = None, *,
-                    prices: Prices | None = None) -> Leaderboard:
+                    prices: Prices | None = None, test_set: TestSet | None = None) -> Leaderboard:
     """The leaderboard as `viewer` may read it: without rows while the results are unpublished, unless they
     organise the challenge (they read everything; `published` says participants do not). With the operator's
-    `prices` (app/queries/costs.py), rows carry a cost per case."""
+    `prices` (app/queries/costs.py), rows carry a cost per case. `test_set`: another version of the phase's test set
+    than the one it ranks on (app/queries/test_set_versions.py)."""
+    test_set_id = None if test_set is None or test_set.id == phase.current_test_set_id else test_set.id
     if results_visible(phase, viewer):  # built once per state of the phase's results (app/queries/leaderboard_cache.py)
-        key = ("leaderboard", sort_metric, visible_subset(phase), repr(prices), results_fingerprint(session, phase))
-        board = remembered(key, lambda: build_leaderboard(session, phase, sort_metric, prices=prices))
+        key = ("leaderboard", sort_metric, visible_subset(phase), repr(prices), results_fingerprint(session, phase),
+               *(() if test_set_id is None else (("version", test_set_id),)))
+        board = remembered(key, lambda: build_leaderboard(session, phase, sort_metric, prices=prices,
+                                                          test_set_id=test_set_id))
     else:
-        board = build_leaderboard(session, phase, sort_metric, rows=False, prices=prices)
+        board = build_leaderboard(session, phase, sort_metric, rows=False, prices=prices, test_set_id=test_set_id)
     board.published = phase.results_published
     return board
 
@@ -210,10 +227,13 @@ def visible_subset(phase: Phase, *, organiser: bool = False, requested: str | No
 
 def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = None, *,
                       subset: str | None = None, rows: bool = True, scheme_ranks: bool = True,
-                      prices: Prices | None = None) -> Leaderboard:
+                      prices: Prices | None = None, test_set_id: int | None = None) -> Leaderboard:
     """Ranked rows with the phase's leaderboard columns (`rows=False`: the board's frame only, no scores read).
     `scheme_ranks=False`: rank by the aggregate whatever the scheme (the worker's input to the analysis).
-    `prices`: the operator's (app/queries/costs.py); rows get a cost per case when any is set."""
+    `prices`: the operator's (app/queries/costs.py); rows get a cost per case when any is set.
+    `test_set_id`: the runs on that version of the phase's test set (None: the one the phase ranks on)."""
+    test_set_id = test_set_id or phase.current_test_set_id
+    version = session.scalar(select(TestSet.version).where(TestSet.id == test_set_id)) if test_set_id else None
     prices = prices if prices is not None and prices.any_set else None
     subset = subset or visible_subset(phase)
     scheme = str((phase.analysis or {}).get("ranking_scheme") or "aggregate-then-rank")
@@ -232,7 +252,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     if not rows:
         return Leaderboard(challenge=phase.challenge.slug, phase=phase.slug, ranking_metric=phase.ranking_metric,
                            sort_metric=sort_metric, metrics=shown, missing_cases=phase.missing_cases, subset=subset,
-                           rows=[], ranking_scheme=scheme, prices=prices)
+                           rows=[], ranking_scheme=scheme, prices=prices, test_set_version=version)
     found: Sequence[Any] = session.execute(
         # Bundles of the columns read, not ORM entities: a big phase's board reads 30,000 rows (10,000 submissions x
         # 3 metrics), and building an entity per row and table was most of its cold build (bench_leaderboard.py).
@@ -245,7 +265,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         .join(User, User.id == Submission.user_id)
         .outerjoin(Team, Team.id == Submission.team_id)
         .join(EvaluationRun, (EvaluationRun.submission_id == Submission.id)
-              & (EvaluationRun.test_set_id == phase.current_test_set_id))
+              & (EvaluationRun.test_set_id == test_set_id))
         .join(Score, Score.run_id == EvaluationRun.id)
         .where(Submission.phase_id == phase.id, Submission.state == SubmissionState.SUCCEEDED,
                Submission.hidden_at.is_(None),
@@ -285,7 +305,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     if scheme_ranks and sort_metric == phase.ranking_metric and ranked and phase.ranking_across:
         _rank_across_scores(ranked, phase.ranking_across)  # exact under aggregate-then-rank, provisional otherwise
     if scheme_ranks and sort_metric == phase.ranking_metric and scheme != "aggregate-then-rank" and ranked:
-        by_entry = _scheme_ranks(session, phase, subset, scheme, ranked)
+        by_entry = _scheme_ranks(session, phase, subset, scheme, ranked, test_set_id)
         if by_entry is None:
             provisional = True
         else:
@@ -297,7 +317,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
     columns = {str(m["name"]) for m in shown}
     for row in ranked:  # the ranking metric decided the order above even when it is not a column
         row.scores = {name: cell for name, cell in row.scores.items() if name in columns}
-    baselines = _reader_baselines(session, phase, subset, columns)
+    baselines = _reader_baselines(session, phase, subset, columns, test_set_id)
     _add_case_spread(session, ranked, prices, phase.gpus)
     return Leaderboard(
         challenge=phase.challenge.slug,
@@ -314,6 +334,7 @@ def build_leaderboard(session: Session, phase: Phase, sort_metric: str | None = 
         ranking_across=phase.ranking_across,
         baselines=baselines,
         prices=prices,
+        test_set_version=version,
     )
 
 
@@ -346,12 +367,13 @@ def _add_case_spread(session: Session, rows: list[LeaderboardRow], prices: Price
             row.cost_per_case_median, row.cost_per_case_p95 = spread.cost_median, spread.cost_p95
 
 
-def _reader_baselines(session: Session, phase: Phase, subset: str, columns: set[str]) -> list[BaselineRow]:
+def _reader_baselines(session: Session, phase: Phase, subset: str, columns: set[str],
+                      test_set_id: int | None = None) -> list[BaselineRow]:
     """The readers' rows of the newest analysis of this subset of cases under the phase's current settings (the
     readers' scores do not depend on which submissions it covered), with the leaderboard's columns."""
     if not (phase.analysis or {}).get("readers_key"):
         return []
-    found = newest_analysis(session, phase)
+    found = newest_analysis(session, phase, test_set_id=test_set_id)
     if found is None:
         return []
     document = document_of(found)
@@ -382,12 +404,12 @@ def _rank_across_scores(rows: list[LeaderboardRow], across: dict[str, Any]) -> N
     rows.sort(key=lambda row: row.rank)  # stable: ties keep the ranking metric's order
 
 
-def _scheme_ranks(session: Session, phase: Phase, subset: str, scheme: str,
-                  rows: list[LeaderboardRow]) -> dict[str, tuple[int, int, float]] | None:
+def _scheme_ranks(session: Session, phase: Phase, subset: str, scheme: str, rows: list[LeaderboardRow],
+                  test_set_id: int | None = None) -> dict[str, tuple[int, int, float]] | None:
     """Entry -> (its rank under the phase's scheme, its place in the analysis's order, the score ranked), from the
     newest analysis when it covers exactly these rows (same submissions, subset, settings, direction and ranking
     across metrics); None otherwise."""
-    found = newest_analysis(session, phase)
+    found = newest_analysis(session, phase, test_set_id=test_set_id)
     if found is None:
         return None
     document = document_of(found)

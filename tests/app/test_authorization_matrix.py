@@ -259,6 +259,17 @@ API: list[Row] = [
      {"json": {"published": True}}),
     # results: a submission's per-case results (this phase does not show them to participants)
     ("GET", "/api/v1/submissions/<int:submission_id>/cases", "/api/v1" + S + "/cases", LOGS, {}),
+    # test-set versions: organisers list them, choose the ranked one and re-evaluate (the one submission is scored
+    # on v1 already: 409); everyone compares two versions of a published phase
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/test-set/versions", f"/api/v1{P}/test-set/versions",
+     ORGANISERS, {}),
+    ("PUT", "/api/v1/challenges/<slug>/phases/<phase_slug>/test-set/current", f"/api/v1{P}/test-set/current",
+     ORGANISERS, {"json": {"version": 1}}),
+    ("POST", "/api/v1/challenges/<slug>/phases/<phase_slug>/reevaluations", f"/api/v1{P}/reevaluations",
+     roles(403, anonymous=401, organiser=409, admin=409), {"json": {"version": 1, "budget": 1, "selection": "final"}}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/reevaluations/<int:reevaluation_id>",
+     f"/api/v1{P}/reevaluations/999", roles(403, anonymous=401, organiser=404, admin=404), {}),
+    ("GET", "/api/v1/challenges/<slug>/phases/<phase_slug>/compare", f"/api/v1{P}/compare?a=1&b=1", ALL_OK, {}),
 ]
 PAGES: list[Row] = [
     ("GET", "/", "/", PAGES_PUBLIC, {}),

@@ -1,0 +1,191 @@
+"""Test-set versions with a real worker: a changed test set is kept beside the one the leaderboard ranks on, three
+submissions (and one that breaks on the new data) are re-evaluated on it within a budget of two runs at once, the
+new version's leaderboard ranks them, the old version's runs are untouched, and the organiser switches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import docker
+import pytest
+from sqlalchemy import select
+
+from app import create_app
+from app.config import Settings
+from app.models import (
+    Challenge,
+    EvaluationRun,
+    Phase,
+    ReevaluationRun,
+    ReevaluationRunState,
+    Score,
+    Submission,
+    SubmissionState,
+    TestSet,
+)
+from app.queries.leaderboard import build_leaderboard
+from app.resources import Resources
+from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup, submission_queue
+from app.usecases.apply_challenge import apply_challenge
+from app.usecases.reevaluation import start_reevaluation, switch_version
+from runners.images import save_image
+from tests.conftest import EXAMPLE_CHALLENGE
+from tests.fixtures.docker_engine import build_image, remove_image
+from tests.integration.helpers import (
+    CHALLENGE,
+    PHASE,
+    apply_example,
+    drain_queue,
+    make_user,
+    prepared_challenge,
+    submit_archive,
+)
+
+# Writes the same likelihood for every case it is given; exits 3 when the case named in DROPPED is not among them.
+PICKY_ALGORITHM = """
+import json, os, sys
+cases = [c["case_id"] for c in json.load(open("/input/cases.json"))]
+if os.environ["DROPPED"] not in cases:
+    print("expected case", os.environ["DROPPED"], file=sys.stderr)
+    sys.exit(3)
+for case in cases:
+    os.makedirs(f"/output/{case}", exist_ok=True)
+    open(f"/output/{case}/malignancy-likelihood.json", "w").write("0.5")
+"""
+
+
+def _first_case(folder: Path) -> str:
+    return (folder / "data" / "test" / "cases.csv").read_text().splitlines()[1].split(",")[0]
+
+
+@pytest.fixture(scope="module")
+def picky_archive(docker_client: docker.DockerClient, python_base_image: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Succeeds on the example's test set; fails (exit 3) once its first case is gone."""
+    tag = "podium-test/picky:latest"
+    dropped = _first_case(prepared_challenge(EXAMPLE_CHALLENGE))
+    build_image(docker_client, f'FROM {python_base_image}\nENV DROPPED={dropped}\nCOPY picky.py /picky.py\n'
+                'CMD ["python3", "/picky.py"]\n', {"picky.py": PICKY_ALGORITHM}, tag)
+    archive = tmp_path_factory.mktemp("picky") / "picky.tar.gz"
+    save_image(docker_client, tag, archive)
+    yield archive
+    remove_image(docker_client, tag)
+
+
+def _changed_copy(tmp_path: Path) -> Path:
+    """The example challenge with its first test case dropped: a new version of the test set."""
+    copy = tmp_path / "bcw-v2"
+    shutil.copytree(prepared_challenge(EXAMPLE_CHALLENGE), copy)
+    cases_csv = copy / "data" / "test" / "cases.csv"
+    lines = cases_csv.read_text().splitlines()
+    cases_csv.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    return copy
+
+
+def _scores(resources: Resources, test_set_id: int) -> dict[int, dict[str, float | None]]:
+    with resources.session() as session:
+        rows = session.execute(select(EvaluationRun.submission_id, Score.metric, Score.value)
+                               .join(Score, Score.run_id == EvaluationRun.id)
+                               .where(EvaluationRun.test_set_id == test_set_id)).all()
+    found: dict[int, dict[str, float | None]] = {}
+    for sid, metric, value in rows:
+        found.setdefault(sid, {})[metric] = value
+    return found
+
+
+def _most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
+                    key=lambda e: (e[0], e[1]))
+    most = running = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings, resources: Resources,  # type: ignore[no-untyped-def]
+                                                             baseline_archives, picky_archive: Path,
+                                                             tmp_path: Path) -> None:
+    apply_example(resources)
+    client = create_app(settings).test_client()
+    archives = [baseline_archives["logistic-regression"].archive, baseline_archives["single-feature"].archive,
+                baseline_archives["logistic-regression"].archive, picky_archive]
+    ids = []
+    for number, archive in enumerate(archives):
+        status, body = submit_archive(client, make_user(resources, f"team-{number}"), archive, f"algorithm {number}")
+        assert status == 201, body
+        ids.append(body["id"])
+    drain_queue(settings)
+    with resources.session() as session:
+        assert [session.get(Submission, sid).state for sid in ids] == [SubmissionState.SUCCEEDED] * 4  # type: ignore[union-attr]
+        v1 = session.scalars(select(Phase)).one().current_test_set_id
+    assert v1 is not None
+    before = _scores(resources, v1)
+    board_v1 = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()
+    assert len(board_v1["rows"]) == 4
+
+    # A changed test set: v2 is stored beside v1, and the leaderboard stays on v1 (it is not emptied).
+    with resources.session() as session:
+        report = apply_challenge(session, resources.store, _changed_copy(tmp_path))
+    assert report.phases[0].test_set_version == 2
+    assert any("still ranks on v1" in warning for warning in report.warnings), report.warnings
+    with resources.session() as session:
+        phase = session.scalars(select(Phase)).one()
+        assert phase.current_test_set_id == v1
+        v2 = session.scalars(select(TestSet.id).where(TestSet.version == 2)).one()
+    assert client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()["rows"] == \
+        board_v1["rows"]
+
+    # Re-evaluate the four on v2, two at once.
+    enqueue = make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources))
+    with resources.session() as session:
+        phase = session.scalars(select(Phase)).one()
+        started = start_reevaluation(session, enqueue, phase, None, version=2, budget=2, selection="selected",
+                                     submission_ids=ids)
+    assert (started.submissions, started.jobs_queued) == (4, 2)
+    assert submission_queue(settings, False).count == 2  # the budget: the other two wait for a turn
+    drain_queue(settings)
+
+    with resources.session() as session:
+        rows = {row.submission_id: row for row in session.scalars(select(ReevaluationRun)).all()}
+        states = {sid: row.state for sid, row in rows.items()}
+        assert states == {ids[0]: ReevaluationRunState.DONE, ids[1]: ReevaluationRunState.DONE,
+                          ids[2]: ReevaluationRunState.DONE, ids[3]: ReevaluationRunState.FAILED}
+        failed = rows[ids[3]]
+        assert "exit" in (failed.message or "") and "3" in (failed.message or ""), failed.message  # the run's message
+        assert _most_at_once([(row.started_at, row.finished_at) for row in rows.values()  # type: ignore[misc]
+                              if row.started_at and row.finished_at]) <= 2
+        assert all(row.attempts == 1 for row in rows.values())
+        # The submissions are untouched: still succeeded, their v1 runs as they were.
+        assert [session.get(Submission, sid).state for sid in ids] == [SubmissionState.SUCCEEDED] * 4  # type: ignore[union-attr]
+    assert _scores(resources, v1) == before
+    after = _scores(resources, v2)
+    assert sorted(after) == sorted(ids[:3])  # the picky one has a run on v2 but no scores
+    assert after[ids[0]] == after[ids[2]]  # the same algorithm scores the same on the same data
+
+    # v2's leaderboard ranks the three; v1's is the same as before.
+    with resources.session() as session:
+        phase = session.scalars(select(Phase)).one()
+        board_v2 = build_leaderboard(session, phase, test_set_id=v2)
+        assert [row.submission_id for row in board_v2.rows] and \
+            {row.submission_id for row in board_v2.rows} == set(ids[:3])
+        assert board_v2.rows[0].scores["auroc"].value == max(v["auroc"] or 0 for v in after.values())
+    assert client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()["rows"] == \
+        board_v1["rows"]
+    versioned = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard?version=2").get_json()
+    assert {row["submission_id"] for row in versioned["rows"]} == set(ids[:3])
+    assert versioned["test_set_version"] == 2
+
+    # The organiser switches: the phase ranks on v2 (new submissions run on it).
+    with resources.session() as session:
+        phase = session.scalars(select(Phase).join(Challenge).where(Challenge.slug == CHALLENGE)).one()
+        switch_version(session, phase, 2, None)
+    with resources.session() as session:
+        assert session.scalars(select(Phase)).one().current_test_set_id == v2
+    board = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()
+    assert {row["submission_id"] for row in board["rows"]} == set(ids[:3])
+    assert json.dumps(board["rows"]) == json.dumps(versioned["rows"])
