@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.seaweedfs",
     "tests.fixtures.site_storage",  # the sites' SeaweedFS, with identities (docs/sites.md)
+    "tests.fixtures.sites_run",  # site and central worker processes running a phase held at sites
     "tests.fixtures.databases",
     "tests.fixtures.baselines",
 ]

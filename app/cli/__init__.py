@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from app.cli import participant, report, site
+from app.cli import participant, report, site, versions
 from app.config import Settings, SettingsError
 from app.logs import configure_logging
 
@@ -245,10 +245,12 @@ def web(host: str | None, port: int | None, threads: int) -> None:
 @click.argument("where", metavar="CHALLENGE/PHASE | CHALLENGE PHASE")
 @click.argument("phase_slug", required=False, metavar="")
 @click.option("--sort", default=None, help="Metric to sort by (default: the phase's ranking metric).")
+@click.option("--version", "version", default=None, type=click.IntRange(min=1),
+              help="A version of the phase's test set (default: the one it ranks on).")
 @click.option("--json", "as_json", is_flag=True)
 @participant.site_options
-def leaderboard(where: str, phase_slug: str | None, sort: str | None, as_json: bool, url: str | None,
-                token: str | None) -> None:
+def leaderboard(where: str, phase_slug: str | None, sort: str | None, version: int | None, as_json: bool,
+                url: str | None, token: str | None) -> None:
     """Print a phase's leaderboard.
 
     \b
@@ -262,27 +264,31 @@ def leaderboard(where: str, phase_slug: str | None, sort: str | None, as_json: b
         if "/" not in where:
             raise click.UsageError("name the phase: CHALLENGE/PHASE (through the API) or CHALLENGE PHASE (the "
                                    "server's database)")
-        participant.print_leaderboard(*participant.parse_phase(where), url, token, sort, as_json)
+        participant.print_leaderboard(*participant.parse_phase(where), url, token, sort, as_json, version=version)
         return
     if url or token:
         raise click.UsageError("--url and --token go with CHALLENGE/PHASE (through the API); CHALLENGE PHASE reads "
                                "this server's database")
-    _database_leaderboard(where, phase_slug, sort, as_json)
+    _database_leaderboard(where, phase_slug, sort, as_json, version)
 
 
-def _database_leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool) -> None:
+def _database_leaderboard(challenge_slug: str, phase_slug: str, sort: str | None, as_json: bool,
+                          version: int | None = None) -> None:
     from app.cli.leaderboard_text import format_leaderboard
     from app.errors import ServiceError
     from app.queries.costs import Prices
     from app.queries.leaderboard import build_leaderboard
     from app.queries.phases import get_phase
+    from app.queries.test_set_versions import version_test_set
     from app.resources import Resources
 
     resources = Resources(_settings())
     try:
         with resources.session() as session:
-            board = build_leaderboard(session, get_phase(session, challenge_slug, phase_slug), sort,
-                                      prices=Prices.from_settings(resources.settings)).as_dict()
+            phase = get_phase(session, challenge_slug, phase_slug)
+            test_set_id = version_test_set(session, phase, version).id if version is not None else None
+            board = build_leaderboard(session, phase, sort, prices=Prices.from_settings(resources.settings),
+                                      test_set_id=test_set_id).as_dict()
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -335,3 +341,5 @@ for _command in participant.COMMANDS:
     main.add_command(_command)
 main.add_command(report.report)  # podium report render (app/cli/report.py)
 main.add_command(site.site)  # podium site add|list|load-cases (app/cli/site.py)
+for _command in versions.COMMANDS:  # podium challenge versions|use-version|reevaluate|compare (app/cli/versions.py)
+    challenge.add_command(_command)

@@ -167,9 +167,11 @@ class PodiumClient:
     def challenge(self, challenge: str) -> dict[str, Any]:
         return self._json(self._request("GET", f"/challenges/{_slug(challenge)}"))
 
-    def leaderboard(self, challenge: str, phase: str, sort: str | None = None) -> dict[str, Any]:
+    def leaderboard(self, challenge: str, phase: str, sort: str | None = None, *,
+                    version: int | None = None) -> dict[str, Any]:
+        params = {name: value for name, value in (("sort", sort), ("version", version)) if value is not None}
         return self._json(self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/leaderboard",
-                                        params={"sort": sort} if sort else None))
+                                        params=params or None))
 
     def analysis(self, challenge: str, phase: str) -> dict[str, Any] | None:
         response = self._request("GET", f"/challenges/{_slug(challenge)}/phases/{_slug(phase)}/analysis")

@@ -288,13 +288,14 @@ def cancel(submission_id: int, url: str | None, token: str | None) -> None:
 # --- leaderboard --------------------------------------------------------------------------------------------------
 
 def print_leaderboard(challenge: str, phase: str, url: str | None, token: str | None, sort: str | None,
-                      as_json: bool) -> None:
-    """A phase's leaderboard through the REST API (no token needed; a stored one is sent to its own site)."""
+                      as_json: bool, *, version: int | None = None) -> None:
+    """A phase's leaderboard through the REST API (no token needed; a stored one is sent to its own site); version:
+    of the phase's test set (None: the one it ranks on)."""
     from app.cli.leaderboard_text import format_leaderboard
 
     client = client_for(url, token, need_token=False)
     with api_errors():
-        board = client.leaderboard(challenge, phase, sort)
+        board = client.leaderboard(challenge, phase, sort, version=version)
     click.echo(json.dumps(board, indent=2) if as_json else format_leaderboard(board))
 
 

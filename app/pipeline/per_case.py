@@ -113,10 +113,11 @@ class CaseRuns:
 
 
 def run_cases(runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, *, inputs_root: Path, work_dir: Path,
-              lease_lost: Callable[[], bool]) -> CaseRuns:
+              lease_lost: Callable[[], bool], labels: dict[str, str] | None = None) -> CaseRuns:
     """Run every case of the plan in its own container, up to plan.cases_in_parallel at once.
 
-    inputs_root holds one folder per case (app/pipeline/staging.stage_case_inputs). Raises RunnerError when the
+    inputs_root holds one folder per case (app/pipeline/staging.stage_case_inputs); labels: more labels for every
+    run's container (a site's part: app/pipeline/site_part.py). Raises RunnerError when the
     platform failed (the engine, or a run stopped from outside), LeaseLost when the attempt lost its lease."""
     outputs_root = work_dir / "output"
     outputs_root.mkdir()
@@ -131,7 +132,8 @@ def run_cases(runner: DockerRunner, plan: AttemptPlan, image: LoadedImage, *, in
         try:
             result = runner.run(image.image_id, input_dir=inputs_root / case_key, output_dir=output_dir,
                                 policy=policy, name=f"podium-{plan.submission_id}-{index}-{uuid.uuid4().hex[:8]}",
-                                labels={SUBMISSION_LABEL: str(plan.submission_id), CASE_LABEL: case_key[:63]})
+                                labels={**(labels or {}), SUBMISSION_LABEL: str(plan.submission_id),
+                                        CASE_LABEL: case_key[:63]})
             if result.is_infrastructure_fault:
                 raise RunnerError(result.failure_message() or "the container was stopped from outside")
         except BaseException:

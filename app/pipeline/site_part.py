@@ -46,7 +46,7 @@ from app.pipeline.leases import Heartbeat
 from app.pipeline.per_case import per_case_wording, run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, CasePlan, plan_attempt
-from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, run_container, worker_image_cache
+from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, worker_image_cache
 from app.pipeline.scoring import Message, ScoringResult, score_outputs
 from app.pipeline.site_stats import SiteCase, site_score_counts
 from app.pipeline.sites import all_parts_final
@@ -108,12 +108,12 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
         plan, storage_prefix=stored.storage_prefix, content_hash=stored.content_hash,
         cases=[CasePlan(case_rows[key], key, {}) for key in sorted(site_cases)],
         case_metadata={key: plan.case_metadata[key] for key in site_cases}))
-    labels = {SUBMISSION_LABEL: str(plan.submission_id), SITE_PART_LABEL: str(part_id)}
     work_dir = Path(tempfile.mkdtemp(prefix=f"site-part-{part_id}-",
                                      dir=_ensure(resources.settings.worker_cache_dir / "runs")))
     image: LoadedImage | None = None
     try:
-        with Heartbeat(resources, plan.submission_id, owner, on_lost=lambda: runner.cleanup(labels),
+        with Heartbeat(resources, plan.submission_id, owner,
+                       on_lost=lambda: runner.cleanup({SITE_PART_LABEL: str(part_id)}),
                        renew_lease=lambda: _renew(resources, plan.submission_id, part_id, owner),
                        what=f"submission {plan.submission_id} at site {site_name}") as heartbeat:
             site_store = resources.site_store
@@ -146,7 +146,8 @@ def _run_and_score(resources: Resources, runner: DockerRunner, part: _PartPlan, 
     case_failures: dict[str, Message] | None = None
     usage: dict[str, Any]
     if plan.per_case:
-        runs = run_cases(runner, plan, image, inputs_root=input_dir, work_dir=work_dir, lease_lost=lease_lost)
+        runs = run_cases(runner, plan, image, inputs_root=input_dir, work_dir=work_dir, lease_lost=lease_lost,
+                         labels=_labels(part))
         listing = runs.listing(plan.policy.output_bytes)
         case_failures = runs.failures()
         stdout, stderr = runs.log("stdout", plan.policy.log_bytes), runs.log("stderr", plan.policy.log_bytes)
@@ -157,7 +158,9 @@ def _run_and_score(resources: Resources, runner: DockerRunner, part: _PartPlan, 
     else:
         output_dir = work_dir / "output"
         output_dir.mkdir()
-        result = run_container(runner, plan, image, input_dir=input_dir, output_dir=output_dir)
+        result = runner.run(image.image_id, input_dir=input_dir, output_dir=output_dir, policy=plan.policy,
+                            name=f"podium-{plan.submission_id}-site-{part.site}-{uuid.uuid4().hex[:6]}"[:63],
+                            labels=_labels(part))
         if result.is_infrastructure_fault:  # stopped by something other than Podium: never the participant's
             raise RunnerError(result.failure_message() or "the container was stopped from outside")
         if lease_lost():
@@ -269,6 +272,11 @@ def _keep_logs(resources: Resources, site_store: ArtifactStore, part: _PartPlan,
     if part.show_logs:
         resources.store.put_bytes(keys.site_part_log(submission_id, part.site, "stdout"), stdout)
         resources.store.put_bytes(keys.site_part_log(submission_id, part.site, "stderr"), stderr)
+
+
+def _labels(part: _PartPlan) -> dict[str, str]:
+    """Every container of the part carries its submission and its part: a lost lease stops exactly these."""
+    return {SUBMISSION_LABEL: str(part.plan.submission_id), SITE_PART_LABEL: str(part.part_id)}
 
 
 def _keep_outputs(site_store: ArtifactStore, submission_id: int, listing: OutputListing) -> None:

@@ -9,8 +9,16 @@ from redis import Redis
 
 from app.config import Settings
 from app.pipeline.recovery import ReconcileReport, reconcile
+from app.pipeline.sites import reconcile_sites
 from app.resources import Resources
-from app.tasks.queues import gpu_lookup, job_pending, make_enqueuer, redis_connection
+from app.tasks.queues import (
+    enqueue_site_part,
+    enqueue_site_results,
+    gpu_lookup,
+    job_pending,
+    make_enqueuer,
+    redis_connection,
+)
 from runners.docker_runner import DockerRunner, RunnerError
 from runners.orphans import remove_orphans
 from runners.output_area import sweep_stale_areas
@@ -35,6 +43,8 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
             remove_orphans=(lambda is_live: _remove_orphans(settings, runner, is_live)) if runner else None,
         )
         _reconcile_reevaluations(settings, resources, connection)
+        reconcile_sites(resources, enqueue_part=lambda site, part: enqueue_site_part(settings, site, part),
+                        enqueue_results=lambda submission: enqueue_site_results(settings, submission))
         return report
     finally:
         if runner is not None:

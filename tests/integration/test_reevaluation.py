@@ -12,9 +12,11 @@ from pathlib import Path
 
 import docker
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from app import create_app
+from app.cli import main
 from app.config import Settings
 from app.models import (
     Challenge,
@@ -29,9 +31,10 @@ from app.models import (
 )
 from app.queries.leaderboard import build_leaderboard
 from app.resources import Resources
-from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup, submission_queue
+from app.tasks.queues import submission_queue
 from app.usecases.apply_challenge import apply_challenge
-from app.usecases.reevaluation import start_reevaluation, switch_version
+from app.usecases.membership import add_organiser
+from app.usecases.users import create_user
 from runners.images import save_image
 from tests.conftest import EXAMPLE_CHALLENGE
 from tests.fixtures.docker_engine import build_image, remove_image
@@ -56,6 +59,9 @@ for case in cases:
     os.makedirs(f"/output/{case}", exist_ok=True)
     open(f"/output/{case}/malignancy-likelihood.json", "w").write("0.5")
 """
+
+
+API = f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}"
 
 
 def _first_case(folder: Path) -> str:
@@ -140,15 +146,24 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
     assert client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()["rows"] == \
         board_v1["rows"]
 
-    # Re-evaluate the four on v2, two at once.
-    enqueue = make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources))
+    # An organiser re-evaluates the four on v2, two at once, through the API.
     with resources.session() as session:
-        phase = session.scalars(select(Phase)).one()
-        started = start_reevaluation(session, enqueue, phase, None, version=2, budget=2, selection="selected",
-                                     submission_ids=ids)
-    assert (started.submissions, started.jobs_queued) == (4, 2)
+        organiser, token = create_user(session, "organiser")
+        add_organiser(session, session.scalars(select(Challenge)).one(), organiser.username)
+    headers = {"Authorization": f"Bearer {token}"}
+    versions = client.get(f"{API}/test-set/versions", headers=headers).get_json()
+    assert [(v["version"], v["current"], v["scored_runs"]) for v in versions["versions"]] == [(1, True, 4),
+                                                                                            (2, False, 0)]
+    answer = client.post(f"{API}/reevaluations", headers=headers,
+                         json={"version": 2, "budget": 2, "selection": "selected", "submission_ids": ids})
+    assert answer.status_code == 202, answer.get_json()
+    started = answer.get_json()
+    assert started["counts"] == {"pending": 4, "running": 0, "done": 0, "failed": 0} and not started["finished"]
     assert submission_queue(settings, False).count == 2  # the budget: the other two wait for a turn
     drain_queue(settings)
+    progress = client.get(f"{API}/reevaluations/{started['id']}", headers=headers).get_json()
+    assert progress["counts"] == {"pending": 0, "running": 0, "done": 3, "failed": 1} and progress["finished"]
+    assert [f["submission_id"] for f in progress["failures"]] == [ids[3]]
 
     with resources.session() as session:
         rows = {row.submission_id: row for row in session.scalars(select(ReevaluationRun)).all()}
@@ -180,12 +195,29 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
     assert {row["submission_id"] for row in versioned["rows"]} == set(ids[:3])
     assert versioned["test_set_version"] == 2
 
-    # The organiser switches: the phase ranks on v2 (new submissions run on it).
-    with resources.session() as session:
-        phase = session.scalars(select(Phase).join(Challenge).where(Challenge.slug == CHALLENGE)).one()
-        switch_version(session, phase, 2, None)
+    # Each algorithm on v1 and v2: the same algorithm's change is the same; the picky one is on v1 only.
+    comparison = client.get(f"{API}/compare?a=1&b=2").get_json()
+    assert [row["submission_id"] for row in comparison["rows"]] == [row.submission_id for row in board_v2.rows]
+    assert comparison["only_a"] == 1
+    for row in comparison["rows"]:
+        cell = row["metrics"]["auroc"]
+        assert cell["difference"] == pytest.approx(cell["b"]["value"] - cell["a"]["value"])
+        assert cell["a"]["value"] == before[row["submission_id"]]["auroc"]
+    cli = CliRunner()
+    printed = cli.invoke(main, ["challenge", "compare", f"{CHALLENGE}/{PHASE}", "1", "2"])
+    assert printed.exit_code == 0 and "1 submission(s) scored on v1 only" in printed.output, printed.output
+
+    # The operator switches: the phase ranks on v2 (new submissions run on it).
+    switched = cli.invoke(main, ["challenge", "use-version", f"{CHALLENGE}/{PHASE}", "2"])
+    assert switched.exit_code == 0 and "ranks on test set v2" in switched.output, switched.output
+    listed = cli.invoke(main, ["challenge", "versions", f"{CHALLENGE}/{PHASE}"])
+    assert "* v2: 227 cases" in listed.output and "3 done, 1 failed" in listed.output, listed.output
     with resources.session() as session:
         assert session.scalars(select(Phase)).one().current_test_set_id == v2
     board = client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()
     assert {row["submission_id"] for row in board["rows"]} == set(ids[:3])
     assert json.dumps(board["rows"]) == json.dumps(versioned["rows"])
+    old = cli.invoke(main, ["leaderboard", CHALLENGE, PHASE, "--version", "1", "--json"])
+    assert old.exit_code == 0, old.output
+    assert [row["submission_id"] for row in json.loads(old.output)["rows"]] == \
+        [row["submission_id"] for row in board_v1["rows"]]
