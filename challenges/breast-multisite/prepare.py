@@ -15,6 +15,11 @@ Cases are assigned to sites at random with class-dependent probabilities, which 
 per site. Two simulated readers (readers.csv) give a binary call per case, drawn from the reference
 with fixed sensitivity/specificity per reader and site. Everything is seeded and reproducible; the
 numbers say nothing about any real hospital, scanner or reader.
+
+The same hidden cases are written twice: once as one central test set (test/, the phase "test") and
+once as one folder per site (sites/<site>/, the phase "at-sites", whose cases stay at the sites: each
+site loads its own folder into its own storage with `podium site load-cases`). Both phases therefore
+hold exactly the same cases, inputs and ground truth.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_shared"))  # for prepare_tools.py
-from prepare_tools import replacing_text, write_csv, write_json  # noqa: E402
+from prepare_tools import replacing_bytes, replacing_text, write_csv, write_json  # noqa: E402
 
 SEED = 20261129
 SITES = {
@@ -89,6 +94,20 @@ def main(out_dir: Path) -> None:
             reader_rows.append([case_id, reader, int(positive)])
     write_csv(test / "cases.csv", ["case_id", "site", "scanner"], rows)
     write_csv(out_dir / "readers.csv", ["case_id", "reader", "score"], reader_rows)
+    write_site_folders(test, out_dir / "sites", rows)
+
+
+def write_site_folders(test: Path, sites: Path, rows: list[list[str]]) -> None:
+    """One test-set folder per site (cases.csv, inputs/, ground_truth/) with that site's cases of `test`, byte for
+    byte; `podium site load-cases` adds the site column, so each site's cases.csv lists case_id and scanner."""
+    for site in SITES:
+        mine = [row for row in rows if row[1] == site]
+        folder = sites / site
+        for case_id, _, _ in mine:
+            for part, name in (("inputs", "nuclei-features.json"), ("ground_truth", "malignant.json")):
+                with replacing_bytes(folder / part / case_id / name) as handle:
+                    handle.write((test / part / case_id / name).read_bytes())
+        write_csv(folder / "cases.csv", ["case_id", "scanner"], [[case_id, scanner] for case_id, _, scanner in mine])
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from app.storage import keys
 from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
 from tests.conftest import MULTISITE_CHALLENGE
+from tests.fixtures.example_sites import register_example_sites
 from tests.integration.helpers import CHALLENGE, PHASE, apply_example
 
 ROLES = ("anonymous", "stranger", "other_team", "participant", "teammate", "other_organiser", "organiser", "admin")
@@ -104,6 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from app.usecases.apply_challenge import apply_challenge
 
     with resources.session() as session:
+        register_example_sites(session)  # its phase at-sites is held at three sites
         apply_challenge(session, resources.store, MULTISITE_CHALLENGE)
     tokens: dict[str, str | None] = {"anonymous": None}
     with resources.session() as session:

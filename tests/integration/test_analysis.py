@@ -13,6 +13,7 @@ from app.queries.phases import get_phase
 from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
 from tests.conftest import MULTISITE_CHALLENGE
+from tests.fixtures.example_sites import register_example_sites
 from tests.fixtures.scored import succeeded_run
 from tests.integration.helpers import drain_queue, make_user, stored_predictions, submit_archive
 
@@ -28,6 +29,7 @@ def _submit(client, resources: Resources, user: str, archive) -> int:  # type: i
 def test_the_worker_publishes_statistics_with_the_leaderboard(resources: Resources, settings: Settings,
                                                               multisite_archives) -> None:  # type: ignore[no-untyped-def]
     with resources.session() as session:
+        register_example_sites(session)  # its phase at-sites is held at three sites
         apply_challenge(session, resources.store, MULTISITE_CHALLENGE)
     client = create_app(settings).test_client()
     strong = _submit(client, resources, "vendor-a", multisite_archives["logistic-regression"].archive)

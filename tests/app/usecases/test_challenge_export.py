@@ -22,6 +22,7 @@ from app.usecases.challenge_export import export_challenge
 from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
 from tests.conftest import EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE, migrate, podium_environment
+from tests.fixtures.example_sites import register_example_sites
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def _applied(resources: Resources, folder: Path) -> None:
     with resources.session() as session:
         create_user(session, "lead")
         create_user(session, "stranger")
+        register_example_sites(session)  # breast-multisite's phase at-sites is held at three sites
         apply_challenge(session, resources.store, folder)
         add_organiser(session, session.scalars(select(Challenge)).one(), "lead")
 
@@ -91,6 +93,7 @@ def test_an_exported_bundle_recreates_the_challenge_on_an_empty_site(
     bundle = _export(resources, tmp_path)
     with empty_site.session() as session:
         admin, _ = create_user(session, "root", is_admin=True)
+        register_example_sites(session)  # the bundle's phase at-sites names them
         report = import_bundle(session, empty_site.store, bundle, admin, work_dir=tmp_path)
     assert report.created and report.phases[0].case_count == before[1][0][3]
     assert any("'lead' has no account" in w for w in report.warnings)

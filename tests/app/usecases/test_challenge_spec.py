@@ -17,12 +17,14 @@ from app.usecases.apply_challenge import apply_challenge
 from app.usecases.membership import add_organiser
 from app.usecases.users import create_user
 from tests.conftest import EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE
+from tests.fixtures.example_sites import register_example_sites
 
 
 @pytest.mark.parametrize("folder", [EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE], ids=lambda f: f.name)
 def test_the_spec_of_an_applied_challenge_validates_and_matches_its_yaml(resources: Resources, folder: Path) -> None:
     with resources.session() as session:
         create_user(session, "lead")
+        register_example_sites(session)  # breast-multisite's phase at-sites is held at three sites
     with resources.session() as session:
         apply_challenge(session, resources.store, folder)
         challenge = session.scalars(select(Challenge)).one()

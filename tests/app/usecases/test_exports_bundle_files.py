@@ -13,11 +13,13 @@ from app.resources import Resources
 from app.usecases.apply_challenge import apply_challenge
 from app.usecases.challenge_export import bundle_files
 from tests.conftest import EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE
+from tests.fixtures.example_sites import register_example_sites
 
 
 @pytest.mark.parametrize("folder", [EXAMPLE_CHALLENGE, MULTISITE_CHALLENGE], ids=lambda f: f.name)
 def test_the_test_set_files_are_the_stored_ones(resources: Resources, folder: Path) -> None:
     with resources.session() as session:
+        register_example_sites(session)  # breast-multisite's phase at-sites is held at three sites
         apply_challenge(session, resources.store, folder)
     with resources.session() as session:
         challenge = session.scalars(select(Challenge)).one()
