@@ -296,6 +296,23 @@ class Run(BaseModel):
                                          "kinds only, never the names the container chose")
 
 
+class SitePart(BaseModel):
+    """One site's part of a submission to a phase held at sites (docs/sites.md): its cases, run and scored by one of
+    that site's workers."""
+
+    site: str = Field(description="the site's name")
+    state: Literal["pending", "running", "done", "failed"] = Field(
+        description="pending: waiting for one of the site's workers (the site may be offline; its part runs when it "
+                    "returns); running: at the site now; done: scored at the site; failed")
+    attempts: int = Field(description="how many times a site worker took it")
+    finished_at: AwareDatetime | None
+    message: str | None = Field(description="why it failed, under the same rules as the submission's "
+                                            "failure_message (null: not failed, or nothing the viewer may read)")
+    failure_is_infrastructure: bool = Field(False, description="the site's platform failed, not the submission")
+    scores: dict[str, ScoreCell] = Field(default_factory=dict, description="the site's own scores on its cases "
+                                                                           "(organisers only; empty otherwise)")
+
+
 class Submission(BaseModel):
     """A submission as its owner sees it: state, failure message, run and scores."""
 
@@ -337,6 +354,8 @@ class Submission(BaseModel):
                                                      "see (never the private part of an open phase)")
     scores_subset: ScoreSubset | None = Field(None, description="which cases the scores cover; present once "
                                                                 "the submission has a run")
+    sites: list[SitePart] = Field(default_factory=list, description="a phase held at sites: each site's part, by "
+                                                                 "site name (empty for any other phase)")
 
 
 class Limits(BaseModel):

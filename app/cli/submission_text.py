@@ -46,6 +46,42 @@ def failure_lines(submission: dict[str, Any]) -> list[str]:
     return lines
 
 
+SITE_STATES = {"running": "running at the site", "done": "done", "failed": "failed"}
+
+
+def site_state_text(part: dict[str, Any]) -> str:
+    """A site's part's state in words; a pending part says that the site may be offline."""
+    if part["state"] == "pending":
+        return f"waiting for {part['site']}'s worker (the site may be offline; its part runs when it returns)"
+    return SITE_STATES.get(part["state"], str(part["state"]))
+
+
+def sites_lines(submission: dict[str, Any]) -> list[str]:
+    """A submission to a phase held at sites: one line per site's part (state, attempts, when it finished), then its
+    message as the viewer may read it and, for organisers, the site's own scores."""
+    parts = submission.get("sites") or []
+    if not parts:
+        return []
+    width = max(len(str(part["site"])) for part in parts)
+    indent = " " * (width + 4)
+    lines = ["sites:"]
+    for part in parts:
+        text = f"  {str(part['site']).ljust(width)}  {site_state_text(part)}"
+        if part.get("attempts"):
+            text += f"; {part['attempts']} attempt(s)"
+        if part.get("finished_at"):
+            text += f"; finished {when(part['finished_at'])}"
+        if part.get("failure_is_infrastructure"):
+            text += " (the platform's fault, not your submission's)"
+        lines.append(text)
+        if part.get("message"):
+            lines.append(f"{indent}{part['message']}")
+        scores = part.get("scores") or {}
+        if scores:
+            lines.append(indent + ", ".join(f"{name} {score_text(score)}" for name, score in scores.items()))
+    return lines
+
+
 def submission_text(submission: dict[str, Any]) -> str:
     """One submission: state, who and when, failure message, run, scores, and where its logs are."""
     s = submission
@@ -61,6 +97,7 @@ def submission_text(submission: dict[str, Any]) -> str:
     if s.get("selected_final"):
         lines.append("final:     selected as one of your final submissions")
     lines += failure_lines(s)
+    lines += sites_lines(s)
     run = s.get("run")
     if run:
         seconds = run.get("container_seconds")

@@ -2,7 +2,8 @@
 change it and validate the whole with app.challenge_yaml) and for the export as a bundle.
 
 Files inside a bundle are named by convention, one per phase:
-    test-sets/<phase-slug>/                 the phase's current test set (cases.csv, inputs/, ground_truth/)
+    test-sets/<phase-slug>/                 the phase's current test set (cases.csv, inputs/, ground_truth/); a phase
+                                            held at sites has `sites: [...]` instead and no folder (docs/sites.md)
     evaluators/<phase-slug>.tar.gz          the organiser's evaluation image (gzip or plain tar: read by its bytes)
     readers/<phase-slug>.csv                the human readers' scores
     public/<name>                           the challenge's public files
@@ -86,7 +87,10 @@ def phase_spec_of(phase: Phase) -> dict[str, Any]:
         spec["opens_at"] = phase.opens_at.isoformat()
     if phase.closes_at is not None:
         spec["closes_at"] = phase.closes_at.isoformat()
-    spec["test_set"] = test_set_path(phase.slug)
+    if phase.sites:  # held at sites (docs/sites.md): the centre has no copy of its cases to name
+        spec["sites"] = list(phase.sites)
+    else:
+        spec["test_set"] = test_set_path(phase.slug)
     limits: dict[str, Any] = {
         "time_limit_seconds": phase.time_limit_seconds,
         "memory_mb": phase.memory_mb,

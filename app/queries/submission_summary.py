@@ -22,6 +22,7 @@ from app.permissions import is_organiser
 from app.queries.costs import per_case
 from app.queries.leaderboard import results_visible, visible_subset
 from app.queries.runs import latest_run
+from app.queries.site_parts import submission_site_parts
 
 # For a failure recorded before participant-safe messages were stored (migration 0014), after the container ran.
 OLDER_FAILURE_MESSAGE = ("the submission failed after its container ran; this phase shows participants no details "
@@ -69,6 +70,9 @@ def submission_summary(session: Session, submission: Submission, viewer: User) -
         "log_visibility": visibility.value,
         "run": None,
         "scores": {},
+        # A phase held at sites (docs/sites.md): each site's part, as the viewer may read it.
+        "sites": submission_site_parts(session, submission.id, visibility, organiser=organiser)
+                 if submission.phase.sites else [],
     }
     if run is not None:
         if visibility != LogVisibility.STATE:

@@ -2,7 +2,8 @@
 turns back into the same challenge.
 
     challenge.yaml                     challenge_spec_of(challenge) (app/queries/challenge_spec.py)
-    test-sets/<phase>/...              each phase's current test set: cases.csv, inputs/, ground_truth/
+    test-sets/<phase>/...              each phase's current test set: cases.csv, inputs/, ground_truth/ (none for a
+                                       phase held at sites: its cases stay at the sites, challenge.yaml names them)
     evaluators/<phase>.tar.gz          each phase's evaluation image, if it has one
     readers/<phase>.csv                each phase's readers' scores, if it has them
     public/<name>                      the public files
@@ -43,7 +44,7 @@ def bundle_files(challenge: Challenge, store: ArtifactStore) -> list[tuple[str, 
     files: list[tuple[str, str]] = []
     for phase in sorted(challenge.phases, key=lambda p: p.position):
         test_set = phase.current_test_set
-        if test_set is not None:
+        if test_set is not None and not phase.sites:  # a site's cases are in its own storage (docs/sites.md)
             prefix = test_set.storage_prefix.rstrip("/")
             files += [(f"{test_set_path(phase.slug)}/{relative}", keys.test_set_file(prefix, relative))
                       for relative in _test_set_files(phase, test_set)]

@@ -38,6 +38,10 @@ class InvalidTestSet(ServiceError):
     """The uploaded test set cannot be used; nothing was replaced. The message lists what to fix."""
 
 
+SITES_REFUSAL = ("this phase's cases are held at its sites: each site loads its own with `podium site load-cases` "
+                 "(docs/sites.md); nothing was uploaded")
+
+
 @dataclass(frozen=True)
 class TestSetReport:
     __test__ = False
@@ -61,6 +65,8 @@ def replace_test_set(session: Session, store: ArtifactStore, *, phase: Phase, ar
     """Check the archive in full, then make it the phase's current test set (and commit)."""
     if not organises(actor, phase.challenge):
         raise Forbidden(f"only the organisers of {phase.challenge.title} upload its test sets")
+    if phase.sites:  # docs/sites.md: the centre never holds a site's hidden inputs or ground truth
+        raise InvalidTestSet(SITES_REFUSAL)
     try:
         spec = PhaseSpec.model_validate(phase_spec_of(phase))
     except ValidationError as exc:  # the phase itself is inconsistent: the organiser fixes it first

@@ -18,6 +18,7 @@ from app.errors import ServiceError
 from app.extensions import db_session, podium
 from app.models import Phase, TestSet, User
 from app.queries.phases import get_phase
+from app.queries.site_parts import phase_sites_overview
 from app.usecases.parted_uploads import (
     MAX_PART_BYTES,
     MAX_TEST_SET_BYTES,
@@ -110,7 +111,8 @@ def _organised_phase(db: Session, slug: str, phase_slug: str) -> tuple[Phase, Us
 def _render(db: Session, phase: Phase, problem: str | None = None, status: int = 200) -> ResponseReturnValue:
     versions = db.scalars(select(TestSet).where(TestSet.phase_id == phase.id).order_by(TestSet.version.desc())).all()
     return render_template("test_set.html", phase=phase, challenge=phase.challenge, versions=versions,
-                           problem=problem, max_gib=MAX_TEST_SET_BYTES // 1024**3), status
+                           problem=problem, max_gib=MAX_TEST_SET_BYTES // 1024**3,
+                           sites=phase_sites_overview(db, phase)), status
 
 
 @web.get("/challenges/<slug>/<phase_slug>/test-set")
