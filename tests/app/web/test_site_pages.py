@@ -52,7 +52,7 @@ def test_the_submission_page_says_which_site_is_awaited(session: Session, store:
         text = _text(page.get_data(as_text=True))
         assert 'id="site-parts"' in page.get_data(as_text=True)
         assert f"{WAITING} {OFFLINE}" in text, url
-        assert "Waiting for site-b's worker (the site may be offline; its part runs when it returns)" in text
+        assert "The submission stays running until site-b has run its part" in text
         assert "site-a done 1 2026-12-03 10:07 UTC" in text
         assert "0.812" not in text  # the site's scores are for organisers
     lead = _signed_in(client, world.tokens["lead"])
@@ -68,9 +68,10 @@ def test_a_failed_part_s_message_on_the_page(session: Session, store: ArtifactSt
                    "participant_message": PARTICIPANT_MESSAGE},
         "site-b": {"state": SitePartState.RUNNING, "attempts": 2}})
     lab = _signed_in(client, world.tokens["lab"])
-    text = _text(lab.get(f"/submissions/{submission.id}").get_data(as_text=True))
+    page = lab.get(f"/submissions/{submission.id}").get_data(as_text=True)
+    text = _text(page)
     assert PARTICIPANT_MESSAGE in text and "SECRET-PRINTED-BY-CONTAINER" not in text
-    assert "site-b running at the site 2" in text and "Waiting for" not in text
+    assert "site-b running at the site 2" in text and 'id="sites-waiting"' not in page
     lead = _signed_in(client, world.tokens["lead"])
     assert FULL_MESSAGE in _text(lead.get(f"/submissions/{submission.id}").get_data(as_text=True))
 
