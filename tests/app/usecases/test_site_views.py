@@ -13,15 +13,18 @@ from sqlalchemy.orm import Session
 
 from app.challenge_yaml import ChallengeSpec, PhaseSpec
 from app.cli.submission_text import submission_text
+from app.config import Settings
 from app.models import LogVisibility, SitePartState, SubmissionState, TestSet
 from app.queries.challenge_spec import challenge_spec_of, phase_spec_of
 from app.queries.site_parts import SITE_PLATFORM_FAILURE, phase_sites_overview
 from app.queries.submission_summary import submission_summary
+from app.resources import Resources
 from app.storage import ArtifactStore
 from app.usecases.challenge_bundle import import_bundle
 from app.usecases.challenge_edit import InvalidSpec, edit_phase
 from app.usecases.challenge_export import export_challenge
 from app.usecases.test_set_upload import InvalidTestSet, replace_test_set
+from tests.conftest import migrate, podium_environment
 from tests.fixtures.scored import succeeded_run
 from tests.fixtures.site_parts import (
     FINISHED,
@@ -183,3 +186,21 @@ def test_the_zip_upload_is_refused_for_a_phase_held_at_sites(session: Session, s
     session.rollback()
     assert world.phase.current_test_set_id == current
     assert store.list("challenges/sites-demo/") == []  # nothing of it reached the central store
+
+
+def test_the_parts_and_the_sites_read_the_same_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    settings = Settings.from_env(podium_environment(tmp_path, DATABASE_URL=postgres_url))
+    migrate(settings.database_url)
+    resources = Resources(settings)
+    try:
+        with resources.session() as session:
+            world = site_phase(session, resources.store, tmp_path)
+            submission = submission_with_parts(session, world, mixed_parts())
+            parts = submission_summary(session, submission, world.users["lead"])["sites"]
+            assert [(p["site"], p["state"], bool(p["scores"])) for p in parts] == [("site-a", "done", True),
+                                                                                  ("site-b", "pending", False)]
+            overview = {row["site"]: (row["case_count"], row["pending"]) for row in
+                        phase_sites_overview(session, world.phase)}
+            assert overview == {"site-a": (len(SITE_A_CASES), 0), "site-b": (len(SITE_B_CASES), 1)}
+    finally:
+        resources.close()
