@@ -70,6 +70,7 @@ def init_app(app: Flask) -> None:
         results,  # noqa: F401 - re-run, publish, per-case results
         sessions,
         teams,
+        test_set_versions,  # noqa: F401 - test set versions: switch, re-evaluate, compare
     )
 
     sessions.init_app(app)
@@ -259,12 +260,15 @@ def public_file(slug: str, name: str) -> ResponseReturnValue:
 
 @web.get("/challenges/<slug>/<phase_slug>/leaderboard")
 def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
+    from app.web.test_set_versions import requested_test_set, version_links
+
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         viewer = _logged_in_user(db)
-        board = leaderboard_for(db, phase, viewer, request.args.get("sort"),
+        test_set = requested_test_set(db, phase)  # ?version=N: another version of the test set
+        board = leaderboard_for(db, phase, viewer, request.args.get("sort"), test_set=test_set,
                                 prices=Prices.from_settings(podium().resources.settings))
-        analysis = analysis_for(db, phase, viewer)
+        analysis = analysis_for(db, phase, viewer, test_set_id=test_set.id if test_set else None)
         document = document_of(analysis) if analysis else AnalysisDocument()
         ranking = document.headline_ranking(phase.ranking_metric)
         uncertainty = document.headline_uncertainty_by_entry(phase.ranking_metric)
@@ -274,7 +278,9 @@ def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
                                uncertainty=uncertainty, paired=paired, analysis=analysis,
                                metric_titles={m["name"]: m["title"] for m in described},
                                metric_directions={m["name"]: m["higher_is_better"] for m in described},
-                               organiser=viewer is not None and organises(viewer, phase.challenge))
+                               organiser=viewer is not None and organises(viewer, phase.challenge),
+                               version_links=version_links(db, phase),
+                               version_arg={"version": test_set.version} if test_set else {})
 
 
 @web.get("/challenges/<slug>/<phase_slug>/analysis")

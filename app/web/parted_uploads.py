@@ -35,6 +35,7 @@ from app.usecases.uploads import SpooledUpload, spool_upload
 from app.web import _logged_in_user, sentence, web
 from app.web.organisers import organised_challenge
 from app.web.sessions import signed_in
+from app.web.test_set_versions import versions_panel
 
 SIGN_IN_FIRST = "your session ended: sign in again (in another tab), then send the file again"
 
@@ -112,7 +113,7 @@ def _render(db: Session, phase: Phase, problem: str | None = None, status: int =
     versions = db.scalars(select(TestSet).where(TestSet.phase_id == phase.id).order_by(TestSet.version.desc())).all()
     return render_template("test_set.html", phase=phase, challenge=phase.challenge, versions=versions,
                            problem=problem, max_gib=MAX_TEST_SET_BYTES // 1024**3,
-                           sites=phase_sites_overview(db, phase)), status
+                           sites=phase_sites_overview(db, phase), **versions_panel(db, phase)), status
 
 
 @web.get("/challenges/<slug>/<phase_slug>/test-set")
@@ -150,7 +151,9 @@ def upload_test_set(slug: str, phase_slug: str) -> ResponseReturnValue:
         finally:
             if spooled is not None:
                 spooled.discard()
-        if report.created:
+        if not report.current:  # kept beside the version the phase ranks on (app/usecases/reevaluation.py)
+            flash(f"Test set version {report.version} is stored ({report.case_count} cases), but {report.note}.")
+        elif report.created:
             flash(f"Test set version {report.version} is now the phase's test set: {report.case_count} cases.")
         else:
             flash(f"That is the same content as version {report.version}, which is the phase's test set now "

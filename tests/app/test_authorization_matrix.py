@@ -386,6 +386,14 @@ PAGES: list[Row] = [
     ("POST", "/challenges/<slug>/phases/new", f"/challenges/{CHALLENGE}/phases/new",
      roles(403, anonymous=302, organiser=400, admin=400), {"data": {"phase_slug": ""}}),
     ("GET", "/challenges/new", "/challenges/new", roles(403, anonymous=302, admin=200), {}),
+    # test-set versions: organisers choose the ranked version and re-evaluate (the one submission is scored on v1
+    # already: 409); everyone compares two versions of a published phase
+    ("POST", "/challenges/<slug>/<phase_slug>/test-set/current", f"/challenges/{CHALLENGE}/{PHASE}/test-set/current",
+     roles(403, anonymous=302, organiser=302, admin=302), {"data": {"version": "1"}}),
+    ("POST", "/challenges/<slug>/<phase_slug>/reevaluations", f"/challenges/{CHALLENGE}/{PHASE}/reevaluations",
+     roles(403, anonymous=302, organiser=409, admin=409), {"data": {"version": "1", "budget": "1",
+                                                                    "selection": "final"}}),
+    ("GET", "/challenges/<slug>/<phase_slug>/compare", f"/challenges/{CHALLENGE}/{PHASE}/compare", PAGES_PUBLIC, {}),
     ("POST", "/challenges/new", "/challenges/new", roles(403, anonymous=302, admin=400), {"data": {"slug": ""}}),
 ]
 # Served the same to everyone, or not a permission question: the sign-in form itself, sign-out, static
