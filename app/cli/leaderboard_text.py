@@ -7,8 +7,10 @@ from typing import Any
 NOT_PUBLISHED = "The organisers have not published this phase's results yet."
 
 
-def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = None) -> str:
-    """The board's columns are its `metrics` (the phase's leaderboard_columns, in order, applied by the server)."""
+def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = None,
+                       sites: list[str] | None = None) -> str:
+    """The board's columns are its `metrics` (the phase's leaderboard_columns, in order, applied by the server).
+    `sites`: the sites holding the phase's cases, when they are held at sites (docs/sites.md); said under the table."""
     metrics = [m["name"] for m in board["metrics"]]
     across = board.get("ranking_across")
     ranking = (analysis or {}).get("combined_ranking") or (analysis or {}).get("rankings", {}).get(
@@ -90,9 +92,13 @@ def format_leaderboard(board: dict[str, Any], analysis: dict[str, Any] | None = 
                       "case: no time of each case)") + (f"; cost/case at {_prices_text(prices)}" if prices else ""))
     if uncertainty:
         tau = ranking["uncertainty"].get("kendall_tau_mean")
-        lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} paired "
-                     "bootstrap replicates" + (f"; Kendall's tau vs reported ranking {tau:.2f}" if tau is not None
-                                               else ""))
+        kind = ("bootstrap replicates (unpaired for a set-level metric at sites: no case id crosses a site)"
+                if sites else "paired bootstrap replicates")
+        lines.append(f"'=' not significantly different from the leader; ranks from {ranking['replicates']} {kind}"
+                     + (f"; Kendall's tau vs reported ranking {tau:.2f}" if tau is not None else ""))
+    if rows and sites:
+        lines.append(f"pooled from {len(sites)} site{'s' if len(sites) != 1 else ''} ({', '.join(sites)}): each ran "
+                     "the containers on the cases it holds; hidden data stayed at each site, only scores came back")
     # Every metric's breakdowns; an analysis stored before they existed has only the ranking metric's.
     by_metric = (analysis or {}).get("metric_breakdowns") or (
         {board["ranking_metric"]: analysis["breakdowns"]} if analysis and analysis.get("breakdowns") else {})
