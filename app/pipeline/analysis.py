@@ -29,6 +29,7 @@ from app.image_files import image_suffix
 from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis, TestSet
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
+from app.pipeline.reevaluation import version_output, version_prefix
 from app.pipeline.scoring import truth_file
 from app.pipeline.site_analysis import SiteCounts, pooled_inputs, site_counts
 from app.pipeline.sites import SITE_TEST_SET_PREFIX
@@ -56,19 +57,24 @@ class _Entry:
     predictions: dict[str, dict[str, Any]]  # case key -> output slug -> value
     # case key -> metric -> the per-case value recorded when it was scored (None: not finite)
     values: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    outputs_prefix: str = ""  # where its run's outputs are stored (a re-evaluation's: under the version's folder)
 
 
-def analyse_phase(resources: Resources, phase_id: int) -> PhaseAnalysis | None:
-    """Compute and store the phase's statistics; None when nothing is scored yet or nothing changed."""
+def analyse_phase(resources: Resources, phase_id: int, *, test_set_id: int | None = None) -> PhaseAnalysis | None:
+    """Compute and store the phase's statistics on a version of its test set (None: the one it ranks on); None when
+    nothing is scored on it yet or nothing changed."""
     with resources.session() as session:
         phase = session.get(Phase, phase_id)
-        if phase is None or phase.current_test_set is None:
+        if phase is None:
             return None
-        test_set = phase.current_test_set
+        test_set = phase.current_test_set if test_set_id is None else session.get(TestSet, test_set_id)
+        if test_set is None or test_set.phase_id != phase.id:
+            return None
         entries = _entries(session, phase, test_set)
         if not entries:
             return None
-        latest = session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase_id)
+        latest = session.scalar(select(PhaseAnalysis).where(PhaseAnalysis.phase_id == phase_id,
+                                                            PhaseAnalysis.test_set_id == test_set.id)
                                 .order_by(PhaseAnalysis.id.desc()).limit(1))
         covered = sorted(e.submission_id for e in entries)
         if (latest is not None and latest.test_set_id == test_set.id and latest.submission_ids == covered
@@ -144,8 +150,8 @@ def _every_metric_broken_down(document: AnalysisDocument) -> bool:
 
 
 def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
-    """The leaderboard's entries with their predictions; test_set is the phase's current one."""
-    board = build_leaderboard(session, phase, scheme_ranks=False)
+    """The leaderboard's entries on that version of the test set, with their predictions."""
+    board = build_leaderboard(session, phase, scheme_ranks=False, test_set_id=test_set.id)
     keys = {c.id: c.case_key for c in test_set.cases}
     entries = []
     for row in board.rows:
@@ -157,9 +163,11 @@ def _entries(session: Session, phase: Phase, test_set: TestSet) -> list[_Entry]:
         # Valid cases, and under the "worst" policy the substituted ones (they carry a prediction; at sites, where
         # predictions stay at the site, their per-case values).
         scored = [o for o in outcomes if o.prediction or o.values]
+        reevaluated = (run.stdout_key or "").startswith(version_prefix(row.submission_id, test_set.id) + "/")
         entries.append(_Entry(row.participant, row.submission_id,
                               {keys[o.case_id]: dict(o.prediction) for o in scored},
-                              {keys[o.case_id]: dict(o.values) for o in scored}))
+                              {keys[o.case_id]: dict(o.values) for o in scored},
+                              version_output(row.submission_id, test_set.id, "") if reevaluated else ""))
     return entries
 
 
@@ -316,7 +324,8 @@ def _set_level_image_inputs(resources: Resources, entries: list[_Entry], keys: l
     if not needed or not entries:
         return {}
     by_output, by_truth = {o.slug: o for o in outputs}, {t.slug: t for t in truths}
-    stored = {e.label: set(resources.store.list(storage_keys.submission_output(e.submission_id, ""))) for e in entries}
+    prefixes = {e.label: e.outputs_prefix or storage_keys.submission_output(e.submission_id, "") for e in entries}
+    stored = {e.label: set(resources.store.list(prefixes[e.label])) for e in entries}
     found: dict[str, _ImageFiles] = {}
     for spec in needed:
         output, truth = by_output.get(spec["prediction"]), by_truth.get(spec["target"])
@@ -326,7 +335,7 @@ def _set_level_image_inputs(resources: Resources, entries: list[_Entry], keys: l
         for entry in entries:
             predictions[entry.label] = {}
             for key in keys:
-                folder = storage_keys.submission_output(entry.submission_id, f"{key}/{output.relative_path}/")
+                folder = f"{prefixes[entry.label]}{key}/{output.relative_path}/"
                 names = {k[len(folder):]: k for k in stored[entry.label] if k.startswith(folder) and "/" not in
                          k[len(folder):]}
                 image = next((name for name in sorted(names) if image_suffix(name)), None)

@@ -213,3 +213,16 @@ def compare_versions(session: Session, phase: Phase, a: TestSet, b: TestSet) -> 
     return Comparison(phase.challenge.slug, phase.slug, a.version, b.version, phase.ranking_metric, metrics, subset,
                       sorted(both, key=key), only_a=sum(1 for r in rows.values() if r.a and not r.b),
                       only_b=sum(1 for r in rows.values() if r.b and not r.a))
+
+
+def reevaluation_target(session: Session, row_id: int) -> tuple[int, int | None] | None:
+    """A re-evaluation row's phase and test set version (None when it is the one the phase ranks on); None for an
+    unknown row."""
+    found = session.execute(select(Reevaluation.phase_id, Reevaluation.test_set_id, Phase.current_test_set_id)
+                            .join(ReevaluationRun, ReevaluationRun.reevaluation_id == Reevaluation.id)
+                            .join(Phase, Phase.id == Reevaluation.phase_id)
+                            .where(ReevaluationRun.id == row_id)).first()
+    if found is None:
+        return None
+    phase_id, test_set_id, current = found
+    return phase_id, None if test_set_id == current else test_set_id

@@ -81,6 +81,8 @@ def run_reevaluation(row_id: int) -> str:
         try:
             outcome = run_row(resources, runner, row_id, worker_name())
             log.info("re-evaluation run %s: %s", row_id, outcome)
+            if outcome == "done":
+                _analyse_version(settings, resources, row_id)
             reevaluation_id = reevaluation_of(resources, row_id)
             if reevaluation_id is not None:
                 top_up(resources, reevaluation_id, make_reevaluation_enqueuer(settings,
@@ -89,6 +91,19 @@ def run_reevaluation(row_id: int) -> str:
         finally:
             runner.client.close()
             resources.close()
+
+
+def _analyse_version(settings: Settings, resources: Resources, row_id: int) -> None:
+    """A re-evaluation row scored on its version: that version's analysis follows (coalesced per version)."""
+    from app.queries.test_set_versions import reevaluation_target
+
+    with resources.session() as session:
+        target = reevaluation_target(session, row_id)
+    if target is not None:
+        try:
+            enqueue_analysis(settings, target[0], test_set_id=target[1])
+        except Exception:  # noqa: BLE001 - the next scored run on the version asks again
+            log.warning("re-evaluation run %s: its version's analysis not queued", row_id, exc_info=True)
 
 
 def run_site_part(part_id: int) -> str:
@@ -128,14 +143,16 @@ def pool_site_results(submission_id: int) -> str:
         resources.close()
 
 
-def analyse_phase(phase_id: int) -> str:
-    """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here)."""
+def analyse_phase(phase_id: int, test_set_id: int | None = None) -> str:
+    """Recompute a phase's leaderboard statistics (it needs the ground truth, so it runs here); test_set_id: on
+    another version of its test set than the one it ranks on (a re-evaluation's)."""
     settings = Settings.from_env()
-    analysis_started(settings, phase_id)  # before reading: a submission scored from now on queues another
+    # Before reading: a submission scored from now on queues another.
+    analysis_started(settings, phase_id, test_set_id=test_set_id)
     resources = Resources(settings)
     try:
         with bound(phase_id=phase_id):
-            analysis = compute_phase_analysis(resources, phase_id)
+            analysis = compute_phase_analysis(resources, phase_id, test_set_id=test_set_id)
         return "unchanged" if analysis is None else f"analysis {analysis.id}"
     finally:
         stage_cache.release_all()  # the ground truth it staged may be evicted now

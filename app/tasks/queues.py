@@ -144,33 +144,42 @@ def _gpu_lookup(settings: Settings) -> Callable[[int], bool]:
 ANALYSIS_JOB_TIMEOUT_SECONDS = 3600
 
 
-def _analysis_waiting_key(settings: Settings, phase_id: int) -> str:
-    """Per queue: installations (and test runs) that share one Redis have queues of their own."""
-    return f"podium:analysis-waiting:{settings.queue_name}:{phase_id}"
+def _analysis_waiting_key(settings: Settings, phase_id: int, test_set_id: int | None = None) -> str:
+    """Per queue: installations (and test runs) that share one Redis have queues of their own. Per version of the
+    test set asked for (None: the one the phase ranks on)."""
+    version = "" if test_set_id is None else f":test-set-{test_set_id}"
+    return f"podium:analysis-waiting:{settings.queue_name}:{phase_id}{version}"
 
 
-def enqueue_analysis(settings: Settings, phase_id: int, connection: Redis | None = None) -> bool:
+def enqueue_analysis(settings: Settings, phase_id: int, connection: Redis | None = None, *,
+                     test_set_id: int | None = None) -> bool:
     """Ask for a phase's analysis; False when one is already waiting in the queue (it will read the phase as it
     is when it starts, so this request is covered). Requests coalesce: at most one analysis waits per phase, and
     at most one more runs (the job clears the mark as it starts, `analysis_started`). Over a phase's life the
     number of analyses grows with the bursts of scored submissions, not with each one. The mark expires with the
-    job's timeout, so a lost job does not block the phase for ever."""
+    job's timeout, so a lost job does not block the phase for ever. test_set_id: the analysis of another version of
+    the phase's test set (a re-evaluation's), coalesced apart from the ranked version's."""
     connection = connection or redis_connection(settings)
-    if not connection.set(_analysis_waiting_key(settings, phase_id), "1", nx=True, ex=ANALYSIS_JOB_TIMEOUT_SECONDS):
+    key = _analysis_waiting_key(settings, phase_id, test_set_id)
+    if not connection.set(key, "1", nx=True, ex=ANALYSIS_JOB_TIMEOUT_SECONDS):
         return False
     try:
         job_queue(settings, connection).enqueue("app.tasks.jobs.analyse_phase", phase_id,
+                                                *(() if test_set_id is None else (test_set_id,)),
                                                 job_timeout=ANALYSIS_JOB_TIMEOUT_SECONDS,
-                                                description=f"analyse phase {phase_id}", result_ttl=3600)
+                                                description=f"analyse phase {phase_id}"
+                                                + ("" if test_set_id is None else f" on test set {test_set_id}"),
+                                                result_ttl=3600)
     except Exception:
-        connection.delete(_analysis_waiting_key(settings, phase_id))  # not queued: the next request must queue one
+        connection.delete(key)  # not queued: the next request must queue one
         raise
     return True
 
 
-def analysis_started(settings: Settings, phase_id: int, connection: Redis | None = None) -> None:
+def analysis_started(settings: Settings, phase_id: int, connection: Redis | None = None, *,
+                     test_set_id: int | None = None) -> None:
     """Called by the analysis job before it reads anything: a request from now on queues a new analysis."""
-    (connection or redis_connection(settings)).delete(_analysis_waiting_key(settings, phase_id))
+    (connection or redis_connection(settings)).delete(_analysis_waiting_key(settings, phase_id, test_set_id))
 
 
 def queue_status(settings: Settings) -> dict[str, dict[str, int]]:

@@ -164,6 +164,9 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
     progress = client.get(f"{API}/reevaluations/{started['id']}", headers=headers).get_json()
     assert progress["counts"] == {"pending": 0, "running": 0, "done": 3, "failed": 1} and progress["finished"]
     assert [f["submission_id"] for f in progress["failures"]] == [ids[3]]
+    analysis_v2 = client.get(f"{API}/analysis?version=2")  # a scored row queued its version's analysis
+    assert analysis_v2.status_code == 200 and sorted(analysis_v2.get_json()["submission_ids"]) == sorted(ids[:3])
+    assert sorted(client.get(f"{API}/analysis").get_json()["submission_ids"]) == sorted(ids)  # v1's, as it was
 
     with resources.session() as session:
         rows = {row.submission_id: row for row in session.scalars(select(ReevaluationRun)).all()}
