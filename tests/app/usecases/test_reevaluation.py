@@ -164,3 +164,29 @@ def test_turns_claims_and_faults_keep_to_the_budget(resources, example) -> None:
         assert row is not None and (row.state, row.infrastructure_faults, row.claimed_by) == (R.PENDING, 2, None)
         assert resources.settings.max_infrastructure_faults > 2
         assert session.get(ReevaluationRun, third).state == R.RUNNING  # type: ignore[union-attr]
+
+
+def test_the_reconciler_gives_back_lost_turns_and_tops_up(resources, example) -> None:  # type: ignore[no-untyped-def]
+    from app.pipeline.reevaluation import reconcile_reevaluations
+
+    with resources.session() as session:
+        phase = _phase(session)
+        v2 = _new_version(session, phase)
+        reevaluation = Reevaluation(phase_id=phase.id, test_set_id=v2.id, budget=2, selection="selected")
+        reevaluation.runs = [ReevaluationRun(submission_id=sid) for sid in example]
+        session.add(reevaluation)
+        session.flush()
+        first, second, third = (row.id for row in reevaluation.runs)
+        assert transitions.take_reevaluation_turns(session, reevaluation.id, 2) == [first, second]
+        assert transitions.claim_reevaluation_run(session, first, owner="dead", lease_seconds=30, budget=2)
+        session.execute(ReevaluationRun.__table__.update().where(ReevaluationRun.id == first)
+                        .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    queued: list[int] = []
+    # The first's worker died; the second's job was lost with Redis: both get their turn again, within the budget.
+    assert reconcile_reevaluations(resources, enqueue=queued.append, job_pending=lambda row_id: False) == queued
+    assert queued == [first, second]
+    with resources.session() as session:
+        states = {row.id: (row.state, row.queued_at is not None) for row in session.scalars(select(ReevaluationRun))}
+    assert states == {first: (R.PENDING, True), second: (R.PENDING, True), third: (R.PENDING, False)}
+    # Jobs that still wait keep their turn: nothing more is queued.
+    assert reconcile_reevaluations(resources, enqueue=queued.append, job_pending=lambda row_id: True) == []
