@@ -436,3 +436,26 @@ def release_site_part(session: Session, part_id: int, *, owner: str | None, max_
                 message=case((gave_up, message), else_=SubmissionSitePart.message))
         .execution_options(synchronize_session=False))
     return _rowcount(result) == 1
+
+
+def hand_reevaluation_to_sites(session: Session, run_id: int, *, owner: str) -> bool:
+    """A re-evaluation run (running, held by `owner`) -> running, held by its sites' parts (no lease expiry; it still
+    counts against its re-evaluation's budget)."""
+    result = session.execute(
+        update(ReevaluationRun)
+        .where(ReevaluationRun.id == run_id, ReevaluationRun.state == ReevaluationRunState.RUNNING,
+               ReevaluationRun.claimed_by == owner)
+        .values(claimed_by=SITES_OWNER, lease_expires_at=None)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def take_reevaluation_from_sites(session: Session, run_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """A re-evaluation run held by its sites -> held by the worker `owner` that pools the parts' results."""
+    result = session.execute(
+        update(ReevaluationRun)
+        .where(ReevaluationRun.id == run_id, ReevaluationRun.state == ReevaluationRunState.RUNNING,
+               ReevaluationRun.claimed_by == SITES_OWNER)
+        .values(claimed_by=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1

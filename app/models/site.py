@@ -58,12 +58,14 @@ class SubmissionSitePart(Base):
     """One site's part of a submission's run: that site's cases, run and scored by one of its workers."""
 
     __tablename__ = "submission_site_parts"
-    __table_args__ = (UniqueConstraint("submission_id", "site_id"),)
+    __table_args__ = (UniqueConstraint("submission_id", "test_set_id", "site_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     test_set_id: Mapped[int] = mapped_column(ForeignKey("test_sets.id", ondelete="CASCADE"))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # The re-evaluation run this part belongs to (app/pipeline/reevaluation.py), or None: the submission's own run.
+    reevaluation_run_id: Mapped[int | None] = mapped_column(ForeignKey("reevaluation_runs.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(20), default=SitePartState.PENDING)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from app import transitions
@@ -43,6 +43,7 @@ from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, run_container, worker_image_cache
 from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, declared_output_files, score_outputs
+from app.pipeline.sites import EnqueuePart, EnqueueResults, hand_to_sites, held_at_sites
 from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
 from app.resources import Resources
 from evaluation.base import MetricResult
@@ -78,9 +79,11 @@ class Claimed:
     owner: str
 
 
-def run_reevaluation(resources: Resources, runner: DockerRunner, row_id: int, worker_name: str) -> str:
+def run_reevaluation(resources: Resources, runner: DockerRunner, row_id: int, worker_name: str, *,
+                     at_sites: tuple[EnqueuePart, EnqueueResults] | None = None) -> str:
     """Claim the row if it is pending and its re-evaluation's budget allows, run it, and return its new state
-    ("skipped": not pending, or the budget is full; the next top-up queues it again)."""
+    ("skipped": not pending, or the budget is full; the next top-up queues it again). On a version held at sites the
+    row is handed to the sites' parts instead (app/pipeline/site_reevaluation.py; at_sites: how to queue them)."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:8]}"[-64:]
     with resources.session() as session:
         row = session.get(ReevaluationRun, row_id)
@@ -99,6 +102,10 @@ def run_reevaluation(resources: Resources, runner: DockerRunner, row_id: int, wo
         with resources.session() as session:
             plan = plan_attempt(session, submission_id, owner, test_set_id=test_set_id)
         plan = replace(plan, shards=1)  # a sharded phase runs unsharded here
+        if held_at_sites(plan):
+            if at_sites is None:
+                raise RuntimeError("this worker cannot hand a run to sites")
+            return str(hand_to_sites(resources, plan, *at_sites, reevaluation_run_id=row_id))
         with Heartbeat(resources, submission_id, owner, on_lost=lambda: runner.cleanup(labels),
                        renew_lease=lambda: _renew(resources, claimed),
                        what=f"re-evaluation run {row_id} (submission {submission_id})") as heartbeat:
@@ -281,6 +288,23 @@ def _store_scores(resources: Resources, plan: AttemptPlan, claimed: Claimed, run
     return ReevaluationRunState.DONE if scoring.ok else ReevaluationRunState.FAILED
 
 
+def store_pooled_run(resources: Resources, plan: AttemptPlan, claimed: Claimed, worker_name: str, *, stdout: bytes,
+                     stderr: bytes, exit_code: int | None, wall: float | None, cpu: float | None, peak: float | None,
+                     load: float | None, scoring: ScoringResult,
+                     usage: dict[str, tuple[float | None, float | None, float | None]]) -> str:
+    """A row whose run was pooled from its sites (app/pipeline/site_reevaluation.py): its run on the version, the
+    outcomes and scores, and the row's end."""
+    run_id = _record(resources, plan, claimed, worker_name, stdout=stdout, stderr=stderr, exit_code=exit_code,
+                     wall=wall, cpu=cpu, peak=peak, load=load)
+    return _store_scores(resources, plan, claimed, run_id, scoring, usage)
+
+
+def fail_claimed(resources: Resources, claimed: Claimed, message: str) -> str:
+    """The row fails with the platform's words (a site's part failed: the container's fault, or the site's platform
+    past its budget)."""
+    return _finish(resources, claimed, done=False, message=message)
+
+
 def _finish(resources: Resources, claimed: Claimed, *, done: bool, message: str | None,
             run_id: int | None = None) -> str:
     with resources.session() as session:
@@ -386,4 +410,5 @@ def holds_live_reevaluation(resources: Resources, submission_id: int) -> bool:
     with resources.session() as session:
         return session.scalar(select(ReevaluationRun.id).where(
             ReevaluationRun.submission_id == submission_id, ReevaluationRun.state == ReevaluationRunState.RUNNING,
-            ReevaluationRun.lease_expires_at > utcnow()).limit(1)) is not None
+            or_(ReevaluationRun.lease_expires_at > utcnow(),
+                ReevaluationRun.claimed_by == transitions.SITES_OWNER)).limit(1)) is not None  # sites: parts' leases

@@ -22,11 +22,11 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import transitions
 from app.models import (
@@ -41,15 +41,17 @@ from app.models import (
     SubmissionState,
     TestSetPart,
 )
+from app.models.reevaluation import ReevaluationRun, ReevaluationRunState
 from app.pipeline import stage_cache
 from app.pipeline.leases import Heartbeat
 from app.pipeline.per_case import per_case_wording, run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, CasePlan, plan_attempt
+from app.pipeline.reevaluation import version_log, version_output
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, worker_image_cache
 from app.pipeline.scoring import Message, ScoringResult, score_outputs
 from app.pipeline.site_stats import SiteCase, site_score_counts
-from app.pipeline.sites import all_parts_final
+from app.pipeline.sites import EnqueueResults, all_parts_final
 from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
 from app.resources import Resources
 from app.storage import ArtifactStore, keys
@@ -67,16 +69,17 @@ class _PartPlan:
     site: str
     owner: str
     reruns: int
+    reevaluation_run_id: int | None  # the re-evaluation run this part belongs to; None: the submission's own run
     show_logs: bool
-    enqueue_results: Callable[[int], object]
+    enqueue_results: EnqueueResults
     plan: AttemptPlan  # the submission's plan, narrowed to this site's cases and storage
 
 
 def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, worker_name: str, *,
-                  enqueue_results: Callable[[int], object]) -> str:
+                  enqueue_results: EnqueueResults) -> str:
     """Claim the part if nobody has and run it; returns its new state, or "skipped" (another worker took it, it is
-    another site's, or the submission no longer runs). enqueue_results(submission_id) asks a central worker to pool
-    the parts once every one is final (app/pipeline/sites.py)."""
+    another site's, or its run no longer goes on). enqueue_results(submission_id, re-evaluation run id or None) asks a
+    central worker to pool the parts once every one is final (app/pipeline/sites.py)."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:8]}"[-64:]
     with resources.session() as session:
         part = session.get(SubmissionSitePart, part_id)
@@ -88,7 +91,7 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
                         site.name if site else "?", resources.settings.site_name)
             return "skipped"
         submission = session.get(Submission, part.submission_id)
-        if submission is None or submission.state != SubmissionState.RUNNING:
+        if submission is None or not _run_goes_on(session, part.submission_id, part.reevaluation_run_id):
             return "skipped"
         if not transitions.claim_site_part(session, part_id, owner=owner,
                                            lease_seconds=resources.settings.lease_seconds):
@@ -97,14 +100,14 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
                                                           TestSetPart.site_id == part.site_id))
         plan = plan_attempt(session, part.submission_id, owner, test_set_id=part.test_set_id)
         show_logs = submission.phase.log_visibility == LogVisibility.FULL
-        site_name, reruns = site.name, submission.reruns
+        site_name, reruns, row = site.name, submission.reruns, part.reevaluation_run_id
         case_rows = {case.key: case.row_id for case in plan.cases}
         site_cases = list(session.scalars(select(Case.case_key).where(Case.test_set_id == part.test_set_id,
                                                                       Case.site_id == part.site_id)))
     if stored is None:
         return _release(resources, part_id, owner, "the site holds no cases of this test set version",
                         enqueue_results)
-    part_plan = _PartPlan(part_id, site_name, owner, reruns, show_logs, enqueue_results, dataclasses.replace(
+    part_plan = _PartPlan(part_id, site_name, owner, reruns, row, show_logs, enqueue_results, dataclasses.replace(
         plan, storage_prefix=stored.storage_prefix, content_hash=stored.content_hash,
         cases=[CasePlan(case_rows[key], key, {}) for key in sorted(site_cases)],
         case_metadata={key: plan.case_metadata[key] for key in site_cases}))
@@ -114,7 +117,7 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
     try:
         with Heartbeat(resources, plan.submission_id, owner,
                        on_lost=lambda: runner.cleanup({SITE_PART_LABEL: str(part_id)}),
-                       renew_lease=lambda: _renew(resources, plan.submission_id, part_id, owner),
+                       renew_lease=lambda: _renew(resources, plan.submission_id, row, part_id, owner),
                        what=f"submission {plan.submission_id} at site {site_name}") as heartbeat:
             site_store = resources.site_store
             part_plan = dataclasses.replace(part_plan, plan=_with_inputs(site_store, part_plan.plan))
@@ -179,7 +182,7 @@ def _run_and_score(resources: Resources, runner: DockerRunner, part: _PartPlan, 
             return _finish(resources, part, SitePartState.FAILED, message=why, participant_message=why, **usage)
     if plan.per_case:
         _keep_logs(resources, site_store, part, stdout, stderr)
-    _keep_outputs(site_store, plan.submission_id, listing)
+    _keep_outputs(site_store, part, listing)
     scoring, truths = _score(resources, site_store, plan, listing, input_dir, case_failures)
     result_json = _site_result(part, plan, scoring, truths, case_usage)
     return _finish(resources, part, SitePartState.DONE, result=result_json, image_load_seconds=image.load_seconds,
@@ -266,12 +269,14 @@ def _stage(resources: Resources, site_store: ArtifactStore, plan: AttemptPlan) -
 
 def _keep_logs(resources: Resources, site_store: ArtifactStore, part: _PartPlan, stdout: bytes, stderr: bytes) -> None:
     """The container's logs stay at the site; the centre gets a copy only where the phase shows full logs."""
-    submission_id = part.plan.submission_id
-    site_store.put_bytes(keys.submission_log(submission_id, "stdout"), stdout)
-    site_store.put_bytes(keys.submission_log(submission_id, "stderr"), stderr)
-    if part.show_logs:
-        resources.store.put_bytes(keys.site_part_log(submission_id, part.site, "stdout"), stdout)
-        resources.store.put_bytes(keys.site_part_log(submission_id, part.site, "stderr"), stderr)
+    plan = part.plan
+    logs: list[tuple[keys.LogStream, bytes]] = [("stdout", stdout), ("stderr", stderr)]
+    for stream, data in logs:
+        key = (keys.submission_log(plan.submission_id, stream) if part.reevaluation_run_id is None
+               else version_log(plan.submission_id, plan.test_set_id, stream))
+        site_store.put_bytes(key, data)
+        if part.show_logs:
+            resources.store.put_bytes(keys.site_part_log(plan.submission_id, plan.test_set_id, part.site, stream), data)
 
 
 def _labels(part: _PartPlan) -> dict[str, str]:
@@ -279,9 +284,13 @@ def _labels(part: _PartPlan) -> dict[str, str]:
     return {SUBMISSION_LABEL: str(part.plan.submission_id), SITE_PART_LABEL: str(part.part_id)}
 
 
-def _keep_outputs(site_store: ArtifactStore, submission_id: int, listing: OutputListing) -> None:
+def _keep_outputs(site_store: ArtifactStore, part: _PartPlan, listing: OutputListing) -> None:
+    """What the container wrote stays at the site (a re-evaluation's beside the submission's own run's)."""
+    plan = part.plan
     for relative, path in listing.files.items():
-        site_store.put_file(keys.submission_output(submission_id, relative), path)
+        key = (keys.submission_output(plan.submission_id, relative) if part.reevaluation_run_id is None
+               else version_output(plan.submission_id, plan.test_set_id, relative))
+        site_store.put_file(key, path)
 
 
 def _usage(result: RunResult) -> dict[str, Any]:
@@ -296,40 +305,48 @@ def _finish(resources: Resources, part: _PartPlan, state: SitePartState, **field
                      part.part_id)
             return "stopped"
     log.info("site part %s (site %s): %s", part.part_id, part.site, state)
-    on_part_final(resources, part.plan.submission_id, part.enqueue_results)
+    on_part_final(resources, part.plan.submission_id, part.reevaluation_run_id, part.enqueue_results)
     return str(state)
 
 
-def on_part_final(resources: Resources, submission_id: int, enqueue_results: Callable[[int], object]) -> None:
+def on_part_final(resources: Resources, submission_id: int, row: int | None, enqueue_results: EnqueueResults) -> None:
     """When every part is final, ask a central worker to pool them (the reconciler asks again if this is lost)."""
-    if all_parts_final(resources, submission_id):
+    if all_parts_final(resources, submission_id, row):
         try:
-            enqueue_results(submission_id)
+            enqueue_results(submission_id, row)
         except Exception:  # noqa: BLE001 - the reconciler queues it on its next round
             log.warning("submission %s: could not queue the pooling of its sites' results", submission_id,
                         exc_info=True)
 
 
-def _release(resources: Resources, part_id: int, owner: str, message: str,
-             enqueue_results: Callable[[int], object]) -> str:
+def _release(resources: Resources, part_id: int, owner: str, message: str, enqueue_results: EnqueueResults) -> str:
     with resources.session() as session:
         transitions.release_site_part(session, part_id, owner=owner,
                                       max_faults=resources.settings.max_infrastructure_faults, message=message)
         state = session.scalar(select(SubmissionSitePart.state).where(SubmissionSitePart.id == part_id))
-        submission_id = session.scalar(select(SubmissionSitePart.submission_id)
-                                       .where(SubmissionSitePart.id == part_id))
-    if state == SitePartState.FAILED and submission_id is not None:
-        on_part_final(resources, submission_id, enqueue_results)
+        found = session.execute(select(SubmissionSitePart.submission_id, SubmissionSitePart.reevaluation_run_id)
+                                .where(SubmissionSitePart.id == part_id)).first()
+    if state == SitePartState.FAILED and found is not None:
+        on_part_final(resources, found[0], found[1], enqueue_results)
     return str(state or "pending")
 
 
-def _renew(resources: Resources, submission_id: int, part_id: int, owner: str) -> bool:
-    """The part's lease, renewed while it runs: lost when it is no longer this worker's or the submission no longer
-    runs (a cancel): its containers must stop."""
+def _renew(resources: Resources, submission_id: int, row: int | None, part_id: int, owner: str) -> bool:
+    """The part's lease, renewed while it runs: lost when it is no longer this worker's or its run no longer goes on
+    (a cancel): its containers must stop."""
     with resources.session() as session:
-        state = session.scalar(select(Submission.state).where(Submission.id == submission_id))
-        return state == SubmissionState.RUNNING and transitions.renew_site_part(
+        return _run_goes_on(session, submission_id, row) and transitions.renew_site_part(
             session, part_id, owner=owner, lease_seconds=resources.settings.lease_seconds)
+
+
+def _run_goes_on(session: Session, submission_id: int, row: int | None) -> bool:
+    """Whether the run the part belongs to is still held by its sites: the submission's own (running), or a
+    re-evaluation run of it."""
+    if row is None:
+        return session.scalar(select(Submission.state).where(Submission.id == submission_id)) == SubmissionState.RUNNING
+    held = session.execute(select(ReevaluationRun.state, ReevaluationRun.claimed_by)
+                           .where(ReevaluationRun.id == row)).first()
+    return held is not None and held[0] == ReevaluationRunState.RUNNING and held[1] == transitions.SITES_OWNER
 
 
 def _platform_words(exc: BaseException) -> str:

@@ -22,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.orm import Session
 
 from app import transitions
 from app.models import CaseStatus, Site, SitePartState, Submission, SubmissionSitePart, SubmissionState, TestSetPart
 from app.models._types import utcnow
+from app.models.reevaluation import ReevaluationRun, ReevaluationRunState
 from app.pipeline import persist
 from app.pipeline.persist import CaseUsage, LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
@@ -35,7 +37,7 @@ from app.pipeline.scoring import CaseScoring, Message, ScoringResult
 from app.pipeline.site_stats import SiteCase, pooled_scores
 from app.resources import Resources
 from app.storage import keys
-from app.transitions import SITES_OWNER, AttemptOutcome
+from app.transitions import AttemptOutcome
 from evaluation.base import MetricResult
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ SITE_TEST_SET_PREFIX = "sites"  # TestSet.storage_prefix of a version held at si
 FINAL = (SitePartState.DONE, SitePartState.FAILED)
 
 EnqueuePart = Callable[[str, int], object]  # (site name, part id)
-EnqueueResults = Callable[[int], object]  # (submission id)
+EnqueueResults = Callable[[int, int | None], object]  # (submission id, re-evaluation run id or None)
 
 
 def held_at_sites(plan: AttemptPlan) -> bool:
@@ -51,58 +53,84 @@ def held_at_sites(plan: AttemptPlan) -> bool:
 
 
 def hand_to_sites(resources: Resources, plan: AttemptPlan, enqueue_part: EnqueuePart,
-                  enqueue_results: EnqueueResults) -> AttemptOutcome:
-    """Make (or keep) the submission's parts, queue the pending ones, and hand the submission to them."""
+                  enqueue_results: EnqueueResults, *, reevaluation_run_id: int | None = None) -> AttemptOutcome:
+    """Make (or keep) the parts of the submission's run (or of its re-evaluation run on plan's version, held by
+    plan.owner), queue the pending ones, and hand the run to them."""
     queued: list[tuple[str, int]] = []
+    row = reevaluation_run_id
     with resources.session() as session:
-        if not transitions.holds_lease(session, plan.submission_id, owner=plan.owner):
+        if not _holds(resources, session, plan, row):
             raise LeaseLost()
         submission = session.get(Submission, plan.submission_id)
         assert submission is not None
         held = session.execute(select(TestSetPart.site_id, Site.name).join(Site, Site.id == TestSetPart.site_id)
                                .where(TestSetPart.test_set_id == plan.test_set_id)).all()
-        existing = {part.site_id: part for part in session.scalars(
-            select(SubmissionSitePart).where(SubmissionSitePart.submission_id == plan.submission_id))}
-        kept = {site_id for site_id, part in existing.items()
+        if not held:
+            raise RuntimeError(f"test set {plan.test_set_id} is held at sites but no site holds a part of it")
+        mine = session.scalars(select(SubmissionSitePart).where(SubmissionSitePart.submission_id == plan.submission_id,
+                                                                _holder_is(row))).all()
+        kept = {part.site_id for part in mine
                 if part.state == SitePartState.DONE and part.test_set_id == plan.test_set_id
                 and (part.result or {}).get("reruns") == submission.reruns}
-        session.execute(delete(SubmissionSitePart).where(SubmissionSitePart.submission_id == plan.submission_id,
-                                                         SubmissionSitePart.site_id.not_in(kept)))
+        # Everything else of this run goes, and any other run's parts of the same version (a failed earlier
+        # re-evaluation): a submission has one part per version and site.
+        session.execute(delete(SubmissionSitePart).where(
+            SubmissionSitePart.submission_id == plan.submission_id, SubmissionSitePart.site_id.not_in(kept),
+            or_(_holder_is(row), SubmissionSitePart.test_set_id == plan.test_set_id)))
         for site_id, name in held:
             if site_id in kept:
                 continue
             part = SubmissionSitePart(submission_id=plan.submission_id, test_set_id=plan.test_set_id,
-                                      site_id=site_id, state=SitePartState.PENDING, attempts=0,
-                                      infrastructure_faults=0)
+                                      site_id=site_id, reevaluation_run_id=row, state=SitePartState.PENDING,
+                                      attempts=0, infrastructure_faults=0)
             session.add(part)
             session.flush()
             queued.append((name, part.id))
-        if not held:
-            raise RuntimeError(f"test set {plan.test_set_id} is held at sites but no site holds a part of it")
-        if not transitions.hand_to_sites(session, plan.submission_id, owner=plan.owner):
+        handed = (transitions.hand_to_sites(session, plan.submission_id, owner=plan.owner) if row is None else
+                  transitions.hand_reevaluation_to_sites(session, row, owner=plan.owner))
+        if not handed:
             raise LeaseLost()
-    log.info("submission %s: handed to %s site(s); %s part(s) kept from an earlier attempt", plan.submission_id,
+    log.info("%s: handed to %s site(s); %s part(s) kept from an earlier attempt", _what(plan.submission_id, row),
              len(held), len(held) - len(queued))
     for name, part_id in queued:
         try:
             enqueue_part(name, part_id)
         except Exception:  # noqa: BLE001 - the reconciler queues every pending part without a job
-            log.warning("submission %s: part %s for site %s not queued now", plan.submission_id, part_id, name,
+            log.warning("%s: part %s for site %s not queued now", _what(plan.submission_id, row), part_id, name,
                         exc_info=True)
     if not queued:
-        enqueue_results(plan.submission_id)
+        enqueue_results(plan.submission_id, row)
     return AttemptOutcome.AT_SITES
 
 
-def all_parts_final(resources: Resources, submission_id: int) -> bool:
+def _holds(resources: Resources, session: Session, plan: AttemptPlan, row: int | None) -> bool:
+    if row is None:
+        return transitions.holds_lease(session, plan.submission_id, owner=plan.owner)
+    return transitions.renew_reevaluation_run(session, row, owner=plan.owner,
+                                              lease_seconds=resources.settings.lease_seconds)
+
+
+def _holder_is(row: int | None) -> ColumnElement[bool]:
+    """The parts of the submission's own run (row None) or of one of its re-evaluation runs."""
+    column = SubmissionSitePart.reevaluation_run_id
+    return column.is_(None) if row is None else column == row
+
+
+def _what(submission_id: int, row: int | None) -> str:
+    return f"submission {submission_id}" + ("" if row is None else f" (re-evaluation run {row})")
+
+
+def all_parts_final(resources: Resources, submission_id: int, reevaluation_run_id: int | None = None) -> bool:
     with resources.session() as session:
-        states = session.scalars(select(SubmissionSitePart.state)
-                                 .where(SubmissionSitePart.submission_id == submission_id)).all()
+        states = session.scalars(select(SubmissionSitePart.state).where(
+            SubmissionSitePart.submission_id == submission_id, _holder_is(reevaluation_run_id))).all()
     return bool(states) and all(state in FINAL for state in states)
 
 
 @dataclass
-class _Part:
+class SitePartResult:
+    """What one final part holds, read once (app/pipeline/site_part.py wrote it)."""
+
     site: str
     state: str
     message: str | None
@@ -115,23 +143,33 @@ class _Part:
     image_load_seconds: float | None = None
 
 
+def final_parts(session: Session, submission_id: int, reevaluation_run_id: int | None = None
+                ) -> tuple[list[SitePartResult], int, int] | None:
+    """The parts of a run (the submission's own, or a re-evaluation run's), their most infrastructure faults, and
+    their test set; None while a part is not final."""
+    rows = session.execute(select(SubmissionSitePart, Site.name).join(Site, Site.id == SubmissionSitePart.site_id)
+                           .where(SubmissionSitePart.submission_id == submission_id,
+                                  _holder_is(reevaluation_run_id))
+                           .order_by(Site.name)).all()
+    if not rows or any(part.state not in FINAL for part, _ in rows):
+        return None
+    parts = [SitePartResult(name, part.state, part.message, part.participant_message, dict(part.result or {}),
+                            part.exit_code, part.wall_seconds, part.cpu_seconds, part.peak_memory_mb,
+                            part.image_load_seconds) for part, name in rows]
+    return parts, max(part.infrastructure_faults for part, _ in rows), rows[0][0].test_set_id
+
+
 def pool_site_results(resources: Resources, submission_id: int, worker_name: str) -> AttemptOutcome:
     """Take the submission back from its sites once every part is final, and store its one run (or its failure)."""
     owner = f"{worker_name}/{uuid.uuid4().hex[:12]}"[-64:]
     with resources.session() as session:
-        rows = session.execute(select(SubmissionSitePart, Site.name).join(Site, Site.id == SubmissionSitePart.site_id)
-                               .where(SubmissionSitePart.submission_id == submission_id)
-                               .order_by(Site.name)).all()
-        if not rows or any(part.state not in FINAL for part, _ in rows):
+        found = final_parts(session, submission_id)
+        if found is None:
             return AttemptOutcome.SKIPPED
+        parts, faults, test_set_id = found
         if not transitions.take_from_sites(session, submission_id, owner=owner,
                                            lease_seconds=resources.settings.lease_seconds):
             return AttemptOutcome.SKIPPED
-        test_set_id = rows[0][0].test_set_id
-        parts = [_Part(name, part.state, part.message, part.participant_message, dict(part.result or {}),
-                       part.exit_code, part.wall_seconds, part.cpu_seconds, part.peak_memory_mb,
-                       part.image_load_seconds) for part, name in rows]
-        faults = max(part.infrastructure_faults for part, _ in rows)
         plan = plan_attempt(session, submission_id, owner, test_set_id=test_set_id)
     try:
         return _pool(resources, plan, parts, faults, worker_name)
@@ -139,30 +177,41 @@ def pool_site_results(resources: Resources, submission_id: int, worker_name: str
         return AttemptOutcome.STOPPED
 
 
-def _pool(resources: Resources, plan: AttemptPlan, parts: list[_Part], faults: int, worker_name: str
+def participant_failure(parts: list[SitePartResult]) -> str | None:
+    """The submission's failure when a part failed through the container's fault, naming the site; else None."""
+    failed = [part for part in parts if part.state == SitePartState.FAILED and part.participant_message is not None]
+    return f"at site {failed[0].site}: {failed[0].participant_message}" if failed else None
+
+
+def platform_failure(parts: list[SitePartResult]) -> str | None:
+    """Why the run failed when a site's platform kept failing (never the participant's fault); else None."""
+    failed = [part for part in parts if part.state == SitePartState.FAILED and part.participant_message is None]
+    return f"site {failed[0].site}: {failed[0].message or 'its worker kept failing'}" if failed else None
+
+
+def usage_totals(parts: list[SitePartResult]) -> dict[str, Any]:
+    """The run's figures from its parts: the first failing exit code (0: none), wall and CPU seconds summed, the highest
+    peak memory and image load."""
+    return {"exit_code": next((p.exit_code for p in parts if p.exit_code), 0),
+            "wall_seconds": sum(p.wall_seconds or 0.0 for p in parts),
+            "cpu_seconds": _sum_or_none([p.cpu_seconds for p in parts]),
+            "peak_memory_mb": max((p.peak_memory_mb for p in parts if p.peak_memory_mb is not None), default=None),
+            "image_load_seconds": max((p.image_load_seconds for p in parts if p.image_load_seconds is not None),
+                                      default=None)}
+
+
+def _pool(resources: Resources, plan: AttemptPlan, parts: list[SitePartResult], faults: int, worker_name: str
           ) -> AttemptOutcome:
-    failed = [part for part in parts if part.state == SitePartState.FAILED]
-    participants = [part for part in failed if part.participant_message is not None]
-    if participants:  # the container's fault at a site: the submission's, naming the site
-        part = participants[0]
-        return persist.fail(resources, plan, f"at site {part.site}: {part.participant_message}")
-    if failed:  # a site's platform kept failing: never the participant's fault
-        part = failed[0]
+    if (why := participant_failure(parts)) is not None:  # the container's fault at a site
+        return persist.fail(resources, plan, why)
+    if (reason := platform_failure(parts)) is not None:
         with resources.session() as session:
-            reason = f"site {part.site}: {part.message or 'its worker kept failing'}"
             if not transitions.fail_after_faults(session, plan.submission_id, owner=plan.owner, faults=faults,
                                                  message=INFRASTRUCTURE_MESSAGE.format(reason=reason)):
                 raise LeaseLost()
         return AttemptOutcome.FAILED
-    run_id = persist.record_site_runs(resources, plan, worker_name, stdout=_logs(resources, plan, parts, "stdout"),
-                                      stderr=_logs(resources, plan, parts, "stderr"),
-                                      exit_code=next((p.exit_code for p in parts if p.exit_code), 0),
-                                      wall_seconds=sum(p.wall_seconds or 0.0 for p in parts),
-                                      cpu_seconds=_sum_or_none([p.cpu_seconds for p in parts]),
-                                      peak_memory_mb=max((p.peak_memory_mb for p in parts
-                                                          if p.peak_memory_mb is not None), default=None),
-                                      image_load_seconds=max((p.image_load_seconds for p in parts
-                                                              if p.image_load_seconds is not None), default=None))
+    run_id = persist.record_site_runs(resources, plan, worker_name, stdout=site_logs(resources, plan, parts, "stdout"),
+                                      stderr=site_logs(resources, plan, parts, "stderr"), **usage_totals(parts))
     persist.begin_scoring(resources, plan)
     scoring, usage = pooled_scoring(plan, parts)
     outcome = persist.store_scores(resources, plan, run_id, scoring, usage)
@@ -170,7 +219,7 @@ def _pool(resources: Resources, plan: AttemptPlan, parts: list[_Part], faults: i
     return outcome
 
 
-def pooled_scoring(plan: AttemptPlan, parts: list[_Part]) -> tuple[ScoringResult, dict[str, CaseUsage]]:
+def pooled_scoring(plan: AttemptPlan, parts: list[SitePartResult]) -> tuple[ScoringResult, dict[str, CaseUsage]]:
     """One scoring result for the whole test set from the sites' results (what app/pipeline/scoring.py would have
     given with every case in one place; messages in the platform's words only)."""
     cases: list[SiteCase] = []
@@ -201,7 +250,7 @@ def pooled_scoring(plan: AttemptPlan, parts: list[_Part]) -> tuple[ScoringResult
     return ScoringResult(scorings, pooled(), [], notes, subset_scores), usage
 
 
-def _logs(resources: Resources, plan: AttemptPlan, parts: list[_Part], stream: keys.LogStream) -> bytes:
+def site_logs(resources: Resources, plan: AttemptPlan, parts: list[SitePartResult], stream: keys.LogStream) -> bytes:
     """Each site's log under a line naming it: the container's own words where the phase shows full logs (the site
     copied them), otherwise a line saying they stayed at the site."""
     out = []
@@ -209,7 +258,8 @@ def _logs(resources: Resources, plan: AttemptPlan, parts: list[_Part], stream: k
         out.append(f"==> site {part.site} <==\n".encode())
         if part.result.get("logs_shared"):
             try:
-                out.append(resources.store.get_bytes(keys.site_part_log(plan.submission_id, part.site, stream)))
+                out.append(resources.store.get_bytes(keys.site_part_log(plan.submission_id, plan.test_set_id,
+                                                                         part.site, stream)))
             except Exception:  # noqa: BLE001 - a log that is gone is said so, never a failure
                 out.append(b"(no log kept)\n")
         else:
@@ -231,9 +281,10 @@ class SitesReport:
 
 
 def reconcile_sites(resources: Resources, *, enqueue_part: Callable[[str, int], bool],
-                    enqueue_results: Callable[[int], bool]) -> SitesReport:
-    """Repair site parts: expired leases back to pending, lost jobs queued again, finished submissions pooled.
-    enqueue_part and enqueue_results queue a job unless one waits already, and say whether they did."""
+                    enqueue_results: Callable[[int, int | None], bool]) -> SitesReport:
+    """Repair site parts: expired leases back to pending, lost jobs queued again, finished runs pooled (a submission's
+    own, or a re-evaluation run's). enqueue_part and enqueue_results queue a job unless one waits already, and say
+    whether they did."""
     report = SitesReport()
     with resources.session() as session:
         expired = session.scalars(select(SubmissionSitePart.id).where(
@@ -243,21 +294,26 @@ def reconcile_sites(resources: Resources, *, enqueue_part: Callable[[str, int], 
                                              max_faults=resources.settings.max_infrastructure_faults,
                                              message="the site worker running it stopped responding"):
                 report.reclaimed.append(part_id)
+    parts = select(SubmissionSitePart.id, SubmissionSitePart.submission_id, SubmissionSitePart.reevaluation_run_id,
+                   SubmissionSitePart.state, Site.name).join(Site, Site.id == SubmissionSitePart.site_id)
     with resources.session() as session:
-        waiting = session.execute(
-            select(SubmissionSitePart.id, SubmissionSitePart.submission_id, SubmissionSitePart.state, Site.name)
-            .join(Site, Site.id == SubmissionSitePart.site_id)
-            .join(Submission, Submission.id == SubmissionSitePart.submission_id)
-            .where(Submission.state == SubmissionState.RUNNING, Submission.lease_owner == SITES_OWNER)).all()
-    by_submission: dict[int, list[str]] = {}
-    for part_id, submission_id, state, site in waiting:
-        by_submission.setdefault(submission_id, []).append(state)
+        waiting = [*session.execute(  # the submissions' own runs, held by their sites
+            parts.join(Submission, Submission.id == SubmissionSitePart.submission_id)
+            .where(SubmissionSitePart.reevaluation_run_id.is_(None), Submission.state == SubmissionState.RUNNING,
+                   Submission.lease_owner == transitions.SITES_OWNER)).all(),
+                   *session.execute(  # re-evaluation runs held by their sites
+            parts.join(ReevaluationRun, ReevaluationRun.id == SubmissionSitePart.reevaluation_run_id)
+            .where(ReevaluationRun.state == ReevaluationRunState.RUNNING,
+                   ReevaluationRun.claimed_by == transitions.SITES_OWNER)).all()]
+    by_run: dict[tuple[int, int | None], list[str]] = {}
+    for part_id, submission_id, row, state, site in waiting:
+        by_run.setdefault((submission_id, row), []).append(state)
         if state == SitePartState.PENDING and enqueue_part(site, part_id):
             report.queued.append(part_id)
-    for submission_id, states in by_submission.items():
-        if all(state in FINAL for state in states) and enqueue_results(submission_id):
+    for (submission_id, row), states in by_run.items():
+        if all(state in FINAL for state in states) and enqueue_results(submission_id, row):
             report.pooled.append(submission_id)
     if report.reclaimed or report.queued or report.pooled:
-        log.info("reconciler: site parts reclaimed %s, queued again %s; submissions to pool %s", report.reclaimed,
-                 report.queued, report.pooled)
+        log.info("reconciler: site parts reclaimed %s, queued again %s; runs to pool (submissions) %s",
+                 report.reclaimed, report.queued, report.pooled)
     return report

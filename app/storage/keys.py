@@ -86,7 +86,7 @@ def site_test_set_prefix(challenge: str, phase: str, content_hash: str) -> str:
     return f"challenges/{challenge}/{phase}/site-test-sets/{content_hash[:16]}"
 
 
-def site_part_log(submission_id: int, site: str, stream: LogStream) -> str:
-    """A site's container logs of its part of a run, copied to central storage only where the phase shows participants
-    their full logs (app/pipeline/site_part.py); otherwise they stay in the site's storage."""
-    return f"submissions/{submission_id}/logs/site-{site}-{stream}.txt"
+def site_part_log(submission_id: int, test_set_id: int, site: str, stream: LogStream) -> str:
+    """A site's container logs of its part of a run on a test set version, copied to central storage only where the
+    phase shows participants their full logs (app/pipeline/site_part.py); otherwise they stay in the site's storage."""
+    return f"submissions/{submission_id}/logs/site-{site}-v{test_set_id}-{stream}.txt"

@@ -40,7 +40,7 @@ def _run_submission(submission_id: int) -> str:
         outcome = run_attempt(resources, runner, submission_id, worker_name=worker_name(),
                               enqueue_shard=make_shard_enqueuer(settings, gpu_lookup(resources)),
                               at_sites=(lambda site, part: enqueue_site_part(settings, site, part),
-                                        lambda submission: enqueue_site_results(settings, submission)))
+                                        lambda submission, row: enqueue_site_results(settings, submission, row)))
         log.info("submission %s: %s", submission_id, outcome)
         if outcome == AttemptOutcome.SUCCEEDED:
             with resources.session() as session:
@@ -70,27 +70,34 @@ def run_shard(submission_id: int, shard: int) -> str:
 def run_reevaluation(row_id: int) -> str:
     """One submission of a re-evaluation, run on the re-evaluation's test set version (app/pipeline/reevaluation.py);
     then the re-evaluation's next rows are queued while its budget allows."""
-    from app.pipeline.reevaluation import reevaluation_of, top_up
     from app.pipeline.reevaluation import run_reevaluation as run_row
-    from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup
 
     with bound(reevaluation_run=row_id):
         settings = Settings.from_env()
         resources = Resources(settings)
         runner = DockerRunner.from_env(settings.docker_base_url, scope=settings.runner_scope)
         try:
-            outcome = run_row(resources, runner, row_id, worker_name())
+            outcome = run_row(resources, runner, row_id, worker_name(),
+                              at_sites=(lambda site, part: enqueue_site_part(settings, site, part),
+                                        lambda submission, row: enqueue_site_results(settings, submission, row)))
             log.info("re-evaluation run %s: %s", row_id, outcome)
             if outcome == "done":
                 _analyse_version(settings, resources, row_id)
-            reevaluation_id = reevaluation_of(resources, row_id)
-            if reevaluation_id is not None:
-                top_up(resources, reevaluation_id, make_reevaluation_enqueuer(settings,
-                                                                              reevaluation_gpu_lookup(resources)))
+            _top_up_reevaluation(settings, resources, row_id)
             return outcome
         finally:
             runner.client.close()
             resources.close()
+
+
+def _top_up_reevaluation(settings: Settings, resources: Resources, row_id: int) -> None:
+    """Queue the re-evaluation's next rows while its budget allows (one of its rows just ended or was handed on)."""
+    from app.pipeline.reevaluation import reevaluation_of, top_up
+    from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup
+
+    reevaluation_id = reevaluation_of(resources, row_id)
+    if reevaluation_id is not None:
+        top_up(resources, reevaluation_id, make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources)))
 
 
 def _analyse_version(settings: Settings, resources: Resources, row_id: int) -> None:
@@ -116,20 +123,27 @@ def run_site_part(part_id: int) -> str:
     try:
         with bound(site_part=part_id, site=settings.site_name):
             return run_part(resources, runner, part_id, worker_name(),
-                            enqueue_results=lambda submission: enqueue_site_results(settings, submission))
+                            enqueue_results=lambda submission, row: enqueue_site_results(settings, submission, row))
     finally:
         runner.client.close()
         resources.close()
 
 
-def pool_site_results(submission_id: int) -> str:
-    """A central job: pool a submission's site parts once every one is final (app/pipeline/sites.py)."""
+def pool_site_results(submission_id: int, reevaluation_run_id: int | None = None) -> str:
+    """A central job: pool a run's site parts once every one is final (app/pipeline/sites.py): the submission's own,
+    or one of its re-evaluation runs (app/pipeline/site_reevaluation.py)."""
+    from app.pipeline.site_reevaluation import pool_reevaluation_at_sites
     from app.pipeline.sites import pool_site_results as pool
 
     settings = Settings.from_env()
     resources = Resources(settings)
     try:
         with bound(submission_id=submission_id):
+            if reevaluation_run_id is not None:
+                state = pool_reevaluation_at_sites(resources, reevaluation_run_id, worker_name())
+                log.info("re-evaluation run %s: %s", reevaluation_run_id, state)
+                _top_up_reevaluation(settings, resources, reevaluation_run_id)
+                return state
             outcome = pool(resources, submission_id, worker_name())
             log.info("submission %s: %s", submission_id, outcome)
             if outcome == AttemptOutcome.SUCCEEDED:

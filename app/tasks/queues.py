@@ -262,8 +262,9 @@ def _site_part_job_key(settings: Settings, part_id: int) -> str:
     return f"podium:site-part-job:{settings.queue_name}:{part_id}"
 
 
-def _site_results_job_key(settings: Settings, submission_id: int) -> str:
-    return f"podium:site-results-job:{settings.queue_name}:{submission_id}"
+def _site_results_job_key(settings: Settings, submission_id: int, reevaluation_run_id: int | None) -> str:
+    run = "" if reevaluation_run_id is None else f":r{reevaluation_run_id}"
+    return f"podium:site-results-job:{settings.queue_name}:{submission_id}{run}"
 
 
 def keyed_job_pending(connection: Redis, key: str, started_grace_seconds: float | None = None) -> bool:
@@ -303,17 +304,19 @@ def enqueue_site_part(settings: Settings, site: str, part_id: int) -> bool:
         connection.close()
 
 
-def enqueue_site_results(settings: Settings, submission_id: int) -> bool:
-    """A central job pooling a submission's site parts once every one is final, unless one waits already."""
+def enqueue_site_results(settings: Settings, submission_id: int, reevaluation_run_id: int | None = None) -> bool:
+    """A central job pooling a run's site parts (a submission's own, or a re-evaluation run's) once every one is final,
+    unless one waits already."""
     connection = redis_connection(settings)
     try:
-        key = _site_results_job_key(settings, submission_id)
+        key = _site_results_job_key(settings, submission_id, reevaluation_run_id)
         if keyed_job_pending(connection, key):
             return False
+        run = "" if reevaluation_run_id is None else f" (re-evaluation run {reevaluation_run_id})"
         job = job_queue(settings, connection).enqueue(
-            "app.tasks.jobs.pool_site_results", submission_id,
+            "app.tasks.jobs.pool_site_results", submission_id, reevaluation_run_id,
             job_id=f"site-results-{submission_id}-{uuid.uuid4().hex[:8]}", job_timeout=3600,
-            description=f"pool the sites' results of submission {submission_id}", result_ttl=24 * 3600,
+            description=f"pool the sites' results of submission {submission_id}{run}", result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600)
         connection.set(key, job.id, ex=30 * 24 * 3600)
         return True

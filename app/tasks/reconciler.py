@@ -44,7 +44,7 @@ def reconcile_once(settings: Settings, *, with_docker: bool = True) -> Reconcile
         )
         _reconcile_reevaluations(settings, resources, connection)
         reconcile_sites(resources, enqueue_part=lambda site, part: enqueue_site_part(settings, site, part),
-                        enqueue_results=lambda submission: enqueue_site_results(settings, submission))
+                        enqueue_results=lambda submission, row: enqueue_site_results(settings, submission, row))
         return report
     finally:
         if runner is not None:

@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['test_set_id'], ['test_sets.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('submission_id', 'site_id'),
+        sa.UniqueConstraint('submission_id', 'test_set_id', 'site_id'),
     )
     op.create_index('ix_submission_site_parts_submission_id', 'submission_site_parts', ['submission_id'])
 

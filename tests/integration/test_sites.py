@@ -9,12 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app import create_app
-from app.models import SitePartState
+from app.models import Challenge, EvaluationRun, Phase, SitePartState, Submission, TestSet
+from app.models.reevaluation import ReevaluationRun
+from app.resources import Resources
+from app.tasks.queues import make_reevaluation_enqueuer
+from app.usecases.reevaluation import start_reevaluation
 from tests.faults.conftest import wait_for
-from tests.fixtures.site_storage import CANARY_INPUT, CANARY_TRUTH, SiteS3
+from tests.fixtures.site_storage import CANARY_INPUT, CANARY_TRUTH, SiteS3, write_site_cases
 from tests.fixtures.sites_run import (
     SITE_A_CASES,
     SITE_B_CASES,
@@ -22,6 +26,7 @@ from tests.fixtures.sites_run import (
     central_twin,
     everything_central,
     latest_analysis,
+    load_cases,
     site_parts,
     state_of,
     two_sites,
@@ -120,3 +125,53 @@ def test_a_site_offline_during_a_run_completes_its_part_when_it_returns(
     with resources.session() as session:
         run_cases = session.execute(text("SELECT COUNT(*) FROM case_outcomes")).scalar_one()
     assert run_cases == len(SITE_A_CASES) + len(SITE_B_CASES)
+
+
+def test_a_submission_is_re_evaluated_on_new_cases_loaded_at_a_site(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site_s3: SiteS3, site_prefix: str, leaky_archive: Path,
+        site_workers: SiteWorkers) -> None:
+    """A hospital adds cases: a new version, kept beside the one the phase ranks on; the organiser re-evaluates the
+    submission on it, at the sites, as a new run beside the old one; the submission itself is untouched."""
+    settings, env, resources, site_env = two_sites(tmp_path, monkeypatch, site_s3, site_prefix)
+    client = create_app(settings).test_client()
+    status, submission = submit_archive(client, make_user(resources, "vendor"), leaky_archive,
+                                        challenge="sites-demo", phase="test")
+    assert status == 201, submission
+    sid = submission["id"]
+    site_workers.start(env)
+    site_workers.start(site_env("site-a"), "--site", "site-a")
+    site_workers.start(site_env("site-b"), "--site", "site-b")
+    wait_for(lambda: state_of(resources, sid) == "succeeded", 120, "the submission to succeed on v1")
+
+    more = [*SITE_A_CASES, "a14", "a15", "a16", "a17", "a18"]
+    load_cases(resources, site_s3, "site-a", site_prefix, write_site_cases(tmp_path / "a-v2", more, scanner="s1"),
+               "sites-demo")
+    with resources.session() as session:
+        phase = session.scalar(select(Phase).join(Challenge).where(Challenge.slug == "sites-demo"))
+        assert phase is not None and phase.current_test_set is not None
+        # v1 held site-a's cases, v2 both sites' (the submission ran on it), v3 site-a's new cases too: kept beside
+        # v2, which the phase still ranks on since a submission is scored there.
+        assert phase.current_test_set.version == 2
+        started = start_reevaluation(session, make_reevaluation_enqueuer(settings, lambda _: False), phase, None,
+                                     version=3, budget=1, selection="selected", submission_ids=[sid])
+    with resources.session() as session:
+        row_id = session.scalar(select(ReevaluationRun.id).where(
+            ReevaluationRun.reevaluation_id == started.reevaluation_id))
+    wait_for(lambda: _row_state(resources, row_id) in ("done", "failed"), 120, "the re-evaluation run to end")
+    assert _row_state(resources, row_id) == "done"
+
+    parts = site_parts(resources, sid, row_id)
+    assert {name: (p.state, p.attempts) for name, p in parts.items()} == {"site-a": ("done", 1), "site-b": ("done", 1)}
+    with resources.session() as session:
+        runs = {ts.version: run for run, ts in session.execute(
+            select(EvaluationRun, TestSet).join(TestSet, TestSet.id == EvaluationRun.test_set_id)
+            .where(EvaluationRun.submission_id == sid)).all()}
+        assert sorted(runs) == [2, 3]
+        assert (runs[2].cases_valid, runs[3].cases_valid) == (25, 30)  # the old run as it was; the new on 30 cases
+        assert session.scalar(select(Submission.state).where(Submission.id == sid)) == "succeeded"
+        assert {s.metric for s in runs[3].scores} == {"auroc", "brier_score"}
+
+
+def _row_state(resources: Resources, row_id: int | None) -> str | None:
+    with resources.session() as session:
+        return session.scalar(select(ReevaluationRun.state).where(ReevaluationRun.id == row_id))
