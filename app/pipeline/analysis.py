@@ -31,7 +31,7 @@ from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
 from app.pipeline.reevaluation import version_output, version_prefix
 from app.pipeline.scoring import truth_file
-from app.pipeline.site_analysis import SiteCounts, pooled_inputs, site_counts
+from app.pipeline.site_analysis import SiteCounts, aligned_by_site, pooled_inputs, site_counts
 from app.pipeline.sites import SITE_TEST_SET_PREFIX
 from app.pipeline.staging import stage_ground_truth
 from app.queries.analysis_document import AnalysisDocument, document_of
@@ -252,8 +252,11 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
             ranking = rank_entries(inputs, metric, "aggregate-then-rank", replicates=replicates, groups=metric_groups)
         document["rankings"][metric.name] = ranking.as_dict()
     if across and ranking_across:
+        ranked = {m["metric"]: inputs_by_metric[m["metric"]] for m in across}
+        if any(name in rebuilt for name in ranked):  # at sites: every ranked metric laid out as the rebuilt pairs
+            ranked = {name: data if name in rebuilt else aligned_by_site(data) for name, data in ranked.items()}
         combined, per_metric = rank_across_metrics(
-            {m["metric"]: inputs_by_metric[m["metric"]] for m in across},
+            ranked,
             [(metrics[m["metric"]], float(m["weight"]), m["order"] == "descending") for m in across],
             scheme, ranking_across["combine"], replicates=replicates,
             groups=None if any(m["metric"] in rebuilt for m in across) else groups)

@@ -70,3 +70,19 @@ def pooled_inputs(counts: SiteCounts, metric: str, options: object = None) -> di
     if len({len(data.case_ids) for data in inputs.values()}) > 1:
         return None
     return inputs
+
+
+def aligned_by_site(inputs: dict[str, MetricInput]) -> dict[str, MetricInput]:
+    """A case-level metric's inputs laid out as rebuilt pairs are (`pooled_inputs`): site by site in site-name order,
+    ids pair-0, pair-1, ..., so that it can be ranked across metrics with set-level ones on the same replicates. Each
+    replicate then draws the same number of cases from each site for every metric, but not the same cases: the
+    combined ranking's uncertainty is unpaired within a site (the point ranking is exact)."""
+    aligned: dict[str, MetricInput] = {}
+    for label, data in inputs.items():
+        sites = list(data.metadata[SITE_COLUMN])
+        order = sorted(range(len(data.case_ids)), key=lambda i: (sites[i], data.case_ids[i]))
+        aligned[label] = MetricInput(case_ids=[f"pair-{i}" for i in range(len(order))],
+                                     predictions=np.asarray(data.predictions)[order],
+                                     targets=np.asarray(data.targets)[order],
+                                     metadata={SITE_COLUMN: [sites[i] for i in order]}, options=data.options)
+    return aligned

@@ -73,3 +73,12 @@ def test_the_demo_runs_the_multisite_challenge_centrally_and_as_three_site_worke
     for participant, scores in central.items():
         for metric in ("auroc", "brier_score"):
             assert at_sites[participant][metric] == pytest.approx(scores[metric], abs=1e-12), (participant, metric)
+    # Ranked across AUROC (weight 2) and the Brier score in both phases: the same mean ranks and "#".
+    assert _ranks(settings, "at-sites") == _ranks(settings, "test")
+
+
+def _ranks(settings: Settings, phase: str) -> dict[str, tuple[object, object]]:
+    client = create_app(settings).test_client()
+    response = client.get(f"/api/v1/challenges/{SLUG}/phases/{phase}/leaderboard")
+    assert response.status_code == 200
+    return {row["participant"]: (row["rank"], row["rank_score"]) for row in response.get_json()["rows"]}
