@@ -47,6 +47,7 @@ from tests.integration.helpers import (
     prepared_challenge,
     submit_archive,
 )
+from tests.integration.test_per_case_mode import gc_archive  # noqa: F401 - the per-case algorithm's image
 
 # Writes the same likelihood for every case it is given; exits 3 when the case named in DROPPED is not among them.
 PICKY_ALGORITHM = """
@@ -224,3 +225,48 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
     assert old.exit_code == 0, old.output
     assert [row["submission_id"] for row in json.loads(old.output)["rows"]] == \
         [row["submission_id"] for row in board_v1["rows"]]
+
+
+def test_a_per_case_submission_is_re_evaluated_on_a_new_version(resources: Resources, settings: Settings,  # type: ignore[no-untyped-def]
+                                                                 gc_archive: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Per-case mode: each case of the new version runs in its own container; the case that fails is reported per
+    case there too; the outputs are kept under the version's folder, the submission's own are untouched."""
+    from tests.integration.test_per_case_mode import AGES, FAILING, _challenge
+    from tests.integration.test_per_case_mode import CHALLENGE as PER_CASE
+    from tests.integration.test_per_case_mode import PHASE as TEST
+
+    folder = tmp_path / "challenge"
+    folder.mkdir()
+    with resources.session() as session:
+        apply_challenge(session, resources.store, _challenge(folder))
+    client = create_app(settings).test_client()
+    status, created = submit_archive(client, make_user(resources, "gc-lab"), gc_archive, challenge=PER_CASE,
+                                     phase=TEST)
+    assert status == 201, created
+    drain_queue(settings)
+    own = set(resources.store.list(f"submissions/{created['id']}/outputs/"))
+    dropped = next(case for case in AGES if case != FAILING)
+    cases_csv = folder / "data" / "test" / "cases.csv"
+    cases_csv.write_text("".join(line + "\n" for line in cases_csv.read_text().splitlines()
+                                 if not line.startswith(f"{dropped},")))
+    with resources.session() as session:
+        report = apply_challenge(session, resources.store, folder)
+        assert any("still ranks on v1" in warning for warning in report.warnings), report.warnings
+        phase = session.scalars(select(Phase).join(Challenge).where(Challenge.slug == PER_CASE)).one()
+        from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup
+        from app.usecases.reevaluation import start_reevaluation
+
+        started = start_reevaluation(session, make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources)),
+                                     phase, None, version=2, budget=1, selection="final")
+        assert started.submissions == 1
+        v2 = session.scalars(select(TestSet.id).where(TestSet.phase_id == phase.id, TestSet.version == 2)).one()
+    drain_queue(settings)
+    with resources.session() as session:
+        row = session.scalars(select(ReevaluationRun)).one()
+        assert row.state == ReevaluationRunState.DONE, row.message
+        run = session.get(EvaluationRun, row.run_id)
+        assert run is not None and run.test_set_id == v2
+        assert (run.cases_valid, run.cases_invalid) == (len(AGES) - 2, 1)  # one case fewer; the failing one missing
+    assert set(resources.store.list(f"submissions/{created['id']}/outputs/")) == own
+    kept = resources.store.list(f"submissions/{created['id']}/test-sets/{v2}/outputs/")
+    assert kept and not any(f"/{dropped}/" in key or f"/{FAILING}/" in key for key in kept)
