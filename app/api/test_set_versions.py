@@ -49,6 +49,7 @@ def use_test_set_version(slug: str, phase_slug: str, json: schemas.UseVersion) -
         user = _current_user(session)
         phase = get_phase(session, slug, phase_slug)
         switch_version(session, phase, json.version, user)
+        podium().queue_analysis(phase.id)  # the ranked version's statistics (nothing new when it has them)
         return jsonify({"versions": [line.as_json() for line in phase_versions(session, phase)],
                         "reevaluations": [line.as_json() for line in reevaluations(session, phase)]})
 

@@ -65,6 +65,7 @@ def use_test_set_version(slug: str, phase_slug: str) -> ResponseReturnValue:
         phase = get_phase(db, slug, phase_slug)
         version = _number(request.form.get("version"), "version", "Choose a version.")
         test_set = switch_version(db, phase, version, user)
+        podium().queue_analysis(phase.id)  # the ranked version's statistics (nothing new when it has them)
         flash(f"{phase.title} ranks on test set version {test_set.version} now; new submissions run on it. The "
               "runs on every other version are kept.")
     return redirect(url_for("web.test_set_page", slug=slug, phase_slug=phase_slug) + "#test-set-versions")
