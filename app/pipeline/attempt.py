@@ -25,7 +25,7 @@ from app.pipeline.collect import collect
 from app.pipeline.evaluator import PARTICIPANT_MESSAGE as EVALUATOR_PARTICIPANT_MESSAGE
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
 from app.pipeline.leases import Heartbeat, acquire
-from app.pipeline.per_case import per_case_wording, run_cases
+from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.recovery import after_infrastructure_fault
@@ -35,15 +35,14 @@ from app.pipeline.scoring import (
     ScoringConfigurationError,
     ScoringResult,
     declared_output_files,
-    score_outputs,
 )
-from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
+from app.pipeline.steps import score_plan, stage_plan_inputs, stage_plan_truth
 from app.resources import Resources
 from app.storage import keys
 from app.transitions import AttemptOutcome
 from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError
-from runners.outputs import OutputListing, read_output_bytes
+from runners.outputs import OutputListing
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +93,10 @@ def _attempt(resources: Resources, runner: DockerRunner, plan: AttemptPlan, work
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{plan.submission_id}-",
                                      dir=_ensure(resources.settings.worker_cache_dir / "runs")))
     image: LoadedImage | None = None
-    store, cache = resources.store, resources.settings.worker_cache_dir
-    cases = [(case.key, case.inputs) for case in plan.cases]
+    store = resources.store
     try:
-        if plan.per_case:
-            input_dir = stage_case_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                          cases=cases, interfaces=plan.inputs, cache_root=cache,
-                                          max_bytes=resources.settings.stage_cache_bytes)
-        else:
-            input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                     cases=cases, input_paths=[i.relative_path for i in plan.inputs], cache_root=cache,
-                                     max_bytes=resources.settings.stage_cache_bytes)
+        input_dir = stage_plan_inputs(store, plan, cache_root=resources.settings.worker_cache_dir,
+                                      max_bytes=resources.settings.stage_cache_bytes)
         try:
             image = load_image(store, runner, plan, work_dir, cache=worker_image_cache(resources.settings, runner))
         except ImageLoadError as exc:
@@ -169,11 +161,8 @@ def run_shard_job(resources: Resources, runner: DockerRunner, submission_id: int
     image: LoadedImage | None = None
     try:
         try:
-            input_dir = stage_inputs(resources.store, storage_prefix=plan.storage_prefix,
-                                     content_hash=plan.content_hash, cases=[(c.key, c.inputs) for c in plan.cases],
-                                     input_paths=[i.relative_path for i in plan.inputs],
-                                     cache_root=resources.settings.worker_cache_dir,
-                                     max_bytes=resources.settings.stage_cache_bytes)
+            input_dir = stage_plan_inputs(resources.store, plan, cache_root=resources.settings.worker_cache_dir,
+                                          max_bytes=resources.settings.stage_cache_bytes)  # a shard: batch mode
             image = load_image(resources.store, runner, plan, work_dir,
                                cache=worker_image_cache(resources.settings, runner))
         except Exception as exc:  # ImageLoadError too: the coordinator, which loaded it, decides whose fault it is
@@ -213,20 +202,9 @@ def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, run_id
     staged inputs (an image output's same_grid_as is checked against its case's input image there)."""
     store = resources.store
     persist.begin_scoring(resources, plan)
-    truth_dir = stage_ground_truth(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                   case_ids=plan.case_keys, truth_paths=[g.relative_path for g in plan.ground_truth],
-                                   cache_root=resources.settings.worker_cache_dir,
-                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"],
-                                   max_bytes=resources.settings.stage_cache_bytes)
-    scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
-                            metrics=plan.metrics, output_files=listing.files, rejected_files=listing.rejected,
-                            truth_dir=truth_dir, read_output=read_output_bytes, missing_cases=plan.missing_cases,
-                            metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by,
-                            case_failures=case_failures,
-                            input_images=staged_input_images(input_dir, plan.case_keys, plan.inputs)
-                            if input_dir else None)
-    if plan.per_case:
-        per_case_wording(scoring)
+    truth_dir = stage_plan_truth(store, plan, cache_root=resources.settings.worker_cache_dir,
+                                 max_bytes=resources.settings.stage_cache_bytes)
+    scoring = score_plan(plan, listing, truth_dir, input_dir=input_dir, case_failures=case_failures)
     if scoring.ok and plan.evaluator:
         try:
             _add_evaluator_scores(resources, runner, plan, scoring, listing.files, truth_dir, work_dir)

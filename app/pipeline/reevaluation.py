@@ -38,17 +38,17 @@ from app.models.run import CaseStatus, ScoreSubset
 from app.pipeline import stage_cache
 from app.pipeline.evaluator import EvaluatorFailed, run_evaluator
 from app.pipeline.leases import Heartbeat
-from app.pipeline.per_case import per_case_wording, run_cases
+from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, run_container, worker_image_cache
-from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, declared_output_files, score_outputs
+from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, declared_output_files
 from app.pipeline.sites import EnqueuePart, EnqueueResults, hand_to_sites, held_at_sites
-from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
+from app.pipeline.steps import score_plan, stage_plan_inputs, stage_plan_truth
 from app.resources import Resources
 from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError, RunResult
-from runners.outputs import OutputListing, collect_outputs, read_output_bytes
+from runners.outputs import OutputListing, collect_outputs
 from runners.sandbox import MIB
 
 log = logging.getLogger(__name__)
@@ -136,16 +136,8 @@ def _run(resources: Resources, runner: DockerRunner, plan: AttemptPlan, claimed:
     # run-<submission>-...: the reconciler's sweep keeps it while the row's lease is live (app/pipeline/recovery.py)
     work_dir = Path(tempfile.mkdtemp(prefix=f"run-{plan.submission_id}-reeval-", dir=runs))
     image: LoadedImage | None = None
-    cases = [(case.key, case.inputs) for case in plan.cases]
     try:
-        if plan.per_case:
-            input_dir = stage_case_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                          cases=cases, interfaces=plan.inputs, cache_root=cache,
-                                          max_bytes=resources.settings.stage_cache_bytes)
-        else:
-            input_dir = stage_inputs(store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                     cases=cases, input_paths=[i.relative_path for i in plan.inputs], cache_root=cache,
-                                     max_bytes=resources.settings.stage_cache_bytes)
+        input_dir = stage_plan_inputs(store, plan, cache_root=cache, max_bytes=resources.settings.stage_cache_bytes)
         try:
             image = load_image(store, runner, plan, work_dir, cache=worker_image_cache(resources.settings, runner))
         except ImageLoadError as exc:
@@ -190,19 +182,9 @@ def _run(resources: Resources, runner: DockerRunner, plan: AttemptPlan, claimed:
 def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, listing: OutputListing, work_dir: Path,
            input_dir: Path, case_failures: dict[str, Message] | None) -> ScoringResult:
     """The attempt's scoring (app/pipeline/scoring.py) on this version's ground truth, and the organiser's evaluator."""
-    truth_dir = stage_ground_truth(resources.store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                   case_ids=plan.case_keys, truth_paths=[g.relative_path for g in plan.ground_truth],
-                                   cache_root=resources.settings.worker_cache_dir,
-                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"],
-                                   max_bytes=resources.settings.stage_cache_bytes)
-    scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
-                            metrics=plan.metrics, output_files=listing.files, rejected_files=listing.rejected,
-                            truth_dir=truth_dir, read_output=read_output_bytes, missing_cases=plan.missing_cases,
-                            metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by,
-                            case_failures=case_failures,
-                            input_images=staged_input_images(input_dir, plan.case_keys, plan.inputs))
-    if plan.per_case:
-        per_case_wording(scoring)
+    truth_dir = stage_plan_truth(resources.store, plan, cache_root=resources.settings.worker_cache_dir,
+                                 max_bytes=resources.settings.stage_cache_bytes)
+    scoring = score_plan(plan, listing, truth_dir, input_dir=input_dir, case_failures=case_failures)
     if scoring.ok and plan.evaluator:
         declared = declared_output_files(list(plan.case_metadata), plan.outputs, listing.files)
         result = run_evaluator(resources.store, runner, evaluator=plan.evaluator, submission_id=plan.submission_id,

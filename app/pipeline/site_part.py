@@ -44,19 +44,19 @@ from app.models import (
 from app.models.reevaluation import ReevaluationRun, ReevaluationRunState
 from app.pipeline import stage_cache
 from app.pipeline.leases import Heartbeat
-from app.pipeline.per_case import per_case_wording, run_cases
+from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, CasePlan, plan_attempt
 from app.pipeline.reevaluation import version_log, version_output
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, worker_image_cache
-from app.pipeline.scoring import Message, ScoringResult, score_outputs
+from app.pipeline.scoring import Message, ScoringResult
 from app.pipeline.site_stats import SiteCase, site_score_counts
 from app.pipeline.sites import EnqueueResults, all_parts_final
-from app.pipeline.staging import stage_case_inputs, stage_ground_truth, stage_inputs, staged_input_images
+from app.pipeline.steps import score_plan, stage_plan_inputs, stage_plan_truth
 from app.resources import Resources
 from app.storage import ArtifactStore, keys
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError, RunResult
-from runners.outputs import OutputListing, collect_outputs, read_output_bytes
+from runners.outputs import OutputListing, collect_outputs
 from runners.sandbox import MIB
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
                        what=f"submission {plan.submission_id} at site {site_name}") as heartbeat:
             site_store = resources.site_store
             part_plan = dataclasses.replace(part_plan, plan=_with_inputs(site_store, part_plan.plan))
-            input_dir = _stage(resources, site_store, part_plan.plan)
+            input_dir = stage_plan_inputs(site_store, part_plan.plan, cache_root=resources.settings.worker_cache_dir,
+                                          max_bytes=resources.settings.stage_cache_bytes)
             try:
                 image = load_image(resources.store, runner, part_plan.plan, work_dir,
                                    cache=worker_image_cache(resources.settings, runner))
@@ -193,19 +194,9 @@ def _score(resources: Resources, site_store: ArtifactStore, plan: AttemptPlan, l
            input_dir: Path, case_failures: dict[str, Message] | None
            ) -> tuple[ScoringResult, dict[str, dict[str, Any]]]:
     """The site's scoring of its cases, and its JSON reference values (read here for the score counts; never sent)."""
-    truth_dir = stage_ground_truth(site_store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                   case_ids=plan.case_keys, truth_paths=[g.relative_path for g in plan.ground_truth],
-                                   cache_root=resources.settings.worker_cache_dir,
-                                   image_folders=[g.relative_path for g in plan.ground_truth if g.kind == "image"],
-                                   max_bytes=resources.settings.stage_cache_bytes)
-    scoring = score_outputs(case_keys=plan.case_keys, outputs=plan.outputs, ground_truth=plan.ground_truth,
-                            metrics=plan.metrics, output_files=listing.files, rejected_files=listing.rejected,
-                            truth_dir=truth_dir, read_output=read_output_bytes, missing_cases=plan.missing_cases,
-                            metadata=plan.case_metadata, subsets=plan.subsets(), cluster_by=plan.cluster_by,
-                            case_failures=case_failures,
-                            input_images=staged_input_images(input_dir, plan.case_keys, plan.inputs))
-    if plan.per_case:
-        per_case_wording(scoring)
+    truth_dir = stage_plan_truth(site_store, plan, cache_root=resources.settings.worker_cache_dir,
+                                 max_bytes=resources.settings.stage_cache_bytes)
+    scoring = score_plan(plan, listing, truth_dir, input_dir=input_dir, case_failures=case_failures)
     return scoring, (_truths(truth_dir, plan) if scoring.ok else {})
 
 
@@ -253,18 +244,6 @@ def _with_inputs(site_store: ArtifactStore, plan: AttemptPlan) -> AttemptPlan:
     if missing:
         raise RuntimeError(f"the site's storage lacks {len(missing)} registered case(s), e.g. {missing[0]}")
     return dataclasses.replace(plan, cases=[CasePlan(c.row_id, c.key, inputs[c.key]) for c in plan.cases])
-
-
-def _stage(resources: Resources, site_store: ArtifactStore, plan: AttemptPlan) -> Path:
-    cases = [(case.key, case.inputs) for case in plan.cases]
-    settings = resources.settings
-    if plan.per_case:
-        return stage_case_inputs(site_store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash,
-                                 cases=cases, interfaces=plan.inputs, cache_root=settings.worker_cache_dir,
-                                 max_bytes=settings.stage_cache_bytes)
-    return stage_inputs(site_store, storage_prefix=plan.storage_prefix, content_hash=plan.content_hash, cases=cases,
-                        input_paths=[i.relative_path for i in plan.inputs], cache_root=settings.worker_cache_dir,
-                        max_bytes=settings.stage_cache_bytes)
 
 
 def _keep_logs(resources: Resources, site_store: ArtifactStore, part: _PartPlan, stdout: bytes, stderr: bytes) -> None:
