@@ -26,6 +26,7 @@ from app.models import (
     ReevaluationRunState,
     Score,
     Submission,
+    SubmissionShard,
     SubmissionState,
     TestSet,
 )
@@ -144,6 +145,7 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
         phase = session.scalars(select(Phase)).one()
         assert phase.current_test_set_id == v1
         v2 = session.scalars(select(TestSet.id).where(TestSet.version == 2)).one()
+        phase.shards = 2  # sharded from now on: a re-evaluation runs unsharded (one container sees every case)
     assert client.get(f"/api/v1/challenges/{CHALLENGE}/phases/{PHASE}/leaderboard").get_json()["rows"] == \
         board_v1["rows"]
 
@@ -179,6 +181,7 @@ def test_three_submissions_are_re_evaluated_on_a_new_version(settings: Settings,
         assert _most_at_once([(row.started_at, row.finished_at) for row in rows.values()  # type: ignore[misc]
                               if row.started_at and row.finished_at]) <= 2
         assert all(row.attempts == 1 for row in rows.values())
+        assert session.scalars(select(SubmissionShard)).all() == []
         # The submissions are untouched: still succeeded, their v1 runs as they were.
         assert [session.get(Submission, sid).state for sid in ids] == [SubmissionState.SUCCEEDED] * 4  # type: ignore[union-attr]
     assert _scores(resources, v1) == before
@@ -270,3 +273,34 @@ def test_a_per_case_submission_is_re_evaluated_on_a_new_version(resources: Resou
     assert set(resources.store.list(f"submissions/{created['id']}/outputs/")) == own
     kept = resources.store.list(f"submissions/{created['id']}/test-sets/{v2}/outputs/")
     assert kept and not any(f"/{dropped}/" in key or f"/{FAILING}/" in key for key in kept)
+
+
+def test_the_platform_s_faults_are_retried_then_fail_the_run_alone(resources: Resources, settings: Settings,  # type: ignore[no-untyped-def]
+                                                                   picky_archive: Path, tmp_path: Path) -> None:
+    """A version whose stored inputs are gone: each attempt is the platform's fault, retried within the fault budget,
+    then the run fails as the platform's, and the submission is left as it was."""
+    from app.tasks.queues import make_reevaluation_enqueuer, reevaluation_gpu_lookup
+    from app.usecases.reevaluation import start_reevaluation
+
+    apply_example(resources)
+    client = create_app(settings).test_client()
+    status, created = submit_archive(client, make_user(resources, "lab"), picky_archive, "picky")
+    assert status == 201, created
+    drain_queue(settings)
+    with resources.session() as session:
+        apply_challenge(session, resources.store, _changed_copy(tmp_path))
+        phase = session.scalars(select(Phase)).one()
+        v2 = session.scalars(select(TestSet).where(TestSet.version == 2)).one()
+        case = v2.cases[0].case_key
+        resources.store.delete_prefix(f"{v2.storage_prefix}/inputs/{case}/")  # storage lost a file of v2
+        start_reevaluation(session, make_reevaluation_enqueuer(settings, reevaluation_gpu_lookup(resources)), phase,
+                           None, version=2, budget=1, selection="final")
+    drain_queue(settings)
+    with resources.session() as session:
+        row = session.scalars(select(ReevaluationRun)).one()
+        assert row.state == ReevaluationRunState.FAILED
+        assert row.infrastructure_faults == settings.max_infrastructure_faults == row.attempts
+        assert row.message is not None and row.message.startswith("the platform failed"), row.message
+        submission = session.get(Submission, created["id"])
+        assert submission is not None and submission.state == SubmissionState.SUCCEEDED
+        assert submission.infrastructure_faults == 0
