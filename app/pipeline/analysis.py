@@ -29,7 +29,6 @@ from app.image_files import image_suffix
 from app.models import CaseOutcome, EvaluationRun, Phase, PhaseAnalysis, TestSet
 from app.models._types import utcnow
 from app.pipeline.figures import forest_plot, rank_plot, roc_plot
-from app.pipeline.reevaluation import version_output, version_prefix
 from app.pipeline.scoring import truth_file
 from app.pipeline.site_analysis import SiteCounts, aligned_by_site, pooled_inputs, site_counts
 from app.pipeline.sites import SITE_TEST_SET_PREFIX
@@ -38,6 +37,7 @@ from app.queries.analysis_document import AnalysisDocument, document_of
 from app.queries.leaderboard import build_leaderboard, visible_subset
 from app.resources import Resources
 from app.storage import keys as storage_keys
+from app.storage.keys import version_output, version_prefix
 from evaluation.base import Metric, MetricInput
 from evaluation.breakdown import breakdown
 from evaluation.operating_points import operating_points

@@ -46,6 +46,7 @@ from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResu
 from app.pipeline.sites import EnqueuePart, EnqueueResults, hand_to_sites, held_at_sites
 from app.pipeline.steps import score_plan, stage_plan_inputs, stage_plan_truth
 from app.resources import Resources
+from app.storage.keys import EvaluatorLog, version_log, version_output
 from evaluation.base import MetricResult
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError, RunResult
 from runners.outputs import OutputListing, collect_outputs
@@ -55,19 +56,6 @@ log = logging.getLogger(__name__)
 STDERR_TAIL_LINES = 40
 EVALUATOR_FAILED = "the organiser's evaluation container failed on this run (see the evaluator log)"
 EXPIRED = "the worker running it stopped responding"
-
-
-def version_prefix(submission_id: int, test_set_id: int) -> str:
-    """Where a re-evaluation keeps what a submission's run on one test set version wrote (beside its own run's)."""
-    return f"submissions/{submission_id}/test-sets/{test_set_id}"
-
-
-def version_output(submission_id: int, test_set_id: int, relative: str) -> str:
-    return f"{version_prefix(submission_id, test_set_id)}/outputs/{relative}"
-
-
-def version_log(submission_id: int, test_set_id: int, stream: str) -> str:
-    return f"{version_prefix(submission_id, test_set_id)}/logs/{stream}.txt"
 
 
 @dataclass(frozen=True)
@@ -191,7 +179,9 @@ def _score(resources: Resources, runner: DockerRunner, plan: AttemptPlan, listin
                                cases=list(plan.case_metadata.items()),
                                prediction_files={k: v for k, v in listing.files.items() if k in declared},
                                truth_dir=truth_dir, work_dir=work_dir, policy=plan.policy)
-        for stream, data in (("evaluator-stdout", result.stdout), ("evaluator-stderr", result.stderr)):
+        logs: list[tuple[EvaluatorLog, bytes]] = [("evaluator-stdout", result.stdout),
+                                                  ("evaluator-stderr", result.stderr)]
+        for stream, data in logs:
             resources.store.put_bytes(version_log(plan.submission_id, plan.test_set_id, stream), data)
         for name, value in result.aggregates.items():
             scoring.scores[name] = MetricResult(value=value, detail="organiser evaluation container")

@@ -47,7 +47,6 @@ from app.pipeline.leases import Heartbeat
 from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, CasePlan, plan_attempt
-from app.pipeline.reevaluation import version_log, version_output
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, worker_image_cache
 from app.pipeline.scoring import Message, ScoringResult
 from app.pipeline.site_stats import SiteCase, site_score_counts
@@ -55,6 +54,7 @@ from app.pipeline.sites import EnqueueResults, all_parts_final
 from app.pipeline.steps import score_plan, stage_plan_inputs, stage_plan_truth
 from app.resources import Resources
 from app.storage import ArtifactStore, keys
+from app.storage.keys import version_log, version_output
 from runners.docker_runner import DockerRunner, ImageLoadError, RunnerError, RunResult
 from runners.outputs import OutputListing, collect_outputs
 from runners.sandbox import MIB

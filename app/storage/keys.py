@@ -12,6 +12,8 @@
     submissions/<id>/logs/evaluator-{stdout,stderr,error}.txt      the organiser's evaluator's logs
     codabench-imports/<token>/{bundle.zip,status.json}             a Codabench bundle uploaded on the site, and
                                                                    its import's state and report
+    submissions/<id>/test-sets/<test set id>/{outputs,logs}/...    a re-evaluation's run on another version
+    submissions/<id>/logs/site-<site>-v<test set id>-<stream>.txt  a site's logs, where the phase shows them
 
 In a SITE's own storage (docs/sites.md; the centre never reads it):
 
@@ -90,3 +92,18 @@ def site_part_log(submission_id: int, test_set_id: int, site: str, stream: LogSt
     """A site's container logs of its part of a run on a test set version, copied to central storage only where the
     phase shows participants their full logs (app/pipeline/site_part.py); otherwise they stay in the site's storage."""
     return f"submissions/{submission_id}/logs/site-{site}-v{test_set_id}-{stream}.txt"
+
+
+# ---- a submission's runs on other test set versions (re-evaluations: app/pipeline/reevaluation.py) ---------------
+
+def version_prefix(submission_id: int, test_set_id: int) -> str:
+    """Where a re-evaluation keeps what a submission's run on one test set version wrote (beside its own run's)."""
+    return f"submissions/{submission_id}/test-sets/{test_set_id}"
+
+
+def version_output(submission_id: int, test_set_id: int, relative: str) -> str:
+    return f"{version_prefix(submission_id, test_set_id)}/outputs/{relative}"
+
+
+def version_log(submission_id: int, test_set_id: int, stream: LogStream | EvaluatorLog) -> str:
+    return f"{version_prefix(submission_id, test_set_id)}/logs/{stream}.txt"

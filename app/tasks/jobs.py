@@ -43,15 +43,20 @@ def _run_submission(submission_id: int) -> str:
                                         lambda submission, row: enqueue_site_results(settings, submission, row)))
         log.info("submission %s: %s", submission_id, outcome)
         if outcome == AttemptOutcome.SUCCEEDED:
-            with resources.session() as session:
-                submission = session.get(Submission, submission_id)
-                phase_id = submission.phase_id if submission is not None else None
-            if phase_id is not None:
-                enqueue_analysis(settings, phase_id)
+            _analyse_phase_of(settings, resources, submission_id)
         return outcome.value
     finally:
         runner.client.close()
         resources.close()
+
+
+def _analyse_phase_of(settings: Settings, resources: Resources, submission_id: int) -> None:
+    """A submission scored: its phase's statistics follow (coalesced per phase)."""
+    with resources.session() as session:
+        submission = session.get(Submission, submission_id)
+        phase_id = submission.phase_id if submission is not None else None
+    if phase_id is not None:
+        enqueue_analysis(settings, phase_id)
 
 
 def run_shard(submission_id: int, shard: int) -> str:
@@ -147,11 +152,7 @@ def pool_site_results(submission_id: int, reevaluation_run_id: int | None = None
             outcome = pool(resources, submission_id, worker_name())
             log.info("submission %s: %s", submission_id, outcome)
             if outcome == AttemptOutcome.SUCCEEDED:
-                with resources.session() as session:
-                    submission = session.get(Submission, submission_id)
-                    phase_id = submission.phase_id if submission is not None else None
-                if phase_id is not None:
-                    enqueue_analysis(settings, phase_id)
+                _analyse_phase_of(settings, resources, submission_id)
             return outcome.value
     finally:
         resources.close()

@@ -226,18 +226,7 @@ def make_reevaluation_enqueuer(settings: Settings, needs_gpu: Callable[[int], bo
 
 def reevaluation_job_pending(settings: Settings, row_id: int, connection: Redis | None = None) -> bool:
     """Whether the row's latest job still waits in its queue (or is running: its row is then running too)."""
-    connection = connection or redis_connection(settings)
-    latest = connection.get(reevaluation_job_key(settings, row_id))
-    if latest is None:
-        return False
-    try:
-        job = Job.fetch(latest.decode() if isinstance(latest, bytes) else latest, connection=connection)
-    except NoSuchJobError:
-        return False
-    status = job.get_status(refresh=False)
-    if status == JobStatus.QUEUED:
-        return job.id in Queue(job.origin, connection=connection).get_job_ids()
-    return status in (JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    return keyed_job_pending(connection or redis_connection(settings), reevaluation_job_key(settings, row_id))
 
 
 def reevaluation_gpu_lookup(resources: Resources) -> Callable[[int], bool]:
