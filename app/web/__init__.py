@@ -285,20 +285,27 @@ def leaderboard(slug: str, phase_slug: str) -> ResponseReturnValue:
 
 @web.get("/challenges/<slug>/<phase_slug>/analysis")
 def analysis_page(slug: str, phase_slug: str) -> ResponseReturnValue:
+    from app.web.test_set_versions import requested_test_set
+
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
         viewer = _logged_in_user(db)
-        analysis = analysis_for(db, phase, viewer)
+        test_set = requested_test_set(db, phase)  # ?version=N: another version of the test set
+        analysis = analysis_for(db, phase, viewer, test_set_id=test_set.id if test_set else None)
         return render_template("analysis.html", phase=phase, analysis=analysis,
                                document=document_of(analysis) if analysis else AnalysisDocument(),
-                               organiser=viewer is not None and organises(viewer, phase.challenge))
+                               organiser=viewer is not None and organises(viewer, phase.challenge),
+                               version_arg={"version": test_set.version} if test_set else {})
 
 
 @web.get("/challenges/<slug>/<phase_slug>/figures/<name>")
 def figure(slug: str, phase_slug: str, name: str) -> ResponseReturnValue:
+    from app.web.test_set_versions import requested_test_set
+
     with db_session() as db:
         phase = get_phase(db, slug, phase_slug)
-        analysis = analysis_for(db, phase, _logged_in_user(db))
+        test_set = requested_test_set(db, phase)  # ?version=N: of another version's analysis
+        analysis = analysis_for(db, phase, _logged_in_user(db), test_set_id=test_set.id if test_set else None)
         key = analysis.figures.get(name) if analysis else None
     if key is None:
         abort(404)

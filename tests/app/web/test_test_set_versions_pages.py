@@ -62,6 +62,9 @@ def test_an_organiser_switches_and_re_evaluates_from_the_test_set_page(resources
     empty = client.get(f"{PAGE}/leaderboard?version=2").get_data(as_text=True)
     assert "Scores on test set version 2." in empty and "0.812" not in empty
     assert client.get(f"{PAGE}/leaderboard?version=9").status_code == 404
+    analysis = client.get(f"{PAGE}/analysis?version=2")
+    assert analysis.status_code == 200 and "analysis on test set version 2" in analysis.get_data(as_text=True)
+    assert client.get(f"{PAGE}/figures/ranks.svg?version=2").status_code == 404  # v2 has no analysis yet
     assert client.get(f"{PAGE}/leaderboard?version=x").status_code == 404
 
     switched = client.post(f"{PAGE}/test-set/current", data={"csrf": csrf, "version": "2"})
