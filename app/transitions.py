@@ -214,47 +214,67 @@ def rerun(session: Session, submission_id: int) -> bool:
 
 def claim_shard(session: Session, shard_id: int, *, owner: str, lease_seconds: int) -> bool:
     """pending -> running for the worker `owner`, with a lease."""
-    result = session.execute(
-        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.PENDING)
-        .values(state=ShardState.RUNNING, claimed_by=owner,
-                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), attempts=SubmissionShard.attempts + 1)
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _claim_part(session, SubmissionShard, shard_id, owner=owner, lease_seconds=lease_seconds)
 
 
 def renew_shard(session: Session, shard_id: int, *, owner: str, lease_seconds: int) -> bool:
     """Extend the lease of the worker running the shard; False when it no longer holds it."""
-    result = session.execute(
-        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING,
-                                      SubmissionShard.claimed_by == owner)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _renew_part(session, SubmissionShard, shard_id, owner=owner, lease_seconds=lease_seconds)
 
 
 def finish_shard(session: Session, shard_id: int, *, owner: str, state: ShardState, **fields: Any) -> bool:
     """running -> done or failed, by the worker that holds it, with what its run used and why it failed."""
-    assert state in (ShardState.DONE, ShardState.FAILED)
-    result = session.execute(
-        update(SubmissionShard).where(SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING,
-                                      SubmissionShard.claimed_by == owner)
-        .values(state=state, lease_expires_at=None, finished_at=utcnow(), **fields)
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _finish_part(session, SubmissionShard, shard_id, owner=owner, state=state, **fields)
 
 
 def release_shard(session: Session, shard_id: int, *, owner: str | None, max_faults: int, message: str) -> bool:
     """running -> pending after an infrastructure fault (its worker's, or its lease expired: owner None), or -> failed
     once the shard has had max_faults of them (the platform's fault, never the participant's)."""
-    where = [SubmissionShard.id == shard_id, SubmissionShard.state == ShardState.RUNNING]
-    if owner is not None:
-        where.append(SubmissionShard.claimed_by == owner)
-    gave_up = SubmissionShard.infrastructure_faults + 1 >= max_faults
+    return _release_part(session, SubmissionShard, shard_id, owner=owner, max_faults=max_faults, message=message)
+
+
+# A part of a run, claimed and leased on its own: a shard, or a site's part. Both have the same states
+# (pending, running, done, failed) and lease columns.
+_Part = type[SubmissionShard] | type[SubmissionSitePart]
+
+
+def _claim_part(session: Session, model: _Part, part_id: int, *, owner: str, lease_seconds: int) -> bool:
     result = session.execute(
-        update(SubmissionShard).where(*where)
+        update(model).where(model.id == part_id, model.state == ShardState.PENDING)
+        .values(state=ShardState.RUNNING, claimed_by=owner,
+                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), attempts=model.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def _renew_part(session: Session, model: _Part, part_id: int, *, owner: str, lease_seconds: int) -> bool:
+    result = session.execute(
+        update(model).where(model.id == part_id, model.state == ShardState.RUNNING, model.claimed_by == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def _finish_part(session: Session, model: _Part, part_id: int, *, owner: str, state: str, **fields: Any) -> bool:
+    assert state in (ShardState.DONE, ShardState.FAILED)
+    result = session.execute(
+        update(model).where(model.id == part_id, model.state == ShardState.RUNNING, model.claimed_by == owner)
+        .values(state=state, lease_expires_at=None, finished_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False))
+    return _rowcount(result) == 1
+
+
+def _release_part(session: Session, model: _Part, part_id: int, *, owner: str | None, max_faults: int,
+                  message: str) -> bool:
+    where = [model.id == part_id, model.state == ShardState.RUNNING]
+    if owner is not None:
+        where.append(model.claimed_by == owner)
+    gave_up = model.infrastructure_faults + 1 >= max_faults
+    result = session.execute(
+        update(model).where(*where)
         .values(state=case((gave_up, ShardState.FAILED.value), else_=ShardState.PENDING.value),
-                claimed_by=None, lease_expires_at=None, infrastructure_faults=SubmissionShard.infrastructure_faults + 1,
-                message=case((gave_up, message), else_=SubmissionShard.message))
+                claimed_by=None, lease_expires_at=None, infrastructure_faults=model.infrastructure_faults + 1,
+                message=case((gave_up, message), else_=model.message))
         .execution_options(synchronize_session=False))
     return _rowcount(result) == 1
 
@@ -388,54 +408,23 @@ def take_from_sites(session: Session, submission_id: int, *, owner: str, lease_s
 
 def claim_site_part(session: Session, part_id: int, *, owner: str, lease_seconds: int) -> bool:
     """pending -> running for the site worker `owner`, with a lease."""
-    result = session.execute(
-        update(SubmissionSitePart)
-        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.PENDING)
-        .values(state=SitePartState.RUNNING, claimed_by=owner,
-                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
-                attempts=SubmissionSitePart.attempts + 1)
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _claim_part(session, SubmissionSitePart, part_id, owner=owner, lease_seconds=lease_seconds)
 
 
 def renew_site_part(session: Session, part_id: int, *, owner: str, lease_seconds: int) -> bool:
     """Extend the lease of the site worker running the part; False when it no longer holds it."""
-    result = session.execute(
-        update(SubmissionSitePart)
-        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING,
-               SubmissionSitePart.claimed_by == owner)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _renew_part(session, SubmissionSitePart, part_id, owner=owner, lease_seconds=lease_seconds)
 
 
 def finish_site_part(session: Session, part_id: int, *, owner: str, state: SitePartState, **fields: Any) -> bool:
     """running -> done or failed, by the site worker that holds it, with its result or why it failed."""
-    assert state in (SitePartState.DONE, SitePartState.FAILED)
-    result = session.execute(
-        update(SubmissionSitePart)
-        .where(SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING,
-               SubmissionSitePart.claimed_by == owner)
-        .values(state=state, lease_expires_at=None, finished_at=utcnow(), **fields)
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _finish_part(session, SubmissionSitePart, part_id, owner=owner, state=state, **fields)
 
 
 def release_site_part(session: Session, part_id: int, *, owner: str | None, max_faults: int, message: str) -> bool:
     """running -> pending after an infrastructure fault (its worker's, or its lease expired: owner None), or -> failed
     once the part has had max_faults of them (the platform's fault, never the participant's)."""
-    where = [SubmissionSitePart.id == part_id, SubmissionSitePart.state == SitePartState.RUNNING]
-    if owner is not None:
-        where.append(SubmissionSitePart.claimed_by == owner)
-    gave_up = SubmissionSitePart.infrastructure_faults + 1 >= max_faults
-    result = session.execute(
-        update(SubmissionSitePart).where(*where)
-        .values(state=case((gave_up, SitePartState.FAILED.value), else_=SitePartState.PENDING.value),
-                claimed_by=None, lease_expires_at=None,
-                infrastructure_faults=SubmissionSitePart.infrastructure_faults + 1,
-                message=case((gave_up, message), else_=SubmissionSitePart.message))
-        .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return _release_part(session, SubmissionSitePart, part_id, owner=owner, max_faults=max_faults, message=message)
 
 
 def hand_reevaluation_to_sites(session: Session, run_id: int, *, owner: str) -> bool:
