@@ -225,8 +225,10 @@ def make_reevaluation_enqueuer(settings: Settings, needs_gpu: Callable[[int], bo
 
 
 def reevaluation_job_pending(settings: Settings, row_id: int, connection: Redis | None = None) -> bool:
-    """Whether the row's latest job still waits in its queue (or is running: its row is then running too)."""
-    return keyed_job_pending(connection or redis_connection(settings), reevaluation_job_key(settings, row_id))
+    """Whether the row's latest job still waits in its queue, or started so recently that it may not have claimed the
+    row yet (a job that started longer ago than a lease lasts and left the row pending: its worker died)."""
+    return keyed_job_pending(connection or redis_connection(settings), reevaluation_job_key(settings, row_id),
+                             started_grace_seconds=settings.lease_seconds)
 
 
 def reevaluation_gpu_lookup(resources: Resources) -> Callable[[int], bool]:

@@ -190,3 +190,20 @@ def test_the_reconciler_gives_back_lost_turns_and_tops_up(resources, example) ->
     assert states == {first: (R.PENDING, True), second: (R.PENDING, True), third: (R.PENDING, False)}
     # Jobs that still wait keep their turn: nothing more is queued.
     assert reconcile_reevaluations(resources, enqueue=queued.append, job_pending=lambda row_id: True) == []
+
+
+def test_a_row_s_job_is_pending_while_queued_and_lost_once_gone(settings) -> None:  # type: ignore[no-untyped-def]
+    from app.tasks.queues import (
+        make_reevaluation_enqueuer,
+        redis_connection,
+        reevaluation_job_key,
+        reevaluation_job_pending,
+        submission_queue,
+    )
+
+    assert not reevaluation_job_pending(settings, 41)  # never queued
+    make_reevaluation_enqueuer(settings, lambda row_id: False)(41)
+    assert reevaluation_job_pending(settings, 41)
+    submission_queue(settings, False).empty()  # Redis lost it
+    assert not reevaluation_job_pending(settings, 41)
+    redis_connection(settings).delete(reevaluation_job_key(settings, 41))
