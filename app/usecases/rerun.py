@@ -41,14 +41,17 @@ def rerun_submission(session: Session, store: ArtifactStore, enqueue: Enqueue, s
     if submission.upload_key is None or not store.exists(submission.upload_key):
         raise Conflict(f"submission {submission_id}'s container archive is no longer stored, so it cannot be "
                        "run again; its participant can submit it anew")
-    runs = select(EvaluationRun.id).where(EvaluationRun.submission_id == submission_id).scalar_subquery()
+    # Its run on the version the phase ranks on is redone; its runs on other versions (re-evaluations) stay.
+    ranked = submission.phase.current_test_set_id
+    on_ranked = (EvaluationRun.submission_id == submission_id, EvaluationRun.test_set_id == ranked)
+    runs = select(EvaluationRun.id).where(*on_ranked).scalar_subquery()
     if not transitions.rerun(session, submission_id):
         session.rollback()
         raise Conflict(f"submission {submission_id} changed meanwhile (it was re-run already); reload and try "
                        "again")
     session.execute(delete(CaseOutcome).where(CaseOutcome.run_id.in_(runs)))
     session.execute(delete(Score).where(Score.run_id.in_(runs)))
-    session.execute(delete(EvaluationRun).where(EvaluationRun.submission_id == submission_id))
+    session.execute(delete(EvaluationRun).where(*on_ranked))
     # A sharded run's shards too: a done shard would otherwise be kept, its outputs removed below.
     session.execute(delete(SubmissionShard).where(SubmissionShard.submission_id == submission_id))
     # The outputs it wrote last time, before the commit lets a worker start it (logs are overwritten).

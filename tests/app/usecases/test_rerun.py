@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import transitions
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound
-from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState
+from app.models import CaseOutcome, EvaluationRun, Score, Submission, SubmissionState, TestSet
 from app.resources import Resources
 from app.tasks.worker import queued_job_count
 from app.usecases.membership import add_organiser
@@ -191,3 +191,27 @@ def test_the_rerun_transition_moves_only_finished_submissions(session: Session) 
     assert submission.infrastructure_faults == 0 and submission.failure_message is None
     assert submission.reruns == 1 and submission.finished_at is None
     assert submission.failure_is_infrastructure  # still free in its entrant's limits
+
+
+def test_a_rerun_redoes_the_ranked_version_and_keeps_the_runs_on_other_versions(  # type: ignore[no-untyped-def]
+        session: Session, store) -> None:
+    phase = _phase(session, split=False)
+    lab, _ = create_user(session, "lab")
+    lead, _ = create_user(session, "lead")
+    add_organiser(session, phase.challenge, "lead")
+    done = _scored(session, phase, lab, 0.9, 0.9)
+    newer = TestSet(phase_id=phase.id, version=2, content_hash="1" * 64, storage_prefix="y")
+    session.add(newer)
+    session.flush()
+    reevaluated = EvaluationRun(submission_id=done.id, test_set_id=newer.id)  # a re-evaluation on v2
+    session.add(reevaluated)
+    session.flush()
+    session.add(Score(run_id=reevaluated.id, metric="auroc", value=0.7))
+    store.put_bytes(f"submissions/{done.id}/upload.tar", b"archive")
+    done.upload_key = f"submissions/{done.id}/upload.tar"
+    session.commit()
+
+    rerun_submission(session, store, lambda _: None, done.id, lead)
+    runs = session.execute(select(EvaluationRun.test_set_id, func.count(Score.id)).outerjoin(Score)
+                           .where(EvaluationRun.submission_id == done.id).group_by(EvaluationRun.test_set_id)).all()
+    assert runs == [(newer.id, 1)]  # v1's run and scores went (it runs again); v2's stayed
