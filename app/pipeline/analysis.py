@@ -272,6 +272,10 @@ def _document(entries: list[_Entry], cases: list[tuple[str, dict[str, str]]], re
                                for label, data in inputs.items()}
                       for column in settings.get("breakdown_by", [])
                       if all(column in data.metadata for data in inputs.values())}  # at sites: rebuilt pairs by site
+        if per_column and site_counts is not None and name not in rebuilt:  # recorded values: no labels here
+            for groups_of in per_column.values():
+                for group in (g for entry in groups_of.values() for g in entry):
+                    group["n_positives"] = None
         if per_column:
             document["metric_breakdowns"][name] = per_column
     document["breakdowns"] = document["metric_breakdowns"].get(ranking_metric, {})

@@ -83,6 +83,11 @@ def test_a_run_at_two_sites_pools_to_the_central_result_and_leaves_nothing_hidde
         theirs = {g["group"]: g["value"] for g in twin["metric_breakdowns"][metric][column]["vendor"]}
         assert mine == pytest.approx(theirs, abs=1e-12), (metric, column)
     assert "scanner" not in at["metric_breakdowns"]["auroc"]  # no case ids cross: a set-level metric by site only
+    positives = {g["group"]: g["n_positives"] for g in at["metric_breakdowns"]["auroc"]["site"]["vendor"]}
+    assert positives == {g["group"]: g["n_positives"] for g in twin["metric_breakdowns"]["auroc"]["site"]["vendor"]}
+    assert {g["n_positives"] for g in at["metric_breakdowns"]["brier_score"]["site"]["vendor"]} == {None}
+    page = client.get("/challenges/sites-demo/test/leaderboard").get_data(as_text=True)
+    assert "held at 2 sites (site-a, site-b)" in page and "without case ids" in page
     assert at["curves"]["vendor"] == twin["curves"]["vendor"]
 
     # Nothing hidden at the centre: the canaries are at the sites (inputs, ground truth, the container's log and its
