@@ -243,7 +243,8 @@ def test_the_leaderboard_title_is_text_only(example: Resources, settings: Settin
     with app.test_request_context(), example.session() as session:
         phase = get_phase(session, CHALLENGE, PHASE)
         page = render_template("leaderboard.html", phase=phase, board=build_leaderboard(session, phase),
-                               ranking={}, uncertainty={}, paired={}, analysis=WithRankFigure())
+                               ranking={}, uncertainty={}, paired={}, analysis=WithRankFigure(),
+                               version_links=[], version_arg={})
     title = page.split("<title>")[1].split("</title>")[0]
     assert "<" not in title and "figure" not in title
     assert page.count("ranks.svg") == 1 and page.index("ranks.svg") > page.index("</title>")
