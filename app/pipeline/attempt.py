@@ -28,7 +28,7 @@ from app.pipeline.leases import Heartbeat, acquire
 from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
-from app.pipeline.recovery import after_infrastructure_fault
+from app.pipeline.recovery import after_infrastructure_fault, fault_words
 from app.pipeline.run import LoadedImage, load_image, run_container, stop_containers, worker_image_cache
 from app.pipeline.scoring import (
     Message,
@@ -75,7 +75,7 @@ def run_attempt(resources: Resources, runner: DockerRunner, submission_id: int, 
             return _after_fault(resources, submission_id, owner, str(exc), retry=False)
         except Exception as exc:
             log.exception("submission %s: infrastructure fault", submission_id)
-            return _after_fault(resources, submission_id, owner, _describe(exc))
+            return _after_fault(resources, submission_id, owner, fault_words(exc))
 
 
 def _after_fault(resources: Resources, submission_id: int, owner: str, reason: str, *, retry: bool = True
@@ -229,21 +229,6 @@ def _add_evaluator_scores(resources: Resources, runner: DockerRunner, plan: Atte
         scoring.scores[name] = MetricResult(value=value, detail="organiser evaluation container")
     for case in scoring.cases:
         case.values.update(result.per_case.get(case.case_key, {}))
-
-
-def _describe(exc: BaseException) -> str:
-    """What the participant may read about an infrastructure fault (details stay in the worker's log)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from app.storage import StorageError
-
-    if isinstance(exc, RunnerError):
-        return "the container engine failed"
-    if isinstance(exc, StorageError):
-        return "storage was unavailable"
-    if isinstance(exc, DBAPIError):
-        return "the database was unavailable"
-    return "an internal error"
 
 
 def _ensure(path: Path) -> Path:

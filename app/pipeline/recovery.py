@@ -130,3 +130,20 @@ def reap_stale_uploads(resources: Resources) -> list[int]:
             if transitions.abandon_upload(session, submission_id, STALE_UPLOAD_MESSAGE):
                 reaped.append(submission_id)
     return reaped
+
+
+def fault_words(exc: BaseException, *, where: str = "") -> str:
+    """What a participant may read about an infrastructure fault, in the platform's words (details stay in the
+    worker's log); where: e.g. " at the site"."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.storage import StorageError
+    from runners.docker_runner import RunnerError
+
+    if isinstance(exc, RunnerError):
+        return f"the container engine failed{where}"
+    if isinstance(exc, StorageError):
+        return f"storage was unavailable{where}"
+    if isinstance(exc, DBAPIError):
+        return f"the database was unavailable{where}"
+    return f"an internal error{where}"

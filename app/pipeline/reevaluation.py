@@ -41,6 +41,7 @@ from app.pipeline.leases import Heartbeat
 from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, plan_attempt
+from app.pipeline.recovery import fault_words
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, run_container, worker_image_cache
 from app.pipeline.scoring import Message, ScoringConfigurationError, ScoringResult, declared_output_files
 from app.pipeline.sites import EnqueuePart, EnqueueResults, hand_to_sites, held_at_sites
@@ -110,7 +111,7 @@ def run_reevaluation(resources: Resources, runner: DockerRunner, row_id: int, wo
         with resources.session() as session:
             transitions.release_reevaluation_run(session, row_id, owner=owner,
                                                  max_faults=resources.settings.max_infrastructure_faults,
-                                                 message=f"the platform failed running it ({_describe(exc)})")
+                                                 message=f"the platform failed running it ({fault_words(exc)})")
         return "released"
     finally:
         stage_cache.release_all()
@@ -297,20 +298,6 @@ def _renew(resources: Resources, claimed: Claimed) -> bool:
     with resources.session() as session:
         return transitions.renew_reevaluation_run(session, claimed.row_id, owner=claimed.owner,
                                                   lease_seconds=resources.settings.lease_seconds)
-
-
-def _describe(exc: BaseException) -> str:
-    from sqlalchemy.exc import DBAPIError
-
-    from app.storage import StorageError
-
-    if isinstance(exc, RunnerError):
-        return "the container engine failed"
-    if isinstance(exc, StorageError):
-        return "storage was unavailable"
-    if isinstance(exc, DBAPIError):
-        return "the database was unavailable"
-    return "an internal error"
 
 
 # ---- the reconciler's part (app/pipeline/recovery.py wires it) --------------------------------------------------

@@ -36,6 +36,7 @@ from app.models import ShardState, Submission, SubmissionShard, SubmissionState
 from app.models._types import utcnow
 from app.pipeline.leases import Heartbeat
 from app.pipeline.plan import AttemptPlan
+from app.pipeline.recovery import fault_words
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage
 from app.resources import Resources
 from app.storage import keys
@@ -197,7 +198,7 @@ def run_claimed_shard(resources: Resources, runner: DockerRunner, plan: AttemptP
         with resources.session() as session:
             transitions.release_shard(session, shard_id, owner=owner,
                                       max_faults=resources.settings.max_infrastructure_faults,
-                                      message=_platform_words(exc))
+                                      message=fault_words(exc))
         return ShardState.PENDING
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -280,16 +281,6 @@ def _store_own_outputs(resources: Resources, submission_id: int, listing: Output
 def _remove_stored_outputs(resources: Resources, submission_id: int, cases: list[str]) -> None:
     for case in cases:
         resources.store.delete_prefix(keys.submission_output(submission_id, f"{case}/"))
-
-
-def _platform_words(exc: BaseException) -> str:
-    from app.storage import StorageError
-
-    if isinstance(exc, RunnerError):
-        return "the container engine failed"
-    if isinstance(exc, StorageError):
-        return "storage was unavailable"
-    return "an internal error"
 
 
 def _renew_shard(resources: Resources, submission_id: int, shard_id: int, owner: str) -> bool:

@@ -47,6 +47,7 @@ from app.pipeline.leases import Heartbeat
 from app.pipeline.per_case import run_cases
 from app.pipeline.persist import LeaseLost
 from app.pipeline.plan import AttemptPlan, CasePlan, plan_attempt
+from app.pipeline.recovery import fault_words
 from app.pipeline.run import SUBMISSION_LABEL, LoadedImage, load_image, worker_image_cache
 from app.pipeline.scoring import Message, ScoringResult
 from app.pipeline.site_stats import SiteCase, site_score_counts
@@ -136,7 +137,7 @@ def run_site_part(resources: Resources, runner: DockerRunner, part_id: int, work
         return "stopped"
     except Exception as exc:
         log.warning("site part %s: infrastructure fault; it will be retried", part_id, exc_info=True)
-        return _release(resources, part_id, owner, _platform_words(exc), enqueue_results)
+        return _release(resources, part_id, owner, fault_words(exc, where=" at the site"), enqueue_results)
     finally:
         if image is not None:
             image.release()
@@ -326,16 +327,6 @@ def _run_goes_on(session: Session, submission_id: int, row: int | None) -> bool:
     held = session.execute(select(ReevaluationRun.state, ReevaluationRun.claimed_by)
                            .where(ReevaluationRun.id == row)).first()
     return held is not None and held[0] == ReevaluationRunState.RUNNING and held[1] == transitions.SITES_OWNER
-
-
-def _platform_words(exc: BaseException) -> str:
-    from app.storage import StorageError
-
-    if isinstance(exc, RunnerError):
-        return "the site's container engine failed"
-    if isinstance(exc, StorageError):
-        return "the site's or the central storage was unavailable"
-    return "an internal error at the site"
 
 
 def _ensure(path: Path) -> Path:
