@@ -4,9 +4,11 @@ After `MAX_ACCOUNT_FAILURES` failed attempts on one account within `WINDOW`, or 
 client address, further attempts for that account (or from that address) are refused for `LOCKOUT` without
 checking the password. A successful sign-in clears the account's failures.
 
-An attempt is written (as pending, in a transaction of its own) before its password is checked, and pending
-attempts count: a burst of concurrent guesses sees itself and is refused, instead of each guess finding the
-count below the limit before the others are recorded. Refused attempts do not extend the lock-out.
+An attempt is written (as pending, in a transaction of its own) before its password is checked, and the pending
+attempts recorded before it count: a burst of concurrent guesses sees itself and is refused, instead of each guess
+finding the count below the limit before the others are recorded; the earliest of a burst (by the order they were
+recorded in) are the ones checked, so a burst never locks out every guess before one was checked. Refused attempts
+do not extend the lock-out.
 
 The account is the user's id when a user has the name or address typed, and the name itself otherwise, so an
 unknown name is limited exactly like a known one (the answers do not tell which names exist).
@@ -17,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from app.errors import RateLimited
@@ -51,9 +53,17 @@ def account_key(user_id: int | None, typed: str) -> str:
 
 
 def begin(session: Session, account: str, address: str, now: datetime) -> SignInAttempt:
-    """Record an attempt as pending, committed at once so that concurrent attempts count it."""
+    """Record an attempt as pending, committed at once so that concurrent attempts count it.
+
+    Attempts on one account (and from one address) are recorded one at a time: on PostgreSQL under a transaction
+    advisory lock (SQLite writes one transaction at a time anyway), so an attempt's id is higher than every attempt
+    of the account committed before it, and the check counts exactly the ones recorded before it."""
+    address = (address or "unknown")[:64]
+    if session.get_bind().dialect.name == "postgresql":
+        for key in (account, address):  # always in this order: no two attempts wait on each other in a cycle
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"podium-sign-in:{key}"})
     session.execute(delete(SignInAttempt).where(SignInAttempt.at < now - KEPT))
-    attempt = SignInAttempt(account=account, address=(address or "unknown")[:64], at=now, outcome="pending")
+    attempt = SignInAttempt(account=account, address=address, at=now, outcome="pending")
     session.add(attempt)
     session.commit()
     return attempt
@@ -66,7 +76,7 @@ def lock_on(session: Session, attempt: SignInAttempt, now: datetime) -> Lock | N
                                               (SignInAttempt.address, attempt.address, MAX_ADDRESS_FAILURES, False)):
         times = sorted(session.scalars(
             select(SignInAttempt.at)
-            .where(column == value, SignInAttempt.id != attempt.id, SignInAttempt.outcome.in_(COUNTED),
+            .where(column == value, SignInAttempt.id < attempt.id, SignInAttempt.outcome.in_(COUNTED),
                    SignInAttempt.at > now - WINDOW - LOCKOUT)
             .order_by(SignInAttempt.at.desc()).limit(1000)))
         until = _locked_until(times, limit)
