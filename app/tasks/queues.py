@@ -76,20 +76,8 @@ def job_pending(settings: Settings, submission_id: int, connection: Redis | None
     worker died before the attempt began. (A second delivery would be harmless, since it finds nothing to
     do, but on a loaded machine the reconciler would queue one every round while a job starts up.)
     """
-    connection = connection or redis_connection(settings)
-    latest = connection.get(latest_job_key(settings, submission_id))
-    if latest is None:
-        return False
-    try:
-        job = Job.fetch(latest.decode() if isinstance(latest, bytes) else latest, connection=connection)
-    except NoSuchJobError:
-        return False
-    status = job.get_status(refresh=False)
-    if status == JobStatus.QUEUED:
-        return job.id in Queue(job.origin, connection=connection).get_job_ids()
-    if status == JobStatus.STARTED and job.started_at is not None:
-        return datetime.now(UTC) - job.started_at < timedelta(seconds=settings.lease_seconds)
-    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    return keyed_job_pending(connection or redis_connection(settings), latest_job_key(settings, submission_id),
+                             started_grace_seconds=settings.lease_seconds)
 
 
 def make_enqueuer(settings: Settings, needs_gpu: Callable[[int], bool] | None = None) -> Callable[[int], None]:
